@@ -1,0 +1,91 @@
+"""The one Settings object. Built once (``Settings()``) at a process edge and passed in.
+
+Every field can be set from the environment with the ``PODIUM_`` prefix, e.g.
+``PODIUM_DATA_DIR=/srv/podium``, ``PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "podium"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+
+    # Where repos, the SQLite database, the embedded Redis and logs live.
+    data_dir: Path = Field(default_factory=_default_data_dir)
+
+    # Public addressing: Spaces are served at {scheme}://{owner}-{name}.{domain}:{public_port}/
+    # and at {scheme}://{domain}:{public_port}/spaces/{owner}/{name}/.
+    domain: str = "localhost"
+    scheme: str = "http"
+    public_port: int = 8080
+    # The API + dashboard + git server process listens here; the proxy forwards non-Space
+    # traffic to it, so users only ever need the public port.
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    proxy_host: str = "0.0.0.0"
+
+    # Empty = `podium up` starts its own redis-server with data in data_dir.
+    redis_url: str = ""
+    # Empty = SQLite file in data_dir. PostgreSQL: postgresql+psycopg://user:pw@host/db
+    database_url: str = ""
+    # Key for secrets at rest (Fernet, urlsafe base64 of 32 bytes). Empty = generated once
+    # into data_dir/secret.key.
+    secret_key: str = ""
+
+    # Builds
+    base_image: str = "podium/base:bookworm"
+    # Used instead of the offline debootstrap image when a registry answers.
+    registry_base_image: str = "python:3.11-slim"
+    # Extra CA bundle handed to builds (PIP_CERT / SSL_CERT_FILE): needed behind a
+    # TLS-intercepting proxy, as on corporate networks.
+    ca_bundle: Path | None = None
+    index_url: str = ""
+    extra_index_url: str = ""
+    build_timeout: int = 1800
+    build_cpus: float = 1.5
+    build_memory: str = "4g"
+    max_concurrent_builds: int = 1
+    queue_name: str = "podium-builds"
+
+    # Running Spaces (defaults; per-Space settings may lower or raise them)
+    space_cpus: float = 1.0
+    space_memory: str = "2g"
+    space_pids: int = 512
+    # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
+    sleep_time: int = 48 * 3600
+    startup_timeout: int = 1800
+
+    # Bootstrap admin created on first start when no user exists.
+    admin_user: str = "admin"
+    admin_password: str = ""
+
+    # Override where runners/ and templates/ are read from (default: shipped with podium).
+    runners_dir: Path | None = None
+    templates_dir: Path | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'podium.db'}"
+
+    @property
+    def repos_dir(self) -> Path:
+        return self.data_dir / "repos"
+
+    @property
+    def public_base_url(self) -> str:
+        default = {"http": 80, "https": 443}.get(self.scheme)
+        port = "" if self.public_port == default else f":{self.public_port}"
+        return f"{self.scheme}://{self.domain}{port}"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.data_dir, self.repos_dir):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,103 @@
+"""One error hierarchy, mapped to HTTP status, SSE failed events, CLI exit codes and job
+status at the edges (api/, builds/, cli.py). Raise these; never raise HTTPException inside
+business code."""
+
+from __future__ import annotations
+
+
+class PodiumError(Exception):
+    """Base of every error Podium reports to a user."""
+
+    http_status = 500
+    exit_code = 1
+    code = "internal"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"error": self.code, "message": self.message}
+        if self.hint:
+            out["hint"] = self.hint
+        return out
+
+
+class InvalidName(PodiumError):
+    http_status = 422
+    exit_code = 2
+    code = "invalid_name"
+
+
+class ConfigError(PodiumError):
+    """The Space's README front matter or files are wrong (stage CONFIG_ERROR)."""
+
+    http_status = 422
+    exit_code = 2
+    code = "config_error"
+
+    def __init__(
+        self, message: str, *, field: str | None = None, line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = []
+        if field:
+            where.append(f"field '{field}'")
+        if line:
+            where.append(f"line {line}")
+        full = f"README.md {', '.join(where)}: {message}" if where else f"README.md: {message}"
+        super().__init__(full, hint=hint)
+        self.field = field
+        self.line = line
+
+
+class NoAppFile(ConfigError):
+    """The configured app_file does not exist (stage NO_APP_FILE)."""
+
+    code = "no_app_file"
+
+
+class NotFound(PodiumError):
+    http_status = 404
+    exit_code = 3
+    code = "not_found"
+
+
+class AlreadyExists(PodiumError):
+    http_status = 409
+    exit_code = 4
+    code = "conflict"
+
+
+class Unauthorized(PodiumError):
+    http_status = 401
+    exit_code = 5
+    code = "unauthorized"
+
+
+class Forbidden(PodiumError):
+    http_status = 403
+    exit_code = 5
+    code = "forbidden"
+
+
+class BadRequest(PodiumError):
+    http_status = 400
+    exit_code = 2
+    code = "bad_request"
+
+
+class BuildError(PodiumError):
+    """A build failed for a reason in the user's Space (bad pin, missing package...)."""
+
+    http_status = 422
+    code = "build_error"
+
+
+class ServiceUnavailable(PodiumError):
+    """A dependency (Docker engine, Redis) is not reachable."""
+
+    http_status = 503
+    exit_code = 6
+    code = "service_unavailable"

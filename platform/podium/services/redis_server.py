@@ -1,0 +1,86 @@
+"""The embedded Redis: when no PODIUM_REDIS_URL is set, `podium up` runs the machine's own
+redis-server with its data (AOF on) in the data dir, and stops it on exit."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+from podium.errors import ServiceUnavailable
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """A redis-server child process bound to loopback. Use as a context manager."""
+
+    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1"):
+        self.data_dir = data_dir
+        self.host = host
+        self.port = port or free_port(host)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> str:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise ServiceUnavailable(
+                "redis-server is not installed",
+                hint="install it (apt-get install redis-server) or set PODIUM_REDIS_URL",
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        log = self.data_dir / "redis.log"
+        args = [
+            binary, "--bind", self.host, "--port", str(self.port), "--dir", str(self.data_dir),
+            "--appendonly", "yes", "--save", "", "--daemonize", "no",
+            "--logfile", str(log), "--protected-mode", "yes",
+        ]
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+                raise ServiceUnavailable(f"redis-server exited at start:\n{tail}")
+            try:
+                if client.ping():
+                    return self.url
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        self.stop()
+        raise ServiceUnavailable(f"redis-server did not answer on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> EmbeddedRedis:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

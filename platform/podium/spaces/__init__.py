@@ -1,0 +1,1 @@
+"""The Space model: front matter (SpaceConfig), stages, SDK detection. Knows nothing of Docker."""
