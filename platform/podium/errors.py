@@ -101,3 +101,19 @@ class ServiceUnavailable(PodiumError):
     http_status = 503
     exit_code = 6
     code = "service_unavailable"
+
+
+class SpaceRuntimeError(PodiumError):
+    """A Space's container crashed, was OOM-killed or never became healthy (RUNTIME_ERROR)."""
+
+    http_status = 422
+    code = "runtime_error"
+
+    def __init__(
+        self, message: str, *, exit_code: int | None = None, oom_killed: bool = False,
+        last_lines: list[str] | None = None, hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.exit_code = exit_code
+        self.oom_killed = oom_killed
+        self.last_lines = list(last_lines or [])
