@@ -1,0 +1,74 @@
+"""The build worker: an rq Worker on ``settings.queue_name`` that also runs the reaper.
+
+Jobs run in rq's forked work horse, which rebuilds Settings from the environment, so the
+worker first exports its own Settings as PODIUM_* variables: whatever the caller built
+(CLI flags included) is what every job sees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+import redis
+from rq import Worker
+
+from podium.config import Settings
+from podium.errors import ServiceUnavailable
+
+from .queue import build_queue
+from .reaper import REAP_EVERY, reap_stale_builds
+
+log = logging.getLogger(__name__)
+
+
+class BuildWorker(Worker):
+    """rq's Worker with the reaper added to its periodic maintenance."""
+
+    reap: Any = None
+
+    def run_maintenance_tasks(self) -> None:
+        super().run_maintenance_tasks()
+        if self.reap is not None:
+            try:
+                self.reap()
+            except Exception:  # a maintenance hiccup must not stop the worker
+                log.exception("reaping stale builds failed")
+
+
+def settings_environ(settings: Settings) -> dict[str, str]:
+    """PODIUM_* variables from which ``Settings()`` rebuilds ``settings``."""
+    env: dict[str, str] = {}
+    for field, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue
+        env[f"PODIUM_{field.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def run_worker(settings: Settings, burst: bool = False, *, name: str | None = None) -> bool:
+    """Work the build queue until stopped (or, with ``burst``, until it is empty).
+    Returns whether any job was run."""
+    from podium.store import Database
+
+    if not settings.redis_url:
+        raise ServiceUnavailable(
+            "the build worker needs a Redis URL",
+            hint="set PODIUM_REDIS_URL, or run the worker through `podium up`",
+        )
+    os.environ.update(settings_environ(settings))
+    conn = redis.Redis.from_url(settings.redis_url)
+    try:
+        conn.ping()
+    except redis.RedisError as exc:
+        raise ServiceUnavailable(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
+    db = Database(settings)
+    reap_stale_builds(settings, conn, db)
+    worker = BuildWorker(
+        [build_queue(settings, conn)], connection=conn, name=name,
+        maintenance_interval=REAP_EVERY,
+    )
+    worker.reap = lambda: reap_stale_builds(settings, conn, db)
+    return worker.work(burst=burst, logging_level="INFO")
