@@ -1,0 +1,227 @@
+"""The route table: the one contract between the scheduler (writes routes) and the proxy
+(reads routes; writes activity, open-stream counts and wake requests). Backed by Redis so any
+number of proxies and one scheduler share it.
+
+Redis layout under ``{prefix}``:
+
+- ``routes``            hash  space_key -> Route JSON
+- ``routes:subdomain``  hash  subdomain -> space_key
+- ``activity``          hash  space_key -> unix time of the last request seen
+- ``streams:{key}``     hash  proxy instance id -> open websocket/SSE streams on it
+- ``proxies``           zset  proxy instance id -> last heartbeat (unix time); a crashed
+  proxy's stream counts stop counting once its heartbeat is stale
+- ``wake``              list  space keys a proxy asked the scheduler to wake
+- ``wake:pending:{key}`` string  de-duplicates wake requests for a few seconds
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import redis
+
+from podium.names import SpaceId
+from podium.spaces.stage import Sdk, Stage
+
+# A proxy refreshes its heartbeat this often; counts from proxies silent for STALE are ignored.
+HEARTBEAT_SECONDS = 10.0
+STALE_PROXY_SECONDS = 3 * HEARTBEAT_SECONDS
+# Activity is written at most this often per space and process: every request touches.
+TOUCH_INTERVAL = 1.0
+# A burst of requests for a sleeping space queues one wake request, not thousands.
+WAKE_DEDUPE_SECONDS = 5
+
+
+def path_prefix(space_id: SpaceId) -> str:
+    """The canonical path prefix a Space is served under on the main domain (no slash at
+    the end). Lower-cased: the proxy matches paths case-insensitively and always forwards
+    this spelling, so a Streamlit base path fixed at start matches every spelling."""
+    return f"/spaces/{space_id.key}"
+
+
+def container_env(space_id: SpaceId, sdk: str) -> dict[str, str]:
+    """Environment a Space's container needs to work behind the proxy.
+
+    Streamlit fixes its base URL path at start, so it always serves under the canonical
+    prefix; the proxy adds that prefix for host routing. Gradio needs nothing: the proxy
+    tells it the public host and prefix per request (X-Forwarded-Host and the prefix in the
+    forwarded path handling, see ``podium.proxy.upstream``).
+    """
+    if sdk == Sdk.STREAMLIT:
+        return {"STREAMLIT_SERVER_BASE_URL_PATH": path_prefix(space_id).lstrip("/")}
+    return {}
+
+
+@dataclass
+class Route:
+    space_key: str  # SpaceId.key, "owner/name" lower-cased
+    subdomain: str  # SpaceId.subdomain
+    owner: str  # as the user spelled it
+    name: str
+    upstream: str | None  # "http://172.18.0.5:7860" when a container serves, else None
+    sdk: str  # Sdk value
+    stage: str  # Stage value
+    private: bool = False
+    disable_embedding: bool = False
+    custom_headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_space(
+        cls, space_id: SpaceId, *, upstream: str | None, sdk: str, stage: str, **extra: Any
+    ) -> Route:
+        return cls(
+            space_key=space_id.key, subdomain=space_id.subdomain, owner=space_id.owner,
+            name=space_id.name, upstream=upstream, sdk=str(sdk), stage=str(stage), **extra,
+        )
+
+    @property
+    def space_id(self) -> SpaceId:
+        return SpaceId(self.owner, self.name)
+
+    @property
+    def prefix(self) -> str:
+        return path_prefix(self.space_id)
+
+    @property
+    def serving(self) -> bool:
+        """An upstream is there and the stage says a version of the app answers."""
+        try:
+            return self.upstream is not None and Stage(self.stage).is_serving
+        except ValueError:
+            return False
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Route:
+        data = json.loads(raw)
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class Keys:
+    """Redis key names, shared by the sync table and the proxy's async reader."""
+
+    def __init__(self, prefix: str = "podium") -> None:
+        self.prefix = prefix
+        self.routes = f"{prefix}:routes"
+        self.subdomains = f"{prefix}:routes:subdomain"
+        self.activity = f"{prefix}:activity"
+        self.proxies = f"{prefix}:proxies"
+        self.wake = f"{prefix}:wake"
+
+    def streams(self, space_key: str) -> str:
+        return f"{self.prefix}:streams:{space_key}"
+
+    def wake_pending(self, space_key: str) -> str:
+        return f"{self.prefix}:wake:pending:{space_key}"
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def count_live_streams(
+    counts: dict[Any, Any], heartbeats: dict[str, float], now: float
+) -> int:
+    """Sum of per-proxy stream counts, skipping proxies whose heartbeat is stale."""
+    total = 0
+    for instance, count in counts.items():
+        beat = heartbeats.get(_text(instance) or "")
+        if beat is not None and now - beat <= STALE_PROXY_SECONDS:
+            total += max(int(count), 0)
+    return total
+
+
+class RouteTable:
+    """Synchronous access for the scheduler, the API and tests."""
+
+    def __init__(self, redis: redis.Redis, prefix: str = "podium") -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        self.instance = uuid.uuid4().hex
+        self._last_touch: dict[str, float] = {}
+
+    # -- routes (the scheduler writes) ---------------------------------------------------
+    def put(self, route: Route) -> None:
+        old = self.get(route.space_key)
+        pipe = self.redis.pipeline(transaction=True)
+        if old is not None and old.subdomain != route.subdomain:
+            pipe.hdel(self.keys.subdomains, old.subdomain)
+        pipe.hset(self.keys.routes, route.space_key, route.to_json())
+        pipe.hset(self.keys.subdomains, route.subdomain, route.space_key)
+        pipe.execute()
+
+    def get(self, space_key: str) -> Route | None:
+        raw = self.redis.hget(self.keys.routes, space_key)
+        return Route.from_json(raw) if raw is not None else None  # type: ignore[arg-type]
+
+    def by_subdomain(self, subdomain: str) -> Route | None:
+        key = _text(self.redis.hget(self.keys.subdomains, subdomain))  # type: ignore[arg-type]
+        return self.get(key) if key is not None else None
+
+    def remove(self, space_key: str) -> None:
+        old = self.get(space_key)
+        pipe = self.redis.pipeline(transaction=True)
+        if old is not None:
+            pipe.hdel(self.keys.subdomains, old.subdomain)
+        pipe.hdel(self.keys.routes, space_key)
+        pipe.hdel(self.keys.activity, space_key)
+        pipe.delete(self.keys.streams(space_key), self.keys.wake_pending(space_key))
+        pipe.execute()
+
+    def all(self) -> list[Route]:
+        raw: dict[bytes, bytes] = self.redis.hgetall(self.keys.routes)  # type: ignore[assignment]
+        return sorted((Route.from_json(v) for v in raw.values()), key=lambda r: r.space_key)
+
+    # -- activity (the proxy writes, the scheduler reads) --------------------------------
+    def touch(self, space_key: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if now - self._last_touch.get(space_key, float("-inf")) < TOUCH_INTERVAL:
+            return
+        self._last_touch[space_key] = now
+        self.redis.hset(self.keys.activity, space_key, repr(now))
+
+    def last_activity(self, space_key: str) -> float | None:
+        raw = _text(self.redis.hget(self.keys.activity, space_key))  # type: ignore[arg-type]
+        return float(raw) if raw is not None else None
+
+    def stream_opened(self, space_key: str) -> None:
+        self.heartbeat()
+        self.redis.hincrby(self.keys.streams(space_key), self.instance, 1)
+
+    def stream_closed(self, space_key: str) -> None:
+        self.redis.hincrby(self.keys.streams(space_key), self.instance, -1)
+
+    def heartbeat(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.redis.zadd(self.keys.proxies, {self.instance: now})
+
+    def open_streams(self, space_key: str, now: float | None = None) -> int:
+        now = time.time() if now is None else now
+        counts = self.redis.hgetall(self.keys.streams(space_key))
+        if not counts:
+            return 0
+        beats = self.redis.zrange(self.keys.proxies, 0, -1, withscores=True)
+        heartbeats = {_text(m) or "": float(s) for m, s in beats}  # type: ignore[union-attr]
+        return count_live_streams(counts, heartbeats, now)  # type: ignore[arg-type]
+
+    # -- wake (proxy -> scheduler) ---------------------------------------------------------
+    def request_wake(self, space_key: str) -> None:
+        if self.redis.set(self.keys.wake_pending(space_key), "1", nx=True,
+                          ex=WAKE_DEDUPE_SECONDS):
+            self.redis.lpush(self.keys.wake, space_key)
+
+    def wait_wake_request(self, timeout: float) -> str | None:
+        """Block up to ``timeout`` seconds for the next space to wake (scheduler side)."""
+        got = self.redis.brpop([self.keys.wake], timeout=timeout)
+        if not got:
+            return None
+        return _text(got[1])  # type: ignore[index]
