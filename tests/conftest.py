@@ -65,3 +65,16 @@ def docker_client():  # type: ignore[no-untyped-def]
         require(False, f"no Docker engine: {exc}")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def base_image(docker_client) -> str:  # type: ignore[no-untyped-def]
+    """The offline base image (``podium base-image build``); tests build FROM it."""
+    import docker
+
+    ref = Settings().base_image
+    try:
+        docker_client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        require(False, f"base image {ref} is missing: run `podium base-image build`")
+    return ref
