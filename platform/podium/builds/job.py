@@ -43,7 +43,7 @@ DeployHandler = Callable[[Settings, SpaceId, str, str, int, str, str], None]
 
 def build_job(space: str, build_id: str, commit: str, factory: bool = False) -> str:
     """rq entry point. Returns the build's final status."""
-    from podium.store import Database
+    from podium.store.db import Database
 
     settings = Settings()
     job = get_current_job()
@@ -79,7 +79,7 @@ def _start(db: Any, space_id: SpaceId, build_id: str) -> bool:
     from podium.store import builds as store_builds
 
     with db.session() as session:
-        build = store_builds.get_build(session, build_id)
+        build = store_builds.find_build(session, build_id)
         if build is None or BuildStatus(build.status).is_final:
             return False
         store_builds.mark_started(session, build)
@@ -147,7 +147,7 @@ def _record_success(db: Any, space_id: SpaceId, build_id: str, image: str, text:
     from podium.store import builds as store_builds
 
     with db.session() as session:
-        build = store_builds.get_build(session, build_id)
+        build = store_builds.find_build(session, build_id)
         if build is None or BuildStatus(build.status).is_final:
             return False  # the reaper gave it up (lease lost): keep its verdict
         store_builds.mark_finished(session, build, BuildStatus.SUCCEEDED, image=image, log=text)

@@ -10,6 +10,7 @@ record instead.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,15 +75,16 @@ class LogEvent:
 
 
 class BuildLog:
-    """The writer side, owned by the build job. Also keeps the text for the Build record."""
+    """The writer side, owned by the build job. Also keeps the text for the Build record:
+    its end, where the error is, when a runaway build prints too much."""
 
     def __init__(self, conn: redis.Redis, build_id: str) -> None:
         self.conn = conn
         self.build_id = build_id
         self.key = keys.log_stream(build_id)
+        self._lines: deque[str] = deque()
         self._chars = 0
-        self._lines: list[str] = []
-        self._truncated = False
+        self._dropped = 0
 
     def write(self, phase: BuildPhase | str, text: str) -> None:
         for line in text.splitlines() or [""]:
@@ -94,16 +96,16 @@ class BuildLog:
             self._keep(line)
 
     def _keep(self, line: str) -> None:
-        if self._chars + len(line) > RECORD_MAX_CHARS:
-            self._truncated = True
-            return
         self._lines.append(line)
         self._chars += len(line) + 1
+        while self._chars > RECORD_MAX_CHARS and len(self._lines) > 1:
+            self._chars -= len(self._lines.popleft()) + 1
+            self._dropped += 1
 
     @property
     def text(self) -> str:
-        suffix = ["[log truncated: only the beginning is kept]"] if self._truncated else []
-        return "\n".join(self._lines + suffix)
+        head = [f"[{self._dropped} earlier lines dropped]"] if self._dropped else []
+        return "\n".join([*head, *self._lines])
 
     def finish(self, status: BuildStatus, reason: str | None = None) -> None:
         write_terminal(self.conn, self.build_id, status, reason)
@@ -243,9 +245,9 @@ def _find_build(db: Any, space_id: SpaceId, build_id: str | None) -> Any:
 
     with db.session() as session:
         if build_id is not None:
-            build = store_builds.get_build(session, build_id)
+            build = store_builds.find_build(session, build_id)
         else:
-            space = store_spaces.get_space(session, space_id)
+            space = store_spaces.find_space(session, space_id)
             build = store_builds.latest_build(session, space) if space is not None else None
         if build is not None:
             session.expunge(build)

@@ -42,6 +42,8 @@ PENDING = {
     JobStatus.CREATED, JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED,
     JobStatus.SCHEDULED, JobStatus.RATE_LIMITED, JobStatus.READY_TO_ENQUEUE,
 }
+# Builds looked at for superseding: every push supersedes, so at most one waits at a time.
+SUPERSEDE_SCAN = 10
 WORKER_DIED = "the build worker died while building (killed or out of memory); push again"
 
 
@@ -121,7 +123,7 @@ def _pending_build(
         return None
     build_id = str(job.meta.get("build_id", ""))
     with db.session() as session:
-        build = store_builds.get_build(session, build_id) if build_id else None
+        build = store_builds.find_build(session, build_id) if build_id else None
         status = BuildStatus(build.status) if build is not None else None
     if status is None or status.is_final:
         return None
@@ -137,22 +139,22 @@ def _pending_build(
 def _supersede_queued(
     conn: redis.Redis, queue: Queue, session: Any, space: Any, commit: str
 ) -> None:
-    """Supersede the Space's latest build if it is still waiting to start."""
+    """Supersede the Space's builds still waiting to start."""
     from podium.store import builds as store_builds
 
-    latest = store_builds.latest_build(session, space)
-    if latest is None or BuildStatus(latest.status) != BuildStatus.QUEUED:
-        return
-    build_id = str(latest.id)
-    # Whoever sets the claim first wins: this push, or the job starting on a worker.
-    if not conn.set(keys.claim(build_id), "superseded", nx=True, ex=CLAIM_TTL):
-        return
-    if latest.job_id:
-        _cancel_job(queue, latest.job_id)
-    store_builds.mark_superseded(session, latest)
-    write_terminal(
-        conn, build_id, BuildStatus.SUPERSEDED, f"superseded by a newer commit {commit[:12]}"
-    )
+    reason = f"superseded by a newer commit {commit[:12]}"
+    for build in store_builds.list_builds(session, space, limit=SUPERSEDE_SCAN):
+        if BuildStatus(build.status) != BuildStatus.QUEUED:
+            continue
+        build_id = str(build.id)
+        # Whoever sets the claim first wins: this push, or the job starting on a worker.
+        # The record alone cannot arbitrate: the job may have read it as QUEUED already.
+        if not conn.set(keys.claim(build_id), "superseded", nx=True, ex=CLAIM_TTL):
+            continue
+        if build.job_id:
+            _cancel_job(queue, build.job_id)
+        store_builds.mark_finished(session, build, BuildStatus.SUPERSEDED, failure_reason=reason)
+        write_terminal(conn, build_id, BuildStatus.SUPERSEDED, reason)
 
 
 def _cancel_job(queue: Queue, job_id: str) -> None:

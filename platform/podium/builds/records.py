@@ -31,13 +31,10 @@ def building_stage(space: Any) -> Stage:
 
 
 def load_space(session: Any, space_id: SpaceId) -> Any:
-    from podium.errors import NotFound
+    """The Space record; NotFound when it does not exist."""
     from podium.store import spaces as store_spaces
 
-    space = store_spaces.get_space(session, space_id)
-    if space is None:
-        raise NotFound(f"Space {space_id} does not exist")
-    return space
+    return store_spaces.get_space(session, space_id)
 
 
 def is_latest(session: Any, space: Any, build_id: str) -> bool:
@@ -58,7 +55,7 @@ def fail_build(
     from podium.store import spaces as store_spaces
 
     with db.session() as session:
-        build = store_builds.get_build(session, build_id)
+        build = store_builds.find_build(session, build_id)
         if build is None or BuildStatus(build.status).is_final:
             return False
         store_builds.mark_finished(session, build, status, failure_reason=reason, log=log)

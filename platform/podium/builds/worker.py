@@ -51,7 +51,7 @@ def settings_environ(settings: Settings) -> dict[str, str]:
 def run_worker(settings: Settings, burst: bool = False, *, name: str | None = None) -> bool:
     """Work the build queue until stopped (or, with ``burst``, until it is empty).
     Returns whether any job was run."""
-    from podium.store import Database
+    from podium.store.db import Database
 
     if not settings.redis_url:
         raise ServiceUnavailable(
@@ -72,3 +72,20 @@ def run_worker(settings: Settings, burst: bool = False, *, name: str | None = No
     )
     worker.reap = lambda: reap_stale_builds(settings, conn, db)
     return worker.work(burst=burst, logging_level="INFO")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m podium.builds.worker [--burst]``: a worker configured by PODIUM_* only
+    (for compose services and tests; ``podium worker`` is the usual way)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m podium.builds.worker")
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    parser.add_argument("--name", default=None, help="rq worker name")
+    args = parser.parse_args(argv)
+    run_worker(Settings(), burst=args.burst, name=args.name)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
