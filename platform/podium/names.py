@@ -134,7 +134,8 @@ class SpaceId:
         name = _slug(self.name)
         slug = f"{owner}--{name}"
         if name != self.name.lower():  # lossy slug: disambiguate with a hash
-            slug = f"{slug}-{_short_hash(self.key)}"
+            # After '--' too: a lossless name never holds '--', so it cannot spell the hash.
+            slug = f"{slug}--{_short_hash(self.key)}"
         return slug
 
 
