@@ -1,0 +1,195 @@
+"""Build one commit of a Space into an image: load its config, pick a build pack, render the
+Dockerfile, stream the engine's build with phases, and explain failures."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from podium.builder import constraints
+from podium.builder.context import prepare_own_context, prepare_sdk_context, repo_files
+from podium.builder.engine import build_limits, stream_build
+from podium.builder.packs import BuildPack, RenderContext, pick_pack
+from podium.builder.progress import PhaseTracker, failure_reason, step_phases
+from podium.config import Settings
+from podium.errors import BuildError, ServiceUnavailable
+from podium.names import SpaceId
+from podium.resources import runners_dir
+from podium.spaces.config import SpaceConfig, load_space_config
+from podium.spaces.stage import BuildPhase, Sdk
+
+# Image tags are the commit's first 12 hex digits: unique in practice, short in listings.
+COMMIT_TAG_LEN = 12
+# The Python every runner image has (Debian bookworm's); other python_version values are
+# accepted and reported, as Spaces' own images also differ from what was asked.
+RUNTIME_PYTHON = "3.11"
+
+BuildLog = Callable[[BuildPhase, str], None]
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    ref: str
+    image_id: str
+    sdk: Sdk
+    app_port: int
+    duration_s: float
+    cached_layers: int
+
+
+def build_space_image(
+    settings: Settings, client: docker.DockerClient, space_id: SpaceId, source_dir: Path,
+    commit: str, log: BuildLog, *, no_cache: bool = False,
+    cancel: threading.Event | None = None,
+) -> BuiltImage:
+    """Build ``source_dir`` (a checkout of ``commit``) as ``space_id.image_ref(commit[:12])``.
+
+    Raises ConfigError/NoAppFile for a bad README, BuildError (BuildCancelled,
+    BuildTimeout) for a failed build, ServiceUnavailable when the engine or the base
+    image is missing. Every output line has gone through ``log`` before it returns.
+    """
+    started = time.monotonic()
+    log(BuildPhase.CLONE, f"reading the Space's configuration at {commit[:COMMIT_TAG_LEN]}")
+    config = load_space_config(source_dir)
+    for warning in config.warnings:
+        log(BuildPhase.CLONE, f"warning: {warning}")
+    files = repo_files(source_dir)
+    pack = pick_pack(config, files)
+    runners = runners_dir(settings)
+    sdk_version = _sdk_version(pack, config, runners, log)
+    if not pack.own_context:
+        _require_base_image(client, settings.base_image)
+    ref = space_id.image_ref(commit[:COMMIT_TAG_LEN])
+    render_ctx = RenderContext(
+        config=config, files=files, runners=runners, base_image=settings.base_image,
+        sdk_version=sdk_version, has_ca_bundle=_ca_bundle(settings) is not None,
+        index_url=bool(settings.index_url), extra_index_url=bool(settings.extra_index_url),
+        source_dir=source_dir,
+        labels=_labels(space_id, commit, pack.sdk, sdk_version, config.app_port),
+    )
+    dockerfile = pack.render(render_ctx)
+    tmp_root = settings.data_dir / "tmp"
+    tmp_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmp_root, prefix="build-") as tmp:
+        context_dir = Path(tmp)
+        log(BuildPhase.CLONE, f"preparing the build context ({len(files)} files, "
+            f"{pack.sdk.value} build pack)")
+        if pack.own_context:
+            dockerfile_path = prepare_own_context(source_dir, context_dir)
+        else:
+            dockerfile_path = prepare_sdk_context(
+                source_dir, context_dir, dockerfile=dockerfile,
+                extra=_extra_files(settings, pack, runners, sdk_version),
+            )
+        tracker = PhaseTracker(step_phases(dockerfile))
+        log(BuildPhase.CLONE, f"building {ref}")
+
+        def on_line(line: str) -> None:
+            if tracker.feed(line):
+                log(tracker.phase, f"--- {tracker.phase.value} ---")
+            log(tracker.phase, line)
+
+        result = stream_build(
+            client, on_line=on_line, timeout=settings.build_timeout, cancel=cancel,
+            path=str(context_dir), dockerfile=dockerfile_path, tag=ref, nocache=no_cache,
+            buildargs=_build_args(settings), container_limits=build_limits(settings),
+            # SDK packs write the labels into their Dockerfile (one step); a Space's own
+            # Dockerfile gets them from the API, which appends one LABEL step per label.
+            labels=render_ctx.labels if pack.own_context else None,
+        )
+    if result.error or not result.image_id:
+        reason = failure_reason(
+            tracker.instruction, tracker.step_lines, result.error or "no image was produced",
+        )
+        log(tracker.phase, f"build failed: {reason}")
+        raise BuildError(reason, hint=_hint(reason))
+    duration = time.monotonic() - started
+    log(BuildPhase.EXPORT, f"built {ref} in {duration:.1f} s "
+        f"({tracker.cached_layers} layers from cache)")
+    return BuiltImage(
+        ref=ref, image_id=result.image_id, sdk=pack.sdk, app_port=config.app_port,
+        duration_s=duration, cached_layers=tracker.cached_layers,
+    )
+
+
+def _sdk_version(pack: BuildPack, config: SpaceConfig, runners: Path, log: BuildLog) -> str:
+    wanted = (config.python_version or "").split(".")[:2]
+    if wanted and wanted != RUNTIME_PYTHON.split(".")[: len(wanted)]:
+        log(BuildPhase.CLONE, f"note: python_version {config.python_version} is not "
+            f"available; the image runs Python {RUNTIME_PYTHON}")
+    if not pack.installs_sdk:
+        return config.sdk_version or ""
+    if config.sdk_version:
+        constraints.parse_version(config.sdk_version)
+        return config.sdk_version
+    version = constraints.default_version(runners, pack.sdk)
+    log(BuildPhase.CLONE, f"no sdk_version in README.md: using {pack.sdk.value} {version}")
+    return version
+
+
+def _require_base_image(client: docker.DockerClient, ref: str) -> None:
+    try:
+        client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        raise ServiceUnavailable(
+            f"the base image {ref} does not exist on this Docker engine",
+            hint="run `podium base-image build` (./dev up does it)",
+        ) from None
+
+
+def _ca_bundle(settings: Settings) -> Path | None:
+    bundle = settings.ca_bundle
+    if bundle is None:
+        return None
+    if not bundle.is_file():
+        raise ServiceUnavailable(f"PODIUM_CA_BUNDLE {bundle} is not a file",
+                                 hint="point it at a PEM bundle or unset it")
+    return bundle
+
+
+def _extra_files(
+    settings: Settings, pack: BuildPack, runners: Path, sdk_version: str,
+) -> dict[str, bytes]:
+    extra: dict[str, bytes] = {}
+    bundle = _ca_bundle(settings)
+    if bundle is not None:
+        extra["ca.crt"] = bundle.read_bytes()
+    if pack.installs_sdk:
+        chosen = constraints.select(runners, pack.sdk, sdk_version)
+        extra["sdk.txt"] = f"{chosen.sdk_pin}\n".encode()
+        extra["constraints.txt"] = chosen.text().encode()
+    return extra
+
+
+def _build_args(settings: Settings) -> dict[str, str]:
+    args = {}
+    if settings.index_url:
+        args["PIP_INDEX_URL"] = settings.index_url
+    if settings.extra_index_url:
+        args["PIP_EXTRA_INDEX_URL"] = settings.extra_index_url
+    return args
+
+
+def _labels(
+    space_id: SpaceId, commit: str, sdk: Sdk, sdk_version: str, app_port: int,
+) -> dict[str, str]:
+    return {
+        "podium.space": str(space_id), "podium.commit": commit, "podium.sdk": sdk.value,
+        "podium.sdk_version": sdk_version, "podium.app_port": str(app_port),
+    }
+
+
+def _hint(reason: str) -> str | None:
+    if "from requirements.txt" in reason or "from pre-requirements.txt" in reason:
+        return "fix the named line in requirements.txt (check the package name and version)"
+    if "from packages.txt" in reason:
+        return "packages.txt lists Debian bookworm package names, one per line"
+    if "sdk_version" in reason or "conflicting" in reason:
+        return "pick another sdk_version in README.md, or loosen the conflicting pins"
+    return None

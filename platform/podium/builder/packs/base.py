@@ -1,0 +1,107 @@
+"""The build pack contract, in the manner of repo2docker: ``detect`` says whether a pack
+handles a Space, ``render`` returns the Dockerfile text for it."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import jinja2
+
+from podium.spaces.stage import Sdk
+
+# Inside the build context: the Space's files go under APP_DIR, the files Podium adds
+# (rendered Dockerfile, CA bundle, constraints) under BUILD_DIR, so neither can clobber
+# the other and the code COPY never picks up Podium's files.
+APP_DIR = "app"
+BUILD_DIR = ".podium"
+# Files a Space may add that install things, in the order they are installed.
+PACKAGES_FILE = "packages.txt"
+PRE_REQUIREMENTS_FILE = "pre-requirements.txt"
+REQUIREMENTS_FILE = "requirements.txt"
+
+
+class SpaceConfigLike(Protocol):
+    """What packs read from podium.spaces.config.SpaceConfig."""
+
+    @property
+    def sdk(self) -> Sdk: ...
+    @property
+    def sdk_version(self) -> str | None: ...
+    @property
+    def app_file(self) -> str: ...
+    @property
+    def app_port(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class RenderContext:
+    """Everything a pack needs to write a Dockerfile; built by podium.builder.build."""
+
+    config: SpaceConfigLike
+    files: frozenset[str]
+    runners: Path
+    base_image: str
+    sdk_version: str = ""
+    has_ca_bundle: bool = False
+    index_url: bool = False
+    extra_index_url: bool = False
+    # The checkout, for packs that read a file from it (the docker pack's Dockerfile).
+    source_dir: Path | None = None
+    # podium.space, podium.commit, ... put on the image's last layer.
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.files
+
+
+class BuildPack:
+    """Base class. Subclasses set ``sdk`` and usually only the template name."""
+
+    sdk: Sdk
+    # Jinja template under runners/, None for packs that do not render one.
+    template: str | None = None
+    # Whether this pack installs an SDK from PyPI pinned to sdk_version.
+    installs_sdk: bool = False
+    # Whether the build context is the repository itself (else APP_DIR + BUILD_DIR).
+    own_context: bool = False
+
+    def detect(self, config: SpaceConfigLike, files: Collection[str]) -> bool:
+        return config.sdk == self.sdk
+
+    def render(self, context: RenderContext) -> str:
+        if self.template is None:
+            raise NotImplementedError(f"{type(self).__name__} has no template")
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(context.runners)),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            autoescape=False,  # noqa: S701 - Dockerfile text, values go through tojson
+        )
+        config = context.config
+        return env.get_template(self.template).render(
+            ctx=context,
+            sdk=self.sdk.value,
+            sdk_version=context.sdk_version,
+            app_file=config.app_file,
+            app_dir=_app_dir(config.app_file),
+            app_port=config.app_port,
+            app_root=f"/home/user/{APP_DIR}",
+            build_dir=BUILD_DIR,
+            src=APP_DIR,
+            packages=context.has(PACKAGES_FILE),
+            pre_requirements=context.has(PRE_REQUIREMENTS_FILE),
+            requirements=context.has(REQUIREMENTS_FILE),
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} sdk={self.sdk.value}>"
+
+
+def _app_dir(app_file: str) -> str:
+    parent = str(Path(app_file).parent)
+    return "" if parent == "." else parent
