@@ -1,0 +1,33 @@
+"""Runs Spaces: pluggable runtime backends behind ``Backend`` and the ``Scheduler`` that
+deploys, sleeps, wakes and reconciles them. The scheduler never builds images."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from podium.config import Settings
+from podium.errors import PodiumError
+from podium.scheduler.base import Backend, Instance, RuntimeFailure
+from podium.scheduler.spec import RunSpec
+
+# Backends by the name used in Settings.scheduler_backend; imported only when chosen.
+BACKENDS: dict[str, str] = {
+    "docker": "podium.scheduler.docker:DockerBackend",
+}
+
+
+def get_backend(settings: Settings, **kwargs: Any) -> Backend:
+    name = settings.scheduler_backend
+    target = BACKENDS.get(name)
+    if target is None:
+        raise PodiumError(
+            f"unknown scheduler backend {name!r}",
+            hint=f"set PODIUM_SCHEDULER_BACKEND to one of: {', '.join(sorted(BACKENDS))}",
+        )
+    module, cls = target.split(":")
+    backend: Backend = getattr(import_module(module), cls)(settings, **kwargs)
+    return backend
+
+
+__all__ = ["BACKENDS", "Backend", "Instance", "RunSpec", "RuntimeFailure", "get_backend"]

@@ -1,0 +1,128 @@
+"""The runtime backend contract. A backend runs containers; it never builds images and never
+writes routes or the store (the ``Scheduler`` does the bookkeeping)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from podium.errors import SpaceRuntimeError
+from podium.names import SpaceId
+from podium.scheduler.spec import RunSpec
+
+# Labels every Space container carries; reconciliation trusts only these.
+ROLE_LABEL = "podium.role"
+ROLE_SPACE = "space"
+SPACE_LABEL = "podium.space"
+KEY_LABEL = "podium.space_key"
+COMMIT_LABEL = "podium.commit"
+PORT_LABEL = "podium.app_port"
+SDK_LABEL = "podium.sdk"
+CREATED_LABEL = "podium.created"
+
+LAST_LINES = 50
+
+
+@dataclass(slots=True)
+class Instance:
+    """One running (or stopped) copy of a Space."""
+
+    id: str
+    name: str
+    space: str  # owner/name as spelled
+    space_key: str
+    commit: str
+    app_port: int
+    sdk: str
+    created: float
+    running: bool = False
+    upstream: str | None = None
+    health_path: str = "/"
+    image: str = ""
+
+
+@dataclass(slots=True)
+class RuntimeFailure:
+    exit_code: int | None
+    oom_killed: bool
+    last_lines: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def describe(self) -> str:
+        parts = []
+        if self.oom_killed:
+            parts.append("ran out of memory (OOM-killed)")
+        elif self.exit_code is not None:
+            parts.append(f"exited with code {self.exit_code}")
+        if self.reason:
+            parts.append(self.reason)
+        return "; ".join(parts) or "failed"
+
+    def to_error(self, space: str) -> SpaceRuntimeError:
+        hint = (
+            "raise the Space's memory limit or use less memory"
+            if self.oom_killed
+            else "check the run logs; the last lines are attached"
+        )
+        return SpaceRuntimeError(
+            f"Space {space} {self.describe()}",
+            exit_code=self.exit_code, oom_killed=self.oom_killed,
+            last_lines=self.last_lines, hint=hint,
+        )
+
+
+class Backend(ABC):
+    """Runs Space containers somewhere. Chosen by name from ``Settings.scheduler_backend``."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def ensure_network(self) -> None:
+        """Create (idempotently) the isolated network Spaces run in."""
+
+    @abstractmethod
+    def start(self, spec: RunSpec) -> Instance:
+        """Create and start a new container for ``spec``; returns once it is started."""
+
+    @abstractmethod
+    def resume(self, instance: Instance) -> Instance:
+        """Start a stopped container again (fast wake: filesystem and page cache stay warm)."""
+
+    @abstractmethod
+    def wait_healthy(self, instance: Instance, timeout: float) -> None:
+        """Block until the app answers HTTP without a 5xx. Raises SpaceRuntimeError at once
+        if the container exits, or after ``timeout`` seconds."""
+
+    @abstractmethod
+    def probe(self, instance: Instance) -> bool:
+        """One health request: does the app answer right now?"""
+
+    @abstractmethod
+    def stop(self, instance: Instance, drain_s: float = 0.0) -> None:
+        """Stop (keeping the container) after ``drain_s`` seconds for in-flight requests."""
+
+    @abstractmethod
+    def remove(self, instance: Instance) -> None:
+        """Stop and delete the container (never the volume)."""
+
+    @abstractmethod
+    def refresh(self, instance_id: str) -> Instance | None:
+        """Current state of one container, or None when it no longer exists."""
+
+    @abstractmethod
+    def list_instances(self, space_key: str | None = None) -> list[Instance]:
+        """Every Space container (running or stopped), optionally of one Space."""
+
+    @abstractmethod
+    def logs(self, instance: Instance, follow: bool = False) -> Iterator[str]:
+        """The container's output, one line at a time (without the newline)."""
+
+    @abstractmethod
+    def inspect_failure(self, instance: Instance) -> RuntimeFailure:
+        """Why a container stopped: exit code, OOM flag and its last lines."""
+
+    @abstractmethod
+    def remove_volume(self, space_id: SpaceId) -> None:
+        """Delete a Space's persistent /data (only when the Space is deleted)."""

@@ -1,0 +1,341 @@
+"""Single-host backend: Space containers on this machine's Docker engine.
+
+Isolation, decided here once for every Space:
+- a dedicated bridge ``podium-spaces`` without inter-container traffic (Spaces cannot reach
+  each other) and with host INPUT dropped (see ``firewall``), so the platform's Redis, API
+  and proxy are out of reach while the internet is not;
+- uid 1000, every capability dropped, ``no-new-privileges``, memory (no swap on top), CPU and
+  pids limits, docker-init as PID 1 so SIGTERM reaches the app and zombies are reaped;
+- the root filesystem stays writable: Gradio writes ``.gradio/`` (flagging, cached examples)
+  beside the app and libraries cache under $HOME, and a read-only root breaks them. Nothing
+  written there survives a redeploy, which always starts a fresh container from the image;
+- a named volume per Space at /data (owned by uid 1000) is the only persistent storage.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import docker.errors
+import httpx
+from docker.models.containers import Container
+
+from podium.config import Settings
+from podium.errors import NotFound, ServiceUnavailable
+from podium.names import SpaceId
+from podium.scheduler import firewall
+from podium.scheduler.base import (
+    COMMIT_LABEL,
+    CREATED_LABEL,
+    KEY_LABEL,
+    LAST_LINES,
+    PORT_LABEL,
+    ROLE_LABEL,
+    ROLE_SPACE,
+    SDK_LABEL,
+    SPACE_LABEL,
+    Backend,
+    Instance,
+    RuntimeFailure,
+)
+from podium.scheduler.spec import RunSpec
+
+NETWORK = "podium-spaces"
+SPACE_UID = "1000"
+STOP_TIMEOUT_S = 10
+HEALTH_LABEL = "podium.health_path"
+SCOPE_LABEL = "podium.scope"
+_BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+
+
+class DockerBackend(Backend):
+    name = "docker"
+
+    def __init__(
+        self,
+        settings: Settings,
+        client: docker.DockerClient | None = None,
+        *,
+        network: str = NETWORK,
+        isolate: bool = True,
+        poll_s: float = 0.1,
+        scope: str = "podium",
+    ) -> None:
+        self.settings = settings
+        self.client = client or docker.from_env()
+        self.network = network
+        self.isolate = isolate
+        self.poll_s = poll_s
+        # Containers of other Podium installs (or test runs) on the same engine carry another
+        # scope and are never listed, adopted or removed by this one.
+        self.scope = scope
+        self._network_ready = False
+        self._http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False)
+
+    # -- network -------------------------------------------------------------------------
+
+    def ensure_network(self) -> None:
+        try:
+            net = self.client.networks.get(self.network)
+        except docker.errors.NotFound:
+            try:
+                net = self.client.networks.create(
+                    self.network,
+                    driver="bridge",
+                    options={
+                        # A fixed interface name lets the firewall rules name it.
+                        _BRIDGE_NAME_OPT: self.network[:15],
+                        "com.docker.network.bridge.enable_icc": "false",
+                    },
+                    labels={ROLE_LABEL: "network"},
+                    check_duplicate=True,
+                )
+            except docker.errors.APIError:  # another process created it meanwhile
+                net = self.client.networks.get(self.network)
+        if self.isolate:
+            firewall.ensure_isolation(self.bridge_interface(net.attrs))
+        self._network_ready = True
+
+    def bridge_interface(self, attrs: dict[str, Any] | None = None) -> str:
+        attrs = attrs or self.client.networks.get(self.network).attrs
+        return (attrs.get("Options") or {}).get(_BRIDGE_NAME_OPT) or f"br-{attrs['Id'][:12]}"
+
+    def gateway(self) -> str:
+        """The host's address on the Spaces network (what the firewall protects)."""
+        config = self.client.networks.get(self.network).attrs["IPAM"]["Config"]
+        return str(config[0]["Gateway"])
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self, spec: RunSpec) -> Instance:
+        if not self._network_ready:
+            self.ensure_network()
+        image = self._image(spec.image)
+        volume = self._ensure_volume(spec, image)
+        env = spec.container_env()
+        image_env = image.attrs.get("Config", {}).get("Env") or []
+        if not any(item.startswith("HOME=") for item in image_env):
+            # uid 1000 has no passwd entry in most images, so HOME would be '/' (not writable).
+            env.setdefault("HOME", "/tmp")
+        suffix = f"{(spec.commit or 'run')[:12]}-{secrets.token_hex(3)}"
+        name = spec.space_id.container_name(suffix)
+        labels = {
+            ROLE_LABEL: ROLE_SPACE,
+            SCOPE_LABEL: self.scope,
+            SPACE_LABEL: str(spec.space_id),
+            KEY_LABEL: spec.key,
+            COMMIT_LABEL: spec.commit,
+            PORT_LABEL: str(spec.app_port),
+            SDK_LABEL: spec.sdk,
+            CREATED_LABEL: f"{time.time():.6f}",
+            HEALTH_LABEL: spec.health_path,
+        }
+        try:
+            container = self.client.containers.run(
+                spec.image,
+                detach=True,
+                name=name,
+                hostname=spec.space_id.subdomain,
+                labels=labels,
+                environment=env,
+                user=f"{SPACE_UID}:{SPACE_UID}",
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                init=True,
+                mem_limit=spec.memory,
+                memswap_limit=spec.memory,
+                nano_cpus=int(spec.cpus * 1e9),
+                pids_limit=spec.pids,
+                network=self.network,
+                volumes={volume: {"bind": "/data", "mode": "rw"}},
+                log_config=docker.types.LogConfig(
+                    type="json-file", config={"max-size": "10m", "max-file": "3"}
+                ),
+            )
+        except docker.errors.APIError as exc:
+            # run() is create + start: a failed start leaves a created container behind.
+            try:
+                self.client.api.remove_container(name, force=True, v=True)
+            except docker.errors.APIError:
+                pass
+            raise ServiceUnavailable(f"Docker could not start {spec.space_id}: {exc}") from exc
+        container.reload()  # attributes from before the start carry no address yet
+        return self._instance(container)
+
+    def resume(self, instance: Instance) -> Instance:
+        container = self._container(instance.id)
+        container.start()
+        container.reload()  # the address is only known once it runs
+        return self._instance(container)
+
+    def stop(self, instance: Instance, drain_s: float = 0.0) -> None:
+        if drain_s > 0:
+            time.sleep(drain_s)
+        try:
+            self._container(instance.id).stop(timeout=STOP_TIMEOUT_S)
+        except (NotFound, docker.errors.NotFound):
+            pass
+
+    def remove(self, instance: Instance) -> None:
+        try:
+            self.client.api.remove_container(instance.id, force=True, v=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if "already in progress" not in str(exc):
+                raise
+
+    def refresh(self, instance_id: str) -> Instance | None:
+        try:
+            return self._instance(self.client.containers.get(instance_id))
+        except docker.errors.NotFound:
+            return None
+
+    def list_instances(self, space_key: str | None = None) -> list[Instance]:
+        labels = [f"{ROLE_LABEL}={ROLE_SPACE}", f"{SCOPE_LABEL}={self.scope}"]
+        if space_key is not None:
+            labels.append(f"{KEY_LABEL}={space_key}")
+        found = []
+        for container in self.client.containers.list(all=True, filters={"label": labels}):
+            try:
+                found.append(self._instance(container))
+            except (KeyError, ValueError):
+                continue  # labels tampered with: not ours to manage
+        return sorted(found, key=lambda i: i.created)
+
+    # -- health --------------------------------------------------------------------------
+
+    def probe(self, instance: Instance) -> bool:
+        if not instance.upstream:
+            return False
+        try:
+            answer = self._http.get(instance.upstream + instance.health_path)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code < 500
+
+    def wait_healthy(self, instance: Instance, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.refresh(instance.id)
+            if current is None:
+                raise RuntimeFailure(None, False, [], "the container vanished").to_error(
+                    instance.space
+                )
+            if not current.running:
+                raise self.inspect_failure(current).to_error(instance.space)
+            if self.probe(current):
+                instance.upstream = current.upstream
+                return
+            if time.monotonic() >= deadline:
+                failure = self.inspect_failure(current)
+                failure.reason = (
+                    f"did not answer HTTP on port {current.app_port} within {timeout:g}s"
+                )
+                raise failure.to_error(instance.space)
+            time.sleep(self.poll_s)
+
+    def inspect_failure(self, instance: Instance) -> RuntimeFailure:
+        try:
+            container = self._container(instance.id)
+        except NotFound:
+            return RuntimeFailure(None, False, [], "the container vanished")
+        state = container.attrs.get("State", {})
+        tail = container.logs(tail=LAST_LINES).decode("utf-8", "replace").splitlines()
+        if state.get("Running"):
+            return RuntimeFailure(None, False, tail)
+        return RuntimeFailure(
+            exit_code=int(state.get("ExitCode", -1)),
+            oom_killed=bool(state.get("OOMKilled")),
+            last_lines=tail,
+        )
+
+    def logs(self, instance: Instance, follow: bool = False) -> Iterator[str]:
+        container = self._container(instance.id)
+        pending = b""
+        for chunk in container.logs(stream=True, follow=follow):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace").rstrip("\r")
+        if pending:
+            yield pending.decode("utf-8", "replace").rstrip("\r")
+
+    # -- volumes -------------------------------------------------------------------------
+
+    def remove_volume(self, space_id: SpaceId) -> None:
+        try:
+            self.client.volumes.get(space_id.data_volume()).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+
+    def _ensure_volume(self, spec: RunSpec, image: Any) -> str:
+        name = spec.space_id.data_volume()
+        try:
+            self.client.volumes.get(name)
+            return name
+        except docker.errors.NotFound:
+            pass
+        self.client.volumes.create(name, labels={ROLE_LABEL: "data", KEY_LABEL: spec.key})
+        # A fresh volume is root-owned; hand it to the app's uid once, with only CHOWN.
+        try:
+            self.client.containers.run(
+                image.id,
+                entrypoint=["chown", f"{SPACE_UID}:{SPACE_UID}", "/data"],
+                command=[],
+                user="0",
+                cap_drop=["ALL"],
+                cap_add=["CHOWN"],
+                network_mode="none",
+                volumes={name: {"bind": "/data", "mode": "rw"}},
+                remove=True,
+                labels={ROLE_LABEL: "volume-init"},
+            )
+        except docker.errors.DockerException as exc:
+            self.remove_volume(spec.space_id)
+            raise ServiceUnavailable(
+                f"could not prepare /data for {spec.space_id}: {exc}",
+                hint="the image needs a 'chown' binary (coreutils)",
+            ) from exc
+        return name
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _image(self, ref: str) -> Any:
+        try:
+            return self.client.images.get(ref)
+        except docker.errors.ImageNotFound as exc:
+            raise NotFound(
+                f"image {ref} is not on this Docker engine", hint="rebuild the Space"
+            ) from exc
+
+    def _container(self, container_id: str) -> Container:
+        try:
+            return self.client.containers.get(container_id)
+        except docker.errors.NotFound as exc:
+            raise NotFound(f"container {container_id[:12]} no longer exists") from exc
+
+    def _instance(self, container: Container) -> Instance:
+        labels = container.labels
+        port = int(labels[PORT_LABEL])
+        networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        ip = (networks.get(self.network) or {}).get("IPAddress") or ""
+        running = bool(container.attrs.get("State", {}).get("Running"))
+        return Instance(
+            id=container.id or "",
+            name=container.name or "",
+            space=labels[SPACE_LABEL],
+            space_key=labels[KEY_LABEL],
+            commit=labels.get(COMMIT_LABEL, ""),
+            app_port=port,
+            sdk=labels.get(SDK_LABEL, ""),
+            created=float(labels.get(CREATED_LABEL) or 0),
+            running=running,
+            upstream=f"http://{ip}:{port}" if running and ip else None,
+            health_path=labels.get(HEALTH_LABEL, "/"),
+            image=str(container.attrs.get("Config", {}).get("Image", "")),
+        )

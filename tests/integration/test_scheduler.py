@@ -1,0 +1,482 @@
+"""The scheduler against the real Docker engine and a real Redis: blue/green deploys under
+load, failures that keep the old version serving, limits and isolation, reconciliation,
+sleep/wake/pause. One tiny image (FROM the offline base) behaves as told by $MODE."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import socket
+import subprocess
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+import redis
+from podium.config import Settings
+from podium.errors import SpaceRuntimeError
+from podium.names import SpaceId
+from podium.proxy.routes import RouteTable
+from podium.scheduler.base import Instance
+from podium.scheduler.docker import DockerBackend
+from podium.scheduler.records import Desired
+from podium.scheduler.service import Scheduler
+from podium.scheduler.spec import RunSpec
+from podium.spaces.stage import Stage
+
+from tests.conftest import require
+
+pytestmark = [pytest.mark.docker, pytest.mark.redis]
+
+APP = r'''
+import http.server, os, socket, sys, time
+
+mode = os.environ.get("MODE", "serve")
+port = int(os.environ.get("PORT", "7860"))
+print(f"starting mode={mode}", flush=True)
+if mode == "crash":
+    print("fatal: missing HF_TOKEN", flush=True)
+    sys.exit(3)
+if mode == "silent":
+    time.sleep(3600)
+if mode == "oom":
+    hoard = []
+    while True:
+        hoard.append(bytearray(16 << 20))
+if mode == "probe":
+    host, target = os.environ["PROBE_HOST"], int(os.environ["PROBE_PORT"])
+    if host == "gateway":  # the host, as seen from whichever network we are on
+        for row in open("/proc/net/route").read().splitlines()[1:]:
+            fields = row.split()
+            if fields[1] == "00000000":
+                host = socket.inet_ntoa(int(fields[2], 16).to_bytes(4, "little"))
+    try:
+        with socket.create_connection((host, target), timeout=3) as conn:
+            conn.sendall(b"PING\r\n")
+            print("PROBE-CONNECTED", conn.recv(64), flush=True)
+    except OSError as exc:
+        print("PROBE-BLOCKED", exc, flush=True)
+    sys.exit(0)
+time.sleep(float(os.environ.get("SLOW_START", "0")))
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/data":
+            with open("/data/probe", "w") as fh:
+                fh.write("ok")
+            body = f"uid={os.getuid()} data=writable"
+        else:
+            body = f"{os.environ.get('VERSION', '?')} {os.environ.get('SPACE_ID')}"
+        data = body.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler).serve_forever()
+'''
+
+DOCKERFILE = """FROM {base}
+COPY app.py /app/app.py
+WORKDIR /app
+LABEL podium.sdk=static podium.app_port=7860
+CMD ["python3", "-u", "/app/app.py"]
+"""
+
+
+@pytest.fixture(scope="module")
+def app_image(docker_client: docker.DockerClient, base_image: str) -> Iterator[str]:
+    ref = f"podium-test/sched-app:{uuid.uuid4().hex[:10]}"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in (("Dockerfile", DOCKERFILE.format(base=base_image)), ("app.py", APP)):
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    buf.seek(0)
+    docker_client.images.build(fileobj=buf, custom_context=True, tag=ref, rm=True)
+    yield ref
+    docker_client.images.remove(ref, force=True)
+
+
+@pytest.fixture
+def backend(settings: Settings, docker_client: docker.DockerClient) -> DockerBackend:
+    require(shutil.which("iptables") is not None, "iptables is not installed")
+    return DockerBackend(settings, docker_client, scope=f"test-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def routes(redis_conn: redis.Redis) -> RouteTable:
+    return RouteTable(redis_conn)
+
+
+@pytest.fixture
+def scheduler(
+    settings: Settings, backend: DockerBackend, routes: RouteTable, redis_conn: redis.Redis
+) -> Iterator[Scheduler]:
+    sched = Scheduler(settings, backend, routes, redis_conn, drain_s=0.5)
+    yield sched
+    for instance in backend.list_instances():
+        backend.remove(instance)
+
+
+@pytest.fixture
+def space(backend: DockerBackend) -> Iterator[SpaceId]:
+    space_id = SpaceId(f"t{uuid.uuid4().hex[:8]}", "Demo_App")
+    yield space_id
+    for instance in backend.list_instances():
+        backend.remove(instance)
+    backend.remove_volume(space_id)
+
+
+def make_spec(
+    settings: Settings, space: SpaceId, image: str, *, commit: str = "c1", **env: str
+) -> RunSpec:
+    return RunSpec.for_space(
+        settings, space, image, app_port=7860, sdk="static", commit=commit,
+        variables=env, memory="256m", startup_timeout=20.0, pids=128, cpus=0.5,
+    )
+
+
+def get(upstream: str | None, path: str = "/") -> httpx.Response:
+    assert upstream, "no upstream in the route"
+    return httpx.get(upstream + path, timeout=5, trust_env=False)
+
+
+def test_deploy_serves_through_the_route_with_spaces_env(
+    scheduler: Scheduler, routes: RouteTable, space: SpaceId, settings: Settings,
+    app_image: str,
+) -> None:
+    stages: list[Stage] = []
+    instance = scheduler.deploy(
+        make_spec(settings, space, app_image, VERSION="v1"), lambda s, _d: stages.append(s)
+    )
+    route = routes.get(space.key)
+    assert route is not None and route.stage == Stage.RUNNING
+    assert route.upstream == instance.upstream and route.subdomain == space.subdomain
+    assert get(route.upstream).text == f"v1 {space}"
+    assert stages == [Stage.APP_STARTING, Stage.RUNNING]
+    # /data is the Space's volume and belongs to the app's uid.
+    assert get(route.upstream, "/data").text == "uid=1000 data=writable"
+
+
+def test_container_runs_confined(
+    scheduler: Scheduler, backend: DockerBackend, space: SpaceId, settings: Settings,
+    app_image: str, docker_client: docker.DockerClient,
+) -> None:
+    spec = make_spec(settings, space, app_image)
+    spec.secrets = {"HF_TOKEN": "s3cret"}
+    instance = scheduler.deploy(spec)
+    attrs = docker_client.containers.get(instance.id).attrs
+    host = attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert "no-new-privileges" in host["SecurityOpt"]
+    assert attrs["Config"]["User"] == "1000:1000"
+    assert host["PidsLimit"] == 128
+    assert host["Memory"] == 256 * 1024 * 1024 == host["MemorySwap"]
+    assert host["NanoCpus"] == 500_000_000
+    assert "/var/run/docker.sock" not in str(attrs["Mounts"])
+    assert list(attrs["NetworkSettings"]["Networks"]) == ["podium-spaces"]
+    assert "HF_TOKEN=s3cret" in attrs["Config"]["Env"]
+    # ...but the secret never reaches Redis.
+    raw = scheduler.records.redis.hget(f"podium:sched:space:{space.key}", "spec")
+    assert raw is not None and b"s3cret" not in raw and b"HF_TOKEN" not in raw
+
+
+def test_redeploy_under_load_drops_no_request(
+    scheduler: Scheduler, routes: RouteTable, space: SpaceId, settings: Settings,
+    app_image: str, backend: DockerBackend,
+) -> None:
+    first = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    seen: list[str] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=5, trust_env=False) as client:
+            while not stop.is_set():
+                route = routes.get(space.key)  # resolved per request, as the proxy does
+                try:
+                    answer = client.get(route.upstream)  # type: ignore[union-attr, arg-type]
+                    answer.raise_for_status()
+                    seen.append(answer.text.split()[0])
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        time.sleep(0.3)
+        stages: list[Stage] = []
+        second = scheduler.deploy(
+            make_spec(settings, space, app_image, commit="c2", VERSION="v2", SLOW_START="1"),
+            lambda s, _d: stages.append(s),
+        )
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == []
+    assert "v1" in seen and seen[-1] == "v2"
+    assert stages == [Stage.RUNNING_APP_STARTING, Stage.RUNNING]
+    assert [i.id for i in backend.list_instances(space.key)] == [second.id]
+    assert backend.refresh(first.id) is None
+
+
+def test_crashing_new_version_keeps_the_old_one_serving(
+    scheduler: Scheduler, routes: RouteTable, space: SpaceId, settings: Settings,
+    app_image: str, backend: DockerBackend,
+) -> None:
+    first = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    reports: list[tuple[Stage, str | None]] = []
+    with pytest.raises(SpaceRuntimeError) as caught:
+        scheduler.deploy(
+            make_spec(settings, space, app_image, commit="c2", MODE="crash"),
+            lambda s, d: reports.append((s, d)),
+        )
+    assert caught.value.exit_code == 3 and not caught.value.oom_killed
+    assert "fatal: missing HF_TOKEN" in caught.value.last_lines
+    assert reports[-1][0] == Stage.RUNNING and "exited with code 3" in (reports[-1][1] or "")
+    route = routes.get(space.key)
+    assert route is not None and route.upstream == first.upstream
+    assert get(route.upstream).text.startswith("v1")
+    assert [i.id for i in backend.list_instances(space.key)] == [first.id]
+
+
+def test_crash_with_nothing_running_is_runtime_error(
+    scheduler: Scheduler, routes: RouteTable, space: SpaceId, settings: Settings,
+    app_image: str, backend: DockerBackend,
+) -> None:
+    reports: list[tuple[Stage, str | None]] = []
+    with pytest.raises(SpaceRuntimeError):
+        scheduler.deploy(
+            make_spec(settings, space, app_image, MODE="crash"),
+            lambda s, d: reports.append((s, d)),
+        )
+    stage, detail = reports[-1]
+    assert stage == Stage.RUNTIME_ERROR and "fatal: missing HF_TOKEN" in (detail or "")
+    route = routes.get(space.key)
+    assert route is not None and route.stage == Stage.RUNTIME_ERROR and route.upstream is None
+    assert backend.list_instances(space.key) == []
+
+
+def test_never_listening_app_times_out(
+    scheduler: Scheduler, space: SpaceId, settings: Settings, app_image: str,
+    backend: DockerBackend,
+) -> None:
+    spec = make_spec(settings, space, app_image, MODE="silent")
+    spec.startup_timeout = 2.0
+    with pytest.raises(SpaceRuntimeError) as caught:
+        scheduler.deploy(spec)
+    assert "did not answer HTTP on port 7860" in caught.value.message
+    assert caught.value.exit_code is None
+    assert backend.list_instances(space.key) == []
+
+
+def test_out_of_memory_is_flagged(
+    scheduler: Scheduler, space: SpaceId, settings: Settings, app_image: str,
+) -> None:
+    spec = make_spec(settings, space, app_image, MODE="oom")
+    spec.memory = "64m"
+    with pytest.raises(SpaceRuntimeError) as caught:
+        scheduler.deploy(spec)
+    assert caught.value.oom_killed
+    assert "out of memory" in caught.value.message
+
+
+def _probe(
+    backend: DockerBackend, settings: Settings, space: SpaceId, image: str, host: str,
+    port: int,
+) -> str:
+    """Run the app in probe mode (with the Space's confinement) and return its verdict."""
+    spec = make_spec(
+        settings, space, image, MODE="probe", PROBE_HOST=host, PROBE_PORT=str(port)
+    )
+    instance = backend.start(spec)
+    try:
+        backend.client.containers.get(instance.id).wait(timeout=30)
+        return "\n".join(backend.logs(instance))
+    finally:
+        backend.remove(instance)
+
+
+def _on_default_bridge(backend: DockerBackend) -> DockerBackend:
+    """The same confinement, but on Docker's default bridge without Podium's firewall."""
+    return DockerBackend(
+        backend.settings, backend.client, network="bridge", isolate=False, scope=backend.scope
+    )
+
+
+@pytest.fixture
+def exposed_redis(tmp_path: Path) -> Iterator[int]:
+    """A redis-server on 0.0.0.0 (as a careless operator might run it)."""
+    require(shutil.which("redis-server") is not None, "redis-server is not installed")
+    with socket.socket() as sock:
+        sock.bind(("0.0.0.0", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        ["redis-server", "--bind", "0.0.0.0", "--port", str(port), "--protected-mode", "no",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        client = redis.Redis(port=port)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_spaces_cannot_reach_host_services(
+    backend: DockerBackend, settings: Settings, space: SpaceId, app_image: str,
+    exposed_redis: int,
+) -> None:
+    backend.ensure_network()
+    # Control: from Docker's default bridge the exposed Redis answers, so a block below is
+    # the firewall's doing and not a broken probe.
+    control = _probe(_on_default_bridge(backend), settings, space, app_image, "gateway",
+                     exposed_redis)
+    assert "PROBE-CONNECTED" in control and "PONG" in control
+    verdict = _probe(backend, settings, space, app_image, "gateway", exposed_redis)
+    assert "PROBE-BLOCKED" in verdict
+    assert "PROBE-BLOCKED" in _probe(
+        backend, settings, space, app_image, backend.gateway(), exposed_redis
+    )
+
+
+def test_spaces_still_reach_the_internet(
+    backend: DockerBackend, settings: Settings, space: SpaceId, app_image: str,
+) -> None:
+    backend.ensure_network()
+    control = _probe(_on_default_bridge(backend), settings, space, app_image, "pypi.org", 443)
+    require("PROBE-CONNECTED" in control, f"no internet from Docker's bridge: {control}")
+    assert "PROBE-CONNECTED" in _probe(backend, settings, space, app_image, "pypi.org", 443)
+
+
+def test_reconcile_after_restart_adopts_and_removes_duplicates(
+    scheduler: Scheduler, backend: DockerBackend, routes: RouteTable, space: SpaceId,
+    settings: Settings, app_image: str, redis_conn: redis.Redis,
+) -> None:
+    instance = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    # A crashed controller may leave a second copy behind (e.g. mid blue/green).
+    stray = backend.start(make_spec(settings, space, app_image, commit="c0", VERSION="v0"))
+    backend.wait_healthy(stray, 20)
+    redis_conn.delete(routes.keys.routes, routes.keys.subdomains)
+
+    fresh = Scheduler(settings, backend, RouteTable(redis_conn), redis_conn)
+    report = fresh.reconcile()
+    assert report.adopted == [space.key]
+    survivors = backend.list_instances(space.key)
+    assert len(survivors) == 1 and survivors[0].id in {instance.id, stray.id}
+    route = routes.by_subdomain(space.subdomain)
+    assert route is not None and route.stage == Stage.RUNNING
+    assert route.upstream == survivors[0].upstream
+    assert get(route.upstream).status_code == 200
+    # Idempotent: a second pass changes nothing.
+    again = fresh.reconcile()
+    assert again.removed == [] and [i.id for i in backend.list_instances(space.key)] == [
+        survivors[0].id
+    ]
+
+
+def test_reconcile_with_redis_lost_rebuilds_from_labels(
+    scheduler: Scheduler, backend: DockerBackend, routes: RouteTable, space: SpaceId,
+    settings: Settings, app_image: str, redis_conn: redis.Redis,
+) -> None:
+    instance = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    redis_conn.flushall()
+    Scheduler(settings, backend, RouteTable(redis_conn), redis_conn).reconcile()
+    route = routes.get(space.key)
+    assert route is not None and route.upstream == instance.upstream
+    assert (route.owner, route.name) == (space.owner, space.name)
+
+
+def test_sleep_wake_and_pause(
+    scheduler: Scheduler, backend: DockerBackend, routes: RouteTable, space: SpaceId,
+    settings: Settings, app_image: str,
+) -> None:
+    spec = make_spec(settings, space, app_image, VERSION="v1")
+    spec.sleep_time = 60
+    scheduler.deploy(spec)
+    now = time.time()
+    routes.touch(space.key, now=now)
+    assert scheduler.idle_check(now + 30) == []
+
+    routes.redis.hincrby(routes.keys.streams(space.key), routes.instance, 1)
+    routes.heartbeat(now + 90)
+    assert scheduler.idle_check(now + 90) == []  # an open websocket keeps it awake
+    routes.stream_closed(space.key)
+
+    assert scheduler.idle_check(now + 90) == [space.key]
+    route = routes.get(space.key)
+    assert route is not None and route.stage == Stage.SLEEPING and route.upstream is None
+    assert not any(i.running for i in backend.list_instances(space.key))
+
+    woken = scheduler.wake(space.key)
+    assert isinstance(woken, Instance)
+    route = routes.get(space.key)
+    assert route is not None and route.stage == Stage.RUNNING
+    assert get(route.upstream).text.startswith("v1")
+
+    scheduler.pause(space.key)
+    assert scheduler.wake(space.key) is None
+    route = routes.get(space.key)
+    assert route is not None and route.stage == Stage.PAUSED and route.upstream is None
+    assert not any(i.running for i in backend.list_instances(space.key))
+    record = scheduler.records.get(space.key)
+    assert record is not None and record.desired is Desired.PAUSED
+
+
+def test_wake_requests_are_served_by_the_loop(
+    scheduler: Scheduler, routes: RouteTable, space: SpaceId, settings: Settings,
+    app_image: str,
+) -> None:
+    scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    assert scheduler.sleep(space.key)
+    stop = threading.Event()
+    loop = threading.Thread(target=scheduler.run_forever, args=(stop,), kwargs={
+        "idle_every": 3600, "reconcile_every": 3600,
+    })
+    loop.start()
+    try:
+        routes.request_wake(space.key)
+        route = routes.get(space.key)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (route and route.stage == Stage.RUNNING):
+            time.sleep(0.1)
+            route = routes.get(space.key)
+    finally:
+        stop.set()
+        loop.join(30)
+    assert route is not None and route.stage == Stage.RUNNING
+    assert get(route.upstream).text.startswith("v1")
+
+
+def test_stream_logs_and_remove(
+    scheduler: Scheduler, backend: DockerBackend, routes: RouteTable, space: SpaceId,
+    settings: Settings, app_image: str, docker_client: docker.DockerClient,
+) -> None:
+    scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    lines = list(scheduler.stream_logs(space.key, follow=False))
+    assert "starting mode=serve" in lines
+    scheduler.remove(space.key, delete_volume=True)
+    assert routes.get(space.key) is None and backend.list_instances(space.key) == []
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.volumes.get(space.data_volume())
