@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
     sleep_time: int = 48 * 3600
     startup_timeout: int = 1800
+    # Runtime backend by name (podium.scheduler.BACKENDS): "docker" = this host's engine.
+    scheduler_backend: str = "docker"
 
     # Bootstrap admin created on first start when no user exists.
     admin_user: str = "admin"
