@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -85,6 +87,30 @@ def test_migrate_and_create_all_give_the_same_columns(db: Database, tmp_path: Pa
             ), table
     finally:
         other.dispose()
+
+
+def test_processes_starting_together_migrate_once(settings: Settings) -> None:
+    """api, worker and proxy all call migrate() at start on one fresh SQLite file."""
+    script = (
+        "import sys; from pathlib import Path; from podium.config import Settings; "
+        "from podium.store import Database; "
+        "Database(Settings(data_dir=Path(sys.argv[1]))).migrate()"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(settings.data_dir)],
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(3)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    db = Database(settings)
+    try:
+        head = ScriptDirectory.from_config(db.alembic_config()).get_current_head()
+        assert db.current_revision() == head
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+    finally:
+        db.dispose()
 
 
 def test_migrations_ship_as_packages() -> None:
