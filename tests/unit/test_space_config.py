@@ -209,6 +209,9 @@ MALFORMED = [
     ),
     pytest.param(readme("sdk: !!python/object:os.system x"), "sdk", 2, id="unsafe-tag"),
     pytest.param("\n\n---\nsdk: gradio\napp_port: x\n---\n", "app_port", 5, id="leading-blanks"),
+    pytest.param(readme("sdk: gradio", "title: &t Hi", "emoji: *t"), "emoji", 4, id="alias"),
+    pytest.param(readme("sdk: gradio", "tags: &a [x, *a]"), "tags", 3, id="self-alias"),
+    pytest.param(readme("sdk: gradio", "1: one"), "1", 3, id="number-key"),
 ]
 
 
@@ -235,6 +238,16 @@ def test_malformed_structure(text: str, line: int) -> None:
         parse_front_matter(text)
     assert info.value.line == line and f"line {line}" in info.value.message
     assert info.value.hint
+
+
+def test_deep_nesting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_front_matter("---\ntags: " + "[" * 5000 + "\n---\n")
+
+
+def test_readme_not_utf8() -> None:
+    with pytest.raises(ConfigError, match="UTF-8"):
+        load_space_config_from_files({"README.md": b"---\nsdk: gradio\xff\n---\n", "app.py": b""})
 
 
 def test_errors_say_what_is_allowed() -> None:

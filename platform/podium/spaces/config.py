@@ -244,22 +244,39 @@ def _key_near(lines: list[str], index: int) -> str | None:
     return None
 
 
-def _check_duplicates(node: yaml.Node, offset: int, top_key: str | None = None) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[object] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
-            name = top_key or (key if isinstance(key, str) else None)
-            if key is not None and key in seen:
-                raise ConfigError(
-                    f"duplicate key '{key}'", field=name, line=key_node.start_mark.line + offset,
-                    hint="write each key once; remove or merge the repeated line",
-                )
-            seen.add(key)
-            _check_duplicates(value_node, offset, name)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_duplicates(item, offset, top_key)
+def _check_nodes(root: yaml.Node, offset: int) -> None:
+    """Refuse repeated keys, and aliases: Spaces configs never need them, and `*a` lets a few
+    lines expand into millions of values (or into a value that contains itself)."""
+    visited: set[int] = set()
+
+    def visit(node: yaml.Node, top_key: str | None, line: int) -> None:
+        # An alias yields the anchored node again, whose mark is the anchor's: report the
+        # line of the key that holds the alias instead.
+        if id(node) in visited:
+            raise ConfigError("YAML aliases ('*name') are not supported", field=top_key,
+                              line=line,
+                              hint="write the value out instead of referring to an anchor")
+        visited.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[object] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+                name = top_key or (key if isinstance(key, str) else None)
+                if key is not None and key in keys:
+                    raise ConfigError(
+                        f"duplicate key '{key}'", field=name,
+                        line=key_node.start_mark.line + offset,
+                        hint="write each key once; remove or merge the repeated line",
+                    )
+                keys.add(key)
+                key_line = key_node.start_mark.line + offset
+                visit(key_node, name, key_line)
+                visit(value_node, name, key_line)
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                visit(item, top_key, line)
+
+    visit(root, None, root.start_mark.line + offset)
 
 
 def _read_front_matter(text: str) -> _FrontMatter:
@@ -296,7 +313,7 @@ def _read_front_matter(text: str) -> _FrontMatter:
                 line=node.start_mark.line + offset,
                 hint="write settings as key: value, e.g. sdk: gradio",
             )
-        _check_duplicates(node, offset)
+        _check_nodes(node, offset)
         key_lines: dict[str, int] = {}
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
@@ -329,6 +346,8 @@ def _read_front_matter(text: str) -> _FrontMatter:
             line=index + offset,
             hint="check indentation and quote values containing ':' or '#'",
         ) from exc
+    except RecursionError:
+        raise ConfigError("the front matter is nested too deeply", line=start) from None
     finally:
         loader.dispose()
     return _FrontMatter(True, data, body, start, key_lines)
@@ -396,22 +415,36 @@ def _detected(files: list[str], read: Callable[[str], str]) -> SpaceConfig:
     )
 
 
-def _missing_app(config: SpaceConfig, key_lines: Mapping[str, int], files: list[str]) -> NoAppFile:
-    candidates = sorted(f for f in files if f.endswith((".py", ".html")) and "/" not in f)
-    found = f" (top-level candidates: {', '.join(candidates[:5])})" if candidates else ""
-    return NoAppFile(
-        f"app file '{config.app_file}' not found in the repository",
-        field="app_file", line=key_lines.get("app_file"),
-        hint=f"add {config.app_file}, or set app_file: in the README.md front matter to your "
-        f"main file{found}",
-    )
+class _OutsideRepo(OSError):
+    """A path (through '..' or a symlink) that leaves the repository."""
 
 
-def _escape_error(config: SpaceConfig, key_lines: Mapping[str, int]) -> ConfigError:
-    return ConfigError(
-        f"'{config.app_file}' resolves outside the repository", field="app_file",
-        line=key_lines.get("app_file"), hint=_HINTS["app_file"],
-    )
+def _load(
+    files: list[str], read: Callable[[str], str], is_file: Callable[[str], bool]
+) -> SpaceConfig:
+    fm = _FrontMatter(present=False)
+    if README in files:
+        try:
+            fm = _read_front_matter(read(README))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"README.md cannot be read as UTF-8 text: {exc}") from None
+    config = _from_front_matter(fm) if fm.present else _detected(files, read)
+    required = "Dockerfile" if config.sdk is Sdk.DOCKER else config.app_file
+    line = fm.key_lines.get("app_file")
+    try:
+        found = is_file(required)
+    except _OutsideRepo:
+        raise ConfigError(f"'{required}' resolves outside the repository", field="app_file",
+                          line=line, hint=_HINTS["app_file"]) from None
+    if not found:
+        candidates = sorted(f for f in files if f.endswith((".py", ".html")) and "/" not in f)
+        seen = f" (top-level candidates: {', '.join(candidates[:5])})" if candidates else ""
+        raise NoAppFile(
+            f"app file '{required}' not found in the repository", field="app_file", line=line,
+            hint=f"add {required}, or set app_file: in the README.md front matter to your "
+            f"main file{seen}",
+        )
+    return config
 
 
 def load_space_config_from_files(files: Mapping[str, bytes | str]) -> SpaceConfig:
@@ -422,43 +455,21 @@ def load_space_config_from_files(files: Mapping[str, bytes | str]) -> SpaceConfi
         value = contents[name]
         return value.decode("utf-8") if isinstance(value, bytes) else value
 
-    fm = _FrontMatter(present=False)
-    if README in contents:
-        try:
-            fm = _read_front_matter(read(README))
-        except UnicodeDecodeError:
-            raise ConfigError("README.md is not UTF-8 text") from None
-    config = _from_front_matter(fm) if fm.present else _detected(list(contents), read)
-    required = "Dockerfile" if config.sdk is Sdk.DOCKER else config.app_file
-    if required not in contents:
-        raise _missing_app(config.model_copy(update={"app_file": required}), fm.key_lines,
-                           list(contents))
-    return config
+    return _load(list(contents), read, contents.__contains__)
 
 
 def load_space_config(repo_dir: Path) -> SpaceConfig:
     """Validate the Space checked out at ``repo_dir`` (README.md front matter + app file)."""
     root = repo_dir.resolve()
-    top_level = sorted(p.name for p in root.iterdir() if p.is_file())
 
-    def read(name: str) -> str:
+    def inside(name: str) -> Path:
         path = (root / name).resolve()
         if root not in path.parents:  # a symlink must not let us read outside the repo
-            raise OSError(f"{name} points outside the repository")
-        return path.read_text(encoding="utf-8")
+            raise _OutsideRepo(f"{name} points outside the repository")
+        return path
 
-    fm = _FrontMatter(present=False)
-    if (root / README).is_file():
-        try:
-            fm = _read_front_matter(read(README))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"README.md cannot be read: {exc}") from None
-    config = _from_front_matter(fm) if fm.present else _detected(top_level, read)
-    required = "Dockerfile" if config.sdk is Sdk.DOCKER else config.app_file
-    path = (root / required).resolve()
-    if root not in path.parents:
-        raise _escape_error(config, fm.key_lines)
-    if not path.is_file():
-        raise _missing_app(config.model_copy(update={"app_file": required}), fm.key_lines,
-                           top_level)
-    return config
+    def read(name: str) -> str:
+        return inside(name).read_text(encoding="utf-8")
+
+    top_level = sorted(p.name for p in root.iterdir() if p.is_file())
+    return _load(top_level, read, lambda name: inside(name).is_file())
