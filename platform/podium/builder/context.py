@@ -37,7 +37,7 @@ def copy_checkout(source_dir: Path, dest: Path) -> None:
     # symlinks=True keeps links as links: a link pointing outside the repository must not
     # pull host files into the image.
     shutil.copytree(source_dir, dest, symlinks=True, copy_function=_link_or_copy,
-                    ignore=shutil.ignore_patterns(".git"))
+                    ignore=shutil.ignore_patterns(".git"), dirs_exist_ok=True)
 
 
 def prepare_sdk_context(
