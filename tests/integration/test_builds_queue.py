@@ -34,6 +34,7 @@ from podium.store import spaces as store_spaces
 from podium.store.db import Database
 from rq.job import JobStatus
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 
 
@@ -128,10 +129,16 @@ def worker_env(settings: Settings) -> dict[str, str]:
 def start_worker(settings: Settings, *, burst: bool) -> subprocess.Popen[bytes]:
     """A real worker process (its own process group, so a test can kill it whole)."""
     args = [sys.executable, "-m", "podium.builds.worker"] + (["--burst"] if burst else [])
-    return subprocess.Popen(
-        args, env=worker_env(settings), start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    with open(settings.data_dir / "worker.log", "ab") as out:
+        return subprocess.Popen(
+            args, env=worker_env(settings), start_new_session=True, cwd=REPO_ROOT,
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+
+
+def worker_log(settings: Settings) -> str:
+    path = settings.data_dir / "worker.log"
+    return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
 
 def wait_for(predicate: Any, timeout: float, what: str, step: float = 0.2) -> None:

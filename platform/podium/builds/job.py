@@ -127,10 +127,6 @@ def _build_and_record(
         fail_build(db, conn, space_id, build_id, reason, log=blog.text, idle_stage=idle_stage)
         return BuildStatus.FAILED
 
-    blog.write(
-        BuildPhase.EXPORT, f"Built {built.ref} in {built.duration_s:.1f} s "
-        f"({built.cached_layers} cached layers)",
-    )
     if not _record_success(db, space_id, build_id, built.ref, blog.text):
         blog.finish(BuildStatus.FAILED, "the build was given up while running")
         return BuildStatus.FAILED

@@ -1,0 +1,271 @@
+"""Real builds through the queue: rq worker processes, the Docker engine, git bare repos.
+
+The gradio Spaces use the gradio-hello template's sdk_version, so the SDK layer is shared
+with every other test and built once per engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import docker
+import pytest
+import redis
+from podium.builds.lease import lease_holder
+from podium.builds.logs import follow_build_log, read_build_log
+from podium.builds.queue import enqueue_build
+from podium.builds.reaper import reap_stale_builds
+from podium.config import Settings
+from podium.names import SpaceId
+from podium.spaces.stage import BuildPhase, BuildStatus, Stage
+from podium.store import builds as store_builds
+from podium.store import spaces as store_spaces
+from podium.store.db import Database
+
+from tests.conftest import require
+from tests.integration import test_builds_queue as shared
+from tests.integration.test_builds_queue import (
+    CA_BUNDLE,
+    build_record,
+    commit_files,
+    new_space,
+    space_record,
+    start_worker,
+    worker_log,
+)
+
+# The fixtures of test_builds_queue, shared.
+build_settings = shared.build_settings
+db = shared.db
+
+pytestmark = pytest.mark.docker
+WORKER_TIMEOUT = 900
+
+
+@pytest.fixture
+def docker_settings(
+    build_settings: Settings, docker_client: docker.DockerClient, base_image: str
+) -> Iterator[Settings]:
+    require(CA_BUNDLE.is_file(), f"no CA bundle at {CA_BUNDLE} for pip inside builds")
+    yield build_settings
+
+
+@pytest.fixture
+def made_spaces(docker_client: docker.DockerClient) -> Iterator[list[SpaceId]]:
+    """Spaces whose images the test removes at the end (layers kept: they are the cache)."""
+    spaces: list[SpaceId] = []
+    yield spaces
+    for space_id in spaces:
+        for image in docker_client.images.list(name=space_id.image_repository()):
+            for tag in image.tags:
+                docker_client.images.remove(tag, force=True, noprune=True)
+
+
+def run_burst_worker(settings: Settings) -> None:
+    proc = start_worker(settings, burst=True)
+    try:
+        code = proc.wait(timeout=WORKER_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert code == 0, worker_log(settings)
+
+
+def record_deploy(
+    settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
+    sdk: str, commit: str,
+) -> None:
+    """A deploy handler standing in for the scheduler (runs in the worker's job)."""
+    (settings.data_dir / "deployed.json").write_text(json.dumps({
+        "space": str(space_id), "build_id": build_id, "image": image_ref,
+        "app_port": app_port, "sdk": sdk, "commit": commit,
+    }))
+    with Database(settings).session() as session:
+        space = store_spaces.get_space(session, space_id)
+        store_spaces.update_space(
+            session, space, deployed_image=image_ref, deployed_commit=commit
+        )
+        store_spaces.set_stage(session, space, Stage.RUNNING)
+
+
+def test_gradio_template_builds_end_to_end_through_the_queue(
+    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
+    docker_client: docker.DockerClient, made_spaces: list[SpaceId],
+) -> None:
+    settings = docker_settings.model_copy(
+        update={"deploy_handler": f"{__name__}:record_deploy"}
+    )
+    space_id, commit = new_space(settings, db)
+    made_spaces.append(space_id)
+    ref = enqueue_build(settings, redis_conn, db, space_id, commit)
+    assert space_record(db, space_id).stage == Stage.BUILDING
+    proc = start_worker(settings, burst=True)
+    try:
+        # Followed live while the worker builds: blocks until the terminal event.
+        events = list(follow_build_log(redis_conn, ref.build_id, idle_timeout=WORKER_TIMEOUT))
+        assert proc.wait(timeout=60) == 0, worker_log(settings)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert events[-1].is_terminal, worker_log(settings)
+    assert events[-1].status == BuildStatus.SUCCEEDED, events[-1].reason
+    order = [p.value for p in BuildPhase]
+    seen = list(dict.fromkeys(e.phase for e in events[:-1]))
+    assert {"clone", "sdk", "code", "export"} <= set(seen)
+    assert seen == sorted(seen, key=order.index), "phases out of order"
+
+    build = build_record(db, ref.build_id)
+    assert build.status == BuildStatus.SUCCEEDED
+    assert build.image == space_id.image_ref(commit[:12])
+    assert build.started_at is not None and build.duration_s and build.duration_s > 0
+    assert build.log.splitlines() == [e.data for e in events[:-1]]
+    image = docker_client.images.get(build.image)
+    assert image.labels["podium.commit"] == commit
+
+    deployed = json.loads((settings.data_dir / "deployed.json").read_text())
+    assert deployed == {
+        "space": str(space_id), "build_id": ref.build_id, "image": build.image,
+        "app_port": 7860, "sdk": "gradio", "commit": commit,
+    }
+    assert space_record(db, space_id).stage == Stage.RUNNING
+
+
+def test_a_missing_requirement_fails_with_pips_error(
+    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
+    made_spaces: list[SpaceId],
+) -> None:
+    space_id, _ = new_space(docker_settings, db)
+    made_spaces.append(space_id)
+    package = f"podium-no-such-package-{uuid.uuid4().hex[:8]}"
+    commit = commit_files(docker_settings, space_id, {"requirements.txt": f"{package}==1.0\n"})
+    ref = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
+    run_burst_worker(docker_settings)
+
+    build = build_record(db, ref.build_id)
+    assert build.status == BuildStatus.FAILED, worker_log(docker_settings)
+    assert build.image is None
+    assert package in build.failure_reason
+    pip_error = f"No matching distribution found for {package}"
+    assert pip_error in build.log
+    assert pip_error in build.failure_reason or "requirements.txt" in build.failure_reason
+    space = space_record(db, space_id)
+    assert space.stage == Stage.BUILD_ERROR and space.deployed_image is None
+    events = read_build_log(redis_conn, ref.build_id)
+    assert events[-1].is_terminal and events[-1].status == BuildStatus.FAILED
+    assert events[-1].reason == build.failure_reason
+    assert any(pip_error in e.data and e.phase == "dependencies" for e in events)
+
+
+def test_a_failed_build_after_a_deploy_keeps_the_running_version(
+    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
+    docker_client: docker.DockerClient, base_image: str, made_spaces: list[SpaceId],
+) -> None:
+    space_id, good_commit = new_space(docker_settings, db)
+    made_spaces.append(space_id)
+    # What a deploy left behind: an image, and the Space serving it.
+    previous = space_id.image_ref(good_commit[:12])
+    docker_client.images.get(base_image).tag(previous)
+    previous_id = docker_client.images.get(previous).id
+    with db.session() as session:
+        space = store_spaces.get_space(session, space_id)
+        store_spaces.update_space(
+            session, space, deployed_image=previous, deployed_commit=good_commit
+        )
+        store_spaces.set_stage(session, space, Stage.RUNNING)
+
+    bad = commit_files(
+        docker_settings, space_id, {"requirements.txt": f"no-such-pkg-{uuid.uuid4().hex}\n"}
+    )
+    ref = enqueue_build(docker_settings, redis_conn, db, space_id, bad)
+    assert space_record(db, space_id).stage == Stage.RUNNING_BUILDING
+    run_burst_worker(docker_settings)
+
+    assert build_record(db, ref.build_id).status == BuildStatus.FAILED
+    space = space_record(db, space_id)
+    assert space.stage == Stage.RUNNING
+    assert space.error_detail == build_record(db, ref.build_id).failure_reason
+    assert (space.deployed_image, space.deployed_commit) == (previous, good_commit)
+    assert docker_client.images.get(previous).id == previous_id
+    with db.session() as session:
+        latest = store_builds.latest_build(session, store_spaces.get_space(session, space_id))
+        assert latest.id == ref.build_id
+
+
+def _sleeping_space(settings: Settings, db: Database, base_image: str, marker: str) -> Any:
+    space_id, _ = new_space(settings, db)
+    readme = "---\ntitle: Slow\nsdk: docker\napp_port: 8000\n---\n"
+    dockerfile = f"FROM {base_image}\nRUN echo {marker} && sleep 120\n"
+    commit = commit_files(settings, space_id, {"README.md": readme, "Dockerfile": dockerfile})
+    return space_id, commit
+
+
+def test_killing_the_worker_mid_build_fails_the_build(
+    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
+    docker_client: docker.DockerClient, base_image: str, made_spaces: list[SpaceId],
+) -> None:
+    marker = f"sleeping-{uuid.uuid4().hex}"
+    space_id, commit = _sleeping_space(docker_settings, db, base_image, marker)
+    made_spaces.append(space_id)
+    ref = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
+    proc = start_worker(docker_settings, burst=False)
+    try:
+        for event in follow_build_log(redis_conn, ref.build_id, idle_timeout=120):
+            assert not event.is_terminal, f"build ended early: {event.reason}"
+            if marker in event.data and not event.data.startswith("Step"):
+                break
+        assert build_record(db, ref.build_id).status == BuildStatus.BUILDING
+        # Asked again while it runs: the same build, no second job.
+        again = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
+        assert again.attached and again.build_id == ref.build_id
+        # As when the machine or container dies: the worker and its work horse (rq puts
+        # the horse in a process group of its own; the lease names it).
+        horse = lease_holder(redis_conn, ref.build_id)
+        assert horse is not None and horse.pid != proc.pid
+        os.killpg(proc.pid, signal.SIGKILL)
+        os.kill(horse.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        _remove_build_containers(docker_client, marker)
+
+    assert build_record(db, ref.build_id).status == BuildStatus.BUILDING  # nobody knows yet
+    assert reap_stale_builds(docker_settings, redis_conn, db) == [ref.build_id]
+    build = build_record(db, ref.build_id)
+    assert build.status == BuildStatus.FAILED and "worker died" in build.failure_reason
+    assert space_record(db, space_id).stage == Stage.BUILD_ERROR
+    events = list(follow_build_log(redis_conn, ref.build_id, idle_timeout=5))
+    assert events[-1].is_terminal and events[-1].status == BuildStatus.FAILED
+
+
+def _remove_build_containers(client: docker.DockerClient, marker: str) -> None:
+    """The engine may keep running the killed build's RUN step for a while."""
+    for container in client.containers.list(all=True):
+        if marker in " ".join(container.attrs.get("Config", {}).get("Cmd") or []):
+            container.remove(force=True)
+
+
+def test_no_deploy_handler_leaves_the_space_built_and_stopped(
+    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
+    docker_client: docker.DockerClient, base_image: str, made_spaces: list[SpaceId],
+) -> None:
+    space_id, _ = new_space(docker_settings, db)
+    made_spaces.append(space_id)
+    readme = "---\ntitle: Tiny\nsdk: docker\napp_port: 8000\n---\n"
+    dockerfile = f"FROM {base_image}\nLABEL test.marker={uuid.uuid4().hex}\n"
+    commit = commit_files(
+        docker_settings, space_id, {"README.md": readme, "Dockerfile": dockerfile}
+    )
+    ref = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
+    run_burst_worker(docker_settings)
+    build = build_record(db, ref.build_id)
+    assert build.status == BuildStatus.SUCCEEDED, build.failure_reason
+    assert build.image in docker_client.images.get(build.image).tags
+    space = space_record(db, space_id)
+    assert space.stage == Stage.STOPPED and space.deployed_image is None
