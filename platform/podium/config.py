@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     build_memory: str = "4g"
     max_concurrent_builds: int = 1
     queue_name: str = "podium-builds"
+    # Dotted path "module:function" a successful build hands its image to:
+    # deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit) -> None.
+    deploy_handler: str = ""
+
+    # git push: a push that would grow a Space's repository past this is refused.
+    repo_max_bytes: int = 1 << 30
+    # Dotted path "module:function" called by the post-receive hook for the default branch:
+    # on_push(settings, space_id, ref, old, new, pusher) -> list[str] (shown as remote: lines).
+    push_handler: str = ""
 
     # Running Spaces (defaults; per-Space settings may lower or raise them)
     space_cpus: float = 1.0
@@ -63,6 +72,9 @@ class Settings(BaseSettings):
     # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
     sleep_time: int = 48 * 3600
     startup_timeout: int = 1800
+    # An API client (no text/html) calling a sleeping Space waits this long for it to wake
+    # before the proxy answers 503; browsers get a self-reloading page at once.
+    wake_wait_timeout: float = 60.0
     # Runtime backend by name (podium.scheduler.BACKENDS): "docker" = this host's engine.
     scheduler_backend: str = "docker"
 
