@@ -2,3 +2,20 @@
 Space's container (HTTP streaming, SSE, websockets), wakes sleeping Spaces and forwards
 everything else to the API process. ``create_proxy_app`` builds the ASGI app; ``serve``
 runs it."""
+
+from typing import Any
+
+__all__ = ["create_proxy_app", "serve"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the scheduler imports podium.proxy.routes and must not pull in the HTTP stack.
+    if name == "create_proxy_app":
+        from podium.proxy.app import create_proxy_app
+
+        return create_proxy_app
+    if name == "serve":
+        from podium.proxy.server import serve
+
+        return serve
+    raise AttributeError(name)

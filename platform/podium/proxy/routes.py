@@ -44,15 +44,19 @@ def path_prefix(space_id: SpaceId) -> str:
 
 
 def container_env(space_id: SpaceId, sdk: str) -> dict[str, str]:
-    """Environment a Space's container needs to work behind the proxy.
+    """Environment a Space's container needs to work behind the proxy, by host and by path.
 
     Streamlit fixes its base URL path at start, so it always serves under the canonical
-    prefix; the proxy adds that prefix for host routing. Gradio needs nothing: the proxy
-    tells it the public host and prefix per request (X-Forwarded-Host and the prefix in the
-    forwarded path handling, see ``podium.proxy.upstream``).
+    prefix and the proxy adds that prefix for host routing. Gradio serves at "/" but builds
+    its public URLs from X-Forwarded-Host plus its root path (it ignores X-Forwarded-Prefix),
+    so it is told the canonical prefix; by host, URLs then carry the prefix and the proxy
+    strips it again (``podium.proxy.routing.upstream_path``).
     """
+    prefix = path_prefix(space_id)
     if sdk == Sdk.STREAMLIT:
-        return {"STREAMLIT_SERVER_BASE_URL_PATH": path_prefix(space_id).lstrip("/")}
+        return {"STREAMLIT_SERVER_BASE_URL_PATH": prefix.lstrip("/")}
+    if sdk == Sdk.GRADIO:
+        return {"GRADIO_ROOT_PATH": prefix}
     return {}
 
 

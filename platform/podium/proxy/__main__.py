@@ -1,0 +1,19 @@
+"""``python -m podium.proxy [--workers N]``: the proxy process, configured by PODIUM_*."""
+
+from __future__ import annotations
+
+import argparse
+
+from podium.config import Settings
+from podium.proxy.server import serve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m podium.proxy")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    serve(Settings(), workers=args.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Who may open a private Space, decided in the proxy without a database round trip.
+
+The API (which has the store) decides once — a share-link visit, a logged-in member of the
+Space — and hands the browser a *grant*: a short HMAC-signed token naming the Space, the
+subject and an expiry. The proxy's ``/__podium/grant?token=…`` endpoint turns it into an
+HttpOnly cookie scoped to that Space's host (or path), and every later request is checked
+by recomputing one HMAC. API clients may send the same token as ``Authorization: Bearer``.
+Revocation is by expiry (keep grants short) or by rotating the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from podium.config import Settings
+from podium.proxy.routes import Route
+
+COOKIE = "podium_access"
+_KEY_FILE = "secret.key"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    space_key: str
+    subject: str
+    expires: float
+
+
+class GrantSigner:
+    """Issues (API side) and verifies (proxy side) access grants."""
+
+    def __init__(self, key: bytes) -> None:
+        # A key of its own, so a grant can never be confused with another HMAC Podium makes.
+        self._key = hmac.new(key, b"podium proxy access grant v1", hashlib.sha256).digest()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GrantSigner:
+        """From the platform secret (PODIUM_SECRET_KEY, first of a rotation list, else
+        data_dir/secret.key). Without either, a per-process key: grants then only live as
+        long as this proxy, which fails safe (private Spaces stay closed)."""
+        keys = [k.strip() for k in settings.secret_key.split(",") if k.strip()]
+        if keys:
+            return cls(keys[0].encode())
+        path = settings.data_dir / _KEY_FILE
+        if path.is_file():
+            return cls(path.read_bytes().strip())
+        return cls(secrets.token_bytes(32))
+
+    def issue(self, space_key: str, subject: str, ttl: float, now: float | None = None) -> str:
+        now = time.time() if now is None else now
+        payload = json.dumps(
+            {"s": space_key, "u": subject, "e": round(now + ttl)}, separators=(",", ":")
+        ).encode()
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+
+    def verify(self, token: str, space_key: str, now: float | None = None) -> Grant | None:
+        now = time.time() if now is None else now
+        try:
+            body, sig = token.split(".", 1)
+            payload = _unb64(body)
+            if not hmac.compare_digest(_unb64(sig), self._sign(payload)):
+                return None
+            data = json.loads(payload)
+            grant = Grant(str(data["s"]), str(data["u"]), float(data["e"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+        if grant.space_key != space_key or grant.expires < now:
+            return None
+        return grant
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+
+def cookie_values(conn: HTTPConnection, name: str) -> list[str]:
+    """Every value of cookie ``name``: path-scoped cookies of several Spaces share a name."""
+    out = []
+    for header in conn.headers.getlist("cookie"):
+        for part in header.split(";"):
+            key, _, value = part.strip().partition("=")
+            if key == name and value:
+                out.append(value)
+    return out
+
+
+def bearer(conn: HTTPConnection) -> str | None:
+    scheme, _, token = conn.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+class AccessPolicy:
+    """Decides whether a request may reach a Space. Subclass to plug in other checks (e.g.
+    a dashboard session looked up through the API). Return True to let it through, False
+    for the proxy's standard 'private Space' answer, or a Response to send instead."""
+
+    # Drop Authorization before forwarding when it carried a Podium credential.
+    consumes_bearer = True
+
+    async def authorize(self, conn: HTTPConnection, route: Route) -> bool | Response:
+        return not route.private
+
+
+class GrantPolicy(AccessPolicy):
+    """The default: public Spaces are open; private ones need a valid grant (cookie or
+    Bearer) for that Space."""
+
+    def __init__(self, signer: GrantSigner) -> None:
+        self.signer = signer
+
+    async def authorize(self, conn: HTTPConnection, route: Route) -> bool | Response:
+        if not route.private:
+            return True
+        tokens = cookie_values(conn, COOKIE)
+        token = bearer(conn)
+        if token:
+            tokens.append(token)
+        return any(self.signer.verify(t, route.space_key) for t in tokens)

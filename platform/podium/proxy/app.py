@@ -1,0 +1,291 @@
+"""The proxy's ASGI app: the single public door. One pipeline per request:
+
+    resolve (host / path / API)  ->  route lookup  ->  proxy endpoints (/__podium/...)
+    ->  authorize (AccessPolicy)  ->  stage gate (sleeping, starting, paused, failed)
+    ->  activity  ->  forward (HTTP stream or websocket bridge)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from urllib.parse import urlsplit
+
+import anyio
+import httpx
+import redis.asyncio as aioredis
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from podium.config import Settings
+from podium.proxy import pages
+from podium.proxy.access import COOKIE, AccessPolicy, GrantPolicy, GrantSigner
+from podium.proxy.headers import ForwardedFor, request_headers, response_headers, wants_html
+from podium.proxy.live import LiveRoutes
+from podium.proxy.routes import HEARTBEAT_SECONDS, Route
+from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path
+from podium.proxy.upstream import UpstreamUnavailable, forward, make_client
+from podium.proxy.websocket import UpstreamRefused, bridge, deny
+from podium.spaces.stage import Stage
+
+log = logging.getLogger("podium.proxy")
+
+# Stages that end in RUNNING by themselves: worth waiting for, and worth a reloading page.
+_COMING = frozenset({Stage.SLEEPING, Stage.APP_STARTING, Stage.BUILDING})
+_WAIT_POLL_SECONDS = 0.25
+
+
+def _raw_path(scope: Scope) -> str:
+    raw = scope.get("raw_path") or scope["path"].encode()
+    query = scope.get("query_string") or b""
+    return (raw + b"?" + query if query else raw).decode("latin-1")
+
+
+class ProxyApp:
+    def __init__(
+        self, settings: Settings, routes: LiveRoutes, *, policy: AccessPolicy | None = None,
+        signer: GrantSigner | None = None, client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.routes = routes
+        self.signer = signer or GrantSigner.from_settings(settings)
+        self.policy = policy or GrantPolicy(self.signer)
+        self.client = client
+        self.api = httpx.URL(f"http://{settings.api_host}:{settings.api_port}")
+        self._bases: dict[str, httpx.URL] = {}
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] not in ("http", "websocket"):
+            return
+        if self.client is None:  # served without lifespan (some test servers)
+            self.client = make_client()
+        conn = HTTPConnection(scope)
+        target = resolve(conn.headers.get("host", ""), _raw_path(scope), self.settings.domain)
+        if isinstance(target, Redirect):
+            if scope["type"] == "websocket":
+                await deny(scope, send, 404, b"not found", b"text/plain")
+            else:
+                await RedirectResponse(target.location, 307)(scope, receive, send)
+        elif isinstance(target, ToApi):
+            await self._to_api(conn, receive, send)
+        else:
+            await self._to_space(conn, target, receive, send)
+
+    # -- the API process -----------------------------------------------------------------
+    async def _to_api(self, conn: HTTPConnection, receive: Receive, send: Send) -> None:
+        scope = conn.scope
+        headers = request_headers(
+            scope["headers"], self._forwarded(conn, ""), websocket=scope["type"] == "websocket"
+        )
+        try:
+            if scope["type"] == "websocket":
+                uri = f"ws://{conn.headers.get('host') or self.api.netloc.decode()}"
+                await bridge(scope, receive, send, uri=uri + _raw_path(scope),
+                             host=self.api.host, port=self.api.port or 80, headers=headers)
+            else:
+                await forward(self.client, scope, receive, send, base=self.api,  # type: ignore[arg-type]
+                              raw_path=_raw_path(scope), headers=headers,
+                              rewrite=lambda h: response_headers(h, None))
+        except (UpstreamUnavailable, UpstreamRefused):
+            await self._page(conn, receive, send, pages.api_down())
+
+    # -- a Space -------------------------------------------------------------------------
+    async def _to_space(
+        self, conn: HTTPConnection, target: SpaceTarget, receive: Receive, send: Send
+    ) -> None:
+        if target.by == "host":
+            route = await self.routes.by_subdomain(target.lookup)
+        else:
+            route = await self.routes.get(target.lookup)
+        if route is None:
+            name = target.lookup if target.by == "host" else target.prefix.split("/", 2)[2]
+            await self._page(conn, receive, send, pages.not_found(name))
+            return
+        label = f"{route.owner}/{route.name}"
+        if target.control == "grant" and conn.scope["type"] == "http":
+            await self._grant(Request(conn.scope, receive), target, route)(
+                conn.scope, receive, send)
+            return
+        decision = await self.policy.authorize(conn, route)
+        if isinstance(decision, Response):
+            await decision(conn.scope, receive, send)
+            return
+        if not decision:
+            # Like a missing Space: a private Space's existence is not told to strangers.
+            await self._page(conn, receive, send, pages.not_found(label))
+            return
+        status_url = f"{target.prefix}/__podium/status"
+        if target.control == "status":
+            data = {"space": label, "stage": route.stage, "ready": route.serving}
+            await JSONResponse(data, headers={"cache-control": "no-store"})(
+                conn.scope, receive, send)
+            return
+        if not route.serving:
+            ready = await self._gate(conn, route, status_url, receive, send)
+            if ready is None:
+                return
+            route = ready
+        await self.routes.touch(route.space_key)
+        await self._forward_space(conn, target, route, receive, send)
+
+    async def _gate(
+        self, conn: HTTPConnection, route: Route, status_url: str, receive: Receive, send: Send
+    ) -> Route | None:
+        """A route that does not serve: answer for it (None), or wait until it serves."""
+        label = f"{route.owner}/{route.name}"
+        stage = route.stage
+        if stage == Stage.PAUSED:
+            await self._page(conn, receive, send, pages.paused(label))
+            return None
+        if stage not in _COMING:
+            await self._page(conn, receive, send, pages.failed(label, stage))
+            return None
+        if stage == Stage.SLEEPING:
+            await self.routes.request_wake(route.space_key)
+        if conn.scope["type"] == "websocket" or wants_html(conn.scope["headers"]):
+            page = (pages.waking(label, status_url) if stage == Stage.SLEEPING
+                    else pages.starting(label, stage, status_url))
+            await self._page(conn, receive, send, page)
+            return None
+        ready = await self._wait_serving(route.space_key)
+        if ready is None:
+            await self._page(conn, receive, send, pages.wait_timeout(label))
+        return ready
+
+    async def _wait_serving(self, space_key: str) -> Route | None:
+        """API clients wait (bounded) instead of getting a page they cannot read."""
+        deadline = time.monotonic() + self.settings.wake_wait_timeout
+        while time.monotonic() < deadline:
+            route = await self.routes.get(space_key)
+            if route is None:
+                return None
+            if route.serving:
+                return route
+            if route.stage == Stage.SLEEPING:
+                await self.routes.request_wake(space_key)
+            await anyio.sleep(_WAIT_POLL_SECONDS)
+        return None
+
+    async def _forward_space(
+        self, conn: HTTPConnection, target: SpaceTarget, route: Route, receive: Receive,
+        send: Send,
+    ) -> None:
+        scope = conn.scope
+        base = self._base(route.upstream or "")
+        path = upstream_path(target, route)
+        websocket = scope["type"] == "websocket"
+        headers = request_headers(
+            scope["headers"], self._forwarded(conn, target.prefix), websocket=websocket,
+            drop_authorization=self.policy.consumes_bearer and route.private,
+        )
+        key = route.space_key
+        try:
+            if websocket:
+                await self.routes.stream_opened(key)
+                try:
+                    host = conn.headers.get("host") or base.netloc.decode()
+                    await bridge(scope, receive, send, uri=f"ws://{host}{path}",
+                                 host=base.host, port=base.port or 80, headers=headers)
+                finally:
+                    with anyio.CancelScope(shield=True):
+                        await self.routes.stream_closed(key)
+            else:
+                async def on_stream(opened: bool) -> None:
+                    await (self.routes.stream_opened(key) if opened
+                           else self.routes.stream_closed(key))
+
+                await forward(self.client, scope, receive, send, base=base,  # type: ignore[arg-type]
+                              raw_path=path, headers=headers,
+                              rewrite=lambda h: response_headers(h, route), on_stream=on_stream)
+        except (UpstreamUnavailable, UpstreamRefused) as exc:
+            log.info("upstream of %s unavailable: %s", key, exc)
+            page = pages.upstream_down(f"{route.owner}/{route.name}")
+            await self._page(conn, receive, send, page)
+
+    def _grant(self, request: Request, target: SpaceTarget, route: Route) -> Response:
+        """Turn a grant the API issued into a cookie scoped to this Space, then go on."""
+        token = request.query_params.get("token", "")
+        grant = self.signer.verify(token, route.space_key)
+        if grant is None:
+            return pages.Page(403, "Link expired", "This access link is invalid or expired.",
+                              "Ask the Space's owner for a new link.", "forbidden").html()
+        home = f"{target.prefix}/"
+        nxt = request.query_params.get("next", home)
+        parts = urlsplit(nxt)
+        if parts.scheme or parts.netloc or not nxt.startswith(home):  # no open redirects
+            nxt = home
+        response = RedirectResponse(nxt, 303)
+        response.set_cookie(
+            COOKIE, token, max_age=max(int(grant.expires - time.time()), 0), path=home,
+            httponly=True, samesite="lax", secure=self.settings.scheme == "https",
+        )
+        return response
+
+    # -- helpers -------------------------------------------------------------------------
+    def _forwarded(self, conn: HTTPConnection, prefix: str) -> ForwardedFor:
+        client = conn.scope.get("client")
+        return ForwardedFor(
+            client_ip=client[0] if client else "", host=conn.headers.get("host", ""),
+            proto=self.settings.scheme, prefix=prefix,
+        )
+
+    def _base(self, upstream: str) -> httpx.URL:
+        base = self._bases.get(upstream)
+        if base is None:
+            base = self._bases[upstream] = httpx.URL(upstream)
+        return base
+
+    async def _page(
+        self, conn: HTTPConnection, receive: Receive, send: Send, page: pages.Page
+    ) -> None:
+        if conn.scope["type"] == "websocket":
+            body = page.json().body
+            await deny(conn.scope, send, page.status, bytes(body), b"application/json")
+            return
+        await page.response(wants_html(conn.scope["headers"]))(conn.scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self.client is None:
+                    self.client = make_client()
+                self._heartbeat = asyncio.create_task(self._beat())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _beat(self) -> None:
+        while True:
+            try:
+                await self.routes.heartbeat()
+            except Exception as exc:  # noqa: BLE001 - Redis blips must not kill the loop
+                log.warning("route table heartbeat failed: %s", exc)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+
+    async def aclose(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+        with contextlib.suppress(Exception):
+            await self.routes.forget_instance()
+        if self.client is not None:
+            await self.client.aclose()
+
+
+def create_proxy_app(
+    settings: Settings, redis: aioredis.Redis, *, policy: AccessPolicy | None = None,
+    prefix: str = "podium",
+) -> ASGIApp:
+    """The proxy as an ASGI app over an asyncio Redis client (the route table's store)."""
+    return ProxyApp(settings, LiveRoutes(redis, prefix), policy=policy)

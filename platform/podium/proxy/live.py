@@ -1,0 +1,78 @@
+"""The proxy's asyncio view of the route table: the same Redis layout as
+``podium.proxy.routes.RouteTable`` (the scheduler's synchronous side), without blocking the
+event loop. The proxy only reads routes; it writes activity, stream counts and wake requests.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import redis.asyncio as aioredis
+
+from podium.proxy.routes import TOUCH_INTERVAL, WAKE_DEDUPE_SECONDS, Keys, Route
+
+
+class LiveRoutes:
+    def __init__(self, redis: aioredis.Redis, prefix: str = "podium") -> None:
+        self.redis = redis
+        self.keys = Keys(prefix)
+        # Stream counts are kept per proxy process so a crashed proxy's counts expire with
+        # its heartbeat instead of keeping a Space awake forever.
+        self.instance = uuid.uuid4().hex
+        self._last_touch: dict[str, float] = {}
+        # Streams open on this process, by space: touched on every heartbeat, because an
+        # open websocket is activity even when no new request arrives.
+        self.local_streams: dict[str, int] = {}
+
+    async def get(self, space_key: str) -> Route | None:
+        raw = await self.redis.hget(self.keys.routes, space_key)
+        return Route.from_json(raw) if raw is not None else None
+
+    async def by_subdomain(self, subdomain: str) -> Route | None:
+        key = await self.redis.hget(self.keys.subdomains, subdomain)
+        if key is None:
+            return None
+        return await self.get(key.decode() if isinstance(key, bytes) else key)
+
+    async def touch(self, space_key: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if now - self._last_touch.get(space_key, float("-inf")) < TOUCH_INTERVAL:
+            return
+        self._last_touch[space_key] = now
+        await self.redis.hset(self.keys.activity, space_key, repr(now))
+
+    async def stream_opened(self, space_key: str) -> None:
+        self.local_streams[space_key] = self.local_streams.get(space_key, 0) + 1
+        await self.heartbeat()
+        await self.redis.hincrby(self.keys.streams(space_key), self.instance, 1)
+
+    async def stream_closed(self, space_key: str) -> None:
+        left = self.local_streams.get(space_key, 1) - 1
+        if left > 0:
+            self.local_streams[space_key] = left
+        else:
+            self.local_streams.pop(space_key, None)
+        await self.redis.hincrby(self.keys.streams(space_key), self.instance, -1)
+        # A stream that just ended was activity up to now.
+        await self.touch(space_key)
+
+    async def heartbeat(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        await self.redis.zadd(self.keys.proxies, {self.instance: now})
+        for space_key in list(self.local_streams):
+            await self.touch(space_key, now)
+
+    async def request_wake(self, space_key: str) -> None:
+        fresh = await self.redis.set(
+            self.keys.wake_pending(space_key), "1", nx=True, ex=WAKE_DEDUPE_SECONDS
+        )
+        if fresh:
+            await self.redis.lpush(self.keys.wake, space_key)
+
+    async def forget_instance(self) -> None:
+        """On clean shutdown: this process's streams are gone."""
+        await self.redis.zrem(self.keys.proxies, self.instance)
+        for space_key in list(self.local_streams):
+            await self.redis.hdel(self.keys.streams(space_key), self.instance)
+        self.local_streams.clear()

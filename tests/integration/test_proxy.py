@@ -1,0 +1,325 @@
+"""The proxy against real servers on loopback: a real Starlette upstream (HTTP, 20 MB
+streams, SSE, websocket echo), a stand-in API process, and the route table in a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import redis.asyncio as aioredis
+from podium.config import Settings
+from podium.names import SpaceId
+from podium.proxy.access import GrantSigner
+from podium.proxy.app import create_proxy_app
+from podium.proxy.routes import Route, RouteTable
+from podium.proxy.testing import ServerThread, blocks, digest_of, free_port, upstream_app
+from podium.spaces.stage import Sdk, Stage
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+pytestmark = pytest.mark.redis
+
+DOMAIN = "podium.test"
+SPACE = SpaceId("Alice", "Demo")
+BIG = 20 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[ServerThread]:
+    with ServerThread(upstream_app()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[ServerThread]:
+    # Stands in for the API process: any real server that shows what reached it.
+    with ServerThread(upstream_app()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def proxy_settings(
+    tmp_path_factory: pytest.TempPathFactory, api: ServerThread
+) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("proxy"), domain=DOMAIN, api_port=api.port,
+        public_port=free_port(), wake_wait_timeout=15, secret_key="test-key",
+    )
+
+
+@pytest.fixture(scope="module")
+def proxy(redis_url: str, proxy_settings: Settings) -> Iterator[ServerThread]:
+    app = create_proxy_app(proxy_settings, aioredis.Redis.from_url(redis_url))
+    with ServerThread(app, port=proxy_settings.public_port) as server:
+        yield server
+
+
+@pytest.fixture
+def table(redis_conn: redis.Redis) -> RouteTable:
+    return RouteTable(redis_conn)
+
+
+def put(table: RouteTable, upstream: str | None, stage: Stage = Stage.RUNNING,
+        sdk: Sdk = Sdk.GRADIO, **extra: object) -> Route:
+    route = Route.for_space(SPACE, upstream=upstream, sdk=sdk, stage=stage, **extra)
+    table.put(route)
+    return route
+
+
+def settles(check: Callable[[], bool], within: float = 5.0) -> bool:
+    """The proxy finishes its bookkeeping just after the client saw the end of a stream."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def host(proxy: ServerThread) -> str:
+    return f"{SPACE.hostname(DOMAIN)}:{proxy.port}"
+
+
+def get(proxy: ServerThread, path: str, *, by_host: bool, **kw: object) -> httpx.Response:
+    headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
+    if by_host:
+        headers["host"] = host(proxy)
+    else:
+        path = f"/spaces/{SPACE.owner}/{SPACE.name}{path}"
+    return httpx.get(proxy.url + path, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
+def test_forwarded_headers_and_path(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable, by_host: bool
+) -> None:
+    put(table, upstream.url, custom_headers={"Cross-Origin-Opener-Policy": "same-origin"})
+    resp = get(proxy, "/some/p%20ath?x=1", by_host=by_host,
+               headers={"x-forwarded-for": "6.6.6.6", "cookie": "podium_session=s; a=b"})
+    assert resp.status_code == 200
+    seen = resp.json()
+    assert seen["raw_path"] == "/some/p%20ath" and seen["query"] == "x=1"
+    fwd = seen["headers"]
+    assert fwd["x-forwarded-for"] == "127.0.0.1"
+    assert fwd["x-forwarded-proto"] == "http"
+    assert fwd["cookie"] == "a=b"
+    if by_host:
+        assert fwd["x-forwarded-host"] == host(proxy) == fwd["host"]
+        assert fwd["x-forwarded-prefix"] == ""
+    else:
+        assert fwd["x-forwarded-host"] == f"127.0.0.1:{proxy.port}"
+        assert fwd["x-forwarded-prefix"] == "/spaces/Alice/Demo"
+    # Embedding allowed: the app's X-Frame-Options goes; hop-by-hop headers never pass.
+    assert "x-frame-options" not in resp.headers
+    assert "x-hop" not in resp.headers
+    assert resp.headers["cross-origin-opener-policy"] == "same-origin"
+
+
+def test_request_records_activity(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable
+) -> None:
+    # A Space of its own: activity writes are throttled per Space within a proxy process.
+    space = SpaceId("Bob", "Active")
+    table.put(Route.for_space(space, upstream=upstream.url, sdk=Sdk.GRADIO, stage=Stage.RUNNING))
+    assert table.last_activity(space.key) is None
+    before = time.time()
+    assert httpx.get(proxy.url + "/spaces/bob/active/").status_code == 200
+    last = table.last_activity(space.key)
+    assert last is not None and last >= before - 1
+
+
+def test_disable_embedding(proxy: ServerThread, upstream: ServerThread, table: RouteTable) -> None:
+    put(table, upstream.url, disable_embedding=True)
+    resp = get(proxy, "/", by_host=True)
+    assert resp.headers.get_list("x-frame-options") == ["DENY"]
+    assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
+
+
+def test_streamlit_prefix_by_host_and_path(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable
+) -> None:
+    put(table, upstream.url, sdk=Sdk.STREAMLIT)
+    assert get(proxy, "/_stcore/health", by_host=True).json()["path"] == \
+        "/spaces/alice/demo/_stcore/health"
+    assert get(proxy, "/_stcore/health", by_host=False).json()["path"] == \
+        "/spaces/alice/demo/_stcore/health"
+    # Already-prefixed paths (URLs the app built itself) pass unchanged by host.
+    assert get(proxy, "/spaces/alice/demo/x", by_host=True).json()["path"] == \
+        "/spaces/alice/demo/x"
+
+
+def test_redirect_and_api_paths(proxy: ServerThread, api: ServerThread, table: RouteTable) -> None:
+    resp = httpx.get(proxy.url + "/spaces/Alice/Demo?q=1")
+    assert resp.status_code == 307 and resp.headers["location"] == "/spaces/Alice/Demo/?q=1"
+    for path in ("/api/spaces", "/spaces/alice/demo/info/refs?service=git-upload-pack",
+                 "/spaces/alice/demo.git/info/refs", "/", "/login"):
+        seen = httpx.get(proxy.url + path).json()
+        assert seen["path"] == path.split("?")[0], path
+        assert seen["headers"]["x-forwarded-prefix"] == ""
+    resp = httpx.post(proxy.url + "/spaces/alice/demo/git-upload-pack", content=b"0000")
+    assert resp.json()["method"] == "POST" and resp.json()["path"].endswith("git-upload-pack")
+
+
+@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
+def test_unknown_space_404_names_it(proxy: ServerThread, table: RouteTable, by_host: bool) -> None:
+    resp = get(proxy, "/", by_host=by_host, headers={"accept": "text/html"})
+    assert resp.status_code == 404
+    assert ("alice-demo" if by_host else "Alice/Demo") in resp.text
+    resp = get(proxy, "/", by_host=by_host, headers={"accept": "application/json"})
+    assert resp.status_code == 404 and resp.json()["error"] == "not_found"
+
+
+def test_upstream_down_502(proxy: ServerThread, table: RouteTable) -> None:
+    put(table, f"http://127.0.0.1:{free_port()}")
+    resp = get(proxy, "/", by_host=True, headers={"accept": "text/html"})
+    assert resp.status_code == 502
+    assert "Alice/Demo" in resp.text and "Traceback" not in resp.text
+
+
+@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
+def test_large_bodies_stream_intact(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable, by_host: bool
+) -> None:
+    put(table, upstream.url)
+
+    want = digest_of(BIG)
+    headers = {"host": host(proxy)} if by_host else {}
+    base = proxy.url + ("" if by_host else "/spaces/alice/demo")
+    digest, size = hashlib.sha256(), 0
+    with httpx.stream("GET", f"{base}/big?size={BIG}", headers=headers, timeout=60) as resp:
+        assert resp.status_code == 200
+        for chunk in resp.iter_raw():
+            digest.update(chunk)
+            size += len(chunk)
+    assert (size, digest.hexdigest()) == (BIG, want)
+
+    resp = httpx.post(f"{base}/upload", content=blocks(BIG), headers=headers, timeout=60)
+    assert resp.json() == {"size": BIG, "sha256": want}
+
+
+def test_sse_first_event_before_end(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable
+) -> None:
+    put(table, upstream.url)
+    arrivals: list[float] = []
+    streams_while_open = -1
+    with httpx.stream("GET", proxy.url + "/sse?n=5&interval=0.2",
+                      headers={"host": host(proxy)}, timeout=30) as resp:
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        for line in resp.iter_lines():
+            if line.startswith("data:"):
+                arrivals.append(time.monotonic())
+                if len(arrivals) == 1:
+                    streams_while_open = table.open_streams(SPACE.key)
+    assert len(arrivals) == 5
+    # Four 0.2 s gaps separate the first event from the last: a buffering proxy would
+    # deliver them all together at the end.
+    assert arrivals[-1] - arrivals[0] > 0.4
+    assert streams_while_open == 1
+    assert settles(lambda: table.open_streams(SPACE.key) == 0)
+
+
+@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
+def test_websocket_echo_and_close_code(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable, by_host: bool
+) -> None:
+    put(table, upstream.url)
+    path = "/ws" if by_host else "/spaces/alice/demo/ws"
+    uri = f"ws://{host(proxy) if by_host else f'127.0.0.1:{proxy.port}'}{path}"
+
+    async def run() -> tuple[object, ...]:
+        async with connect(uri, host="127.0.0.1", port=proxy.port,
+                           subprotocols=["echo.v1"], proxy=None) as ws:  # type: ignore[list-item]
+            await ws.send("hello")
+            text = await ws.recv()
+            await ws.send(b"\x00\x01binary")
+            data = await ws.recv()
+            await ws.send("headers")
+            headers = json.loads(await ws.recv())
+            opened = table.open_streams(SPACE.key)
+            await ws.send("close:4001")
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+            return text, data, ws.subprotocol, headers, opened, ws.close_code, ws.close_reason
+
+    text, data, subprotocol, headers, opened, code, reason = asyncio.run(run())
+    assert (text, data, subprotocol) == ("hello", b"\x00\x01binary", "echo.v1")
+    assert headers["x-forwarded-prefix"] == ("" if by_host else "/spaces/alice/demo")
+    assert (opened, code, reason) == (1, 4001, "asked")
+    assert settles(lambda: table.open_streams(SPACE.key) == 0)
+
+
+def test_websocket_unknown_space_refused(proxy: ServerThread, table: RouteTable) -> None:
+    async def run() -> int:
+        try:
+            async with connect(f"ws://127.0.0.1:{proxy.port}/spaces/alice/demo/ws", proxy=None):
+                return 101
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert asyncio.run(run()) == 404
+
+
+def test_sleeping_browser_gets_waking_page(
+    proxy: ServerThread, table: RouteTable
+) -> None:
+    put(table, None, stage=Stage.SLEEPING)
+    resp = get(proxy, "/", by_host=True, headers={"accept": "text/html"})
+    assert resp.status_code == 503 and "retry-after" in resp.headers
+    assert "/__podium/status" in resp.text and "Alice/Demo" in resp.text
+    assert table.wait_wake_request(timeout=1) == SPACE.key
+    status = get(proxy, "/__podium/status", by_host=True).json()
+    assert status == {"space": "Alice/Demo", "stage": "SLEEPING", "ready": False}
+
+
+def test_sleeping_api_client_waits_for_wake(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable
+) -> None:
+    put(table, None, stage=Stage.SLEEPING)
+    result: dict[str, httpx.Response] = {}
+    client = threading.Thread(target=lambda: result.setdefault(
+        "r", get(proxy, "/woken", by_host=False, headers={"accept": "application/json"})))
+    client.start()
+    # The scheduler's side: take the wake request, start the app, publish the route.
+    assert table.wait_wake_request(timeout=10) == SPACE.key
+    put(table, upstream.url, stage=Stage.RUNNING)
+    client.join(timeout=20)
+    assert result["r"].status_code == 200 and result["r"].json()["path"] == "/woken"
+
+
+def test_paused_does_not_wake(proxy: ServerThread, table: RouteTable) -> None:
+    put(table, None, stage=Stage.PAUSED)
+    resp = get(proxy, "/", by_host=True, headers={"accept": "application/json"})
+    assert resp.status_code == 503 and resp.json()["error"] == "paused"
+    assert table.wait_wake_request(timeout=0.2) is None
+
+
+def test_private_space_needs_grant(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable, proxy_settings: Settings,
+    tmp_path: Path,
+) -> None:
+    put(table, upstream.url, private=True)
+    assert get(proxy, "/", by_host=True).status_code == 404
+    token = GrantSigner.from_settings(proxy_settings).issue(SPACE.key, "bob", ttl=60)
+    other = GrantSigner.from_settings(proxy_settings).issue("alice/other", "bob", ttl=60)
+    assert get(proxy, "/", by_host=True,
+               headers={"authorization": f"Bearer {other}"}).status_code == 404
+    resp = get(proxy, "/", by_host=True, headers={"authorization": f"Bearer {token}"})
+    assert resp.status_code == 200 and "authorization" not in resp.json()["headers"]
+    with httpx.Client(base_url=proxy.url, headers={"host": host(proxy)}) as browser:
+        grant = browser.get(f"/__podium/grant?token={token}&next=/deep")
+        assert grant.status_code == 303 and grant.headers["location"] == "/deep"
+        assert "httponly" in grant.headers["set-cookie"].lower()
+        # The cookie is host-only for the Space's host; httpx's jar keys on 127.0.0.1.
+        seen = browser.get("/after", headers={"cookie": f"podium_access={token}; theme=dark"})
+        assert seen.status_code == 200
+        assert seen.json()["headers"]["cookie"] == "theme=dark"
+        assert browser.get(f"/__podium/grant?token={other}").status_code == 403
