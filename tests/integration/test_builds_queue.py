@@ -322,3 +322,8 @@ def test_sse_route_replays_a_finished_build_from_its_record(
     assert events[-1] == ("failed", {"status": "FAILED", "reason": "boom"})
     status, _ = anyio.run(fetch, f"/api/spaces/{space_id.owner}/{space_id.name}x/logs/build")
     assert status == 404
+    # Another Space's build is not reachable through this Space's route.
+    other_id, _ = new_space(build_settings, db)
+    other = f"/api/spaces/{other_id.owner}/{other_id.name}/logs/build?build={ref.build_id}"
+    status, _ = anyio.run(fetch, other)
+    assert status == 404

@@ -244,11 +244,15 @@ def _find_build(db: Any, space_id: SpaceId, build_id: str | None) -> Any:
     from podium.store import spaces as store_spaces
 
     with db.session() as session:
+        space = store_spaces.find_space(session, space_id)
+        if space is None:
+            return None
         if build_id is not None:
             build = store_builds.find_build(session, build_id)
+            if build is not None and build.space_id != space.id:
+                build = None  # another Space's build: never show it through this one
         else:
-            space = store_spaces.find_space(session, space_id)
-            build = store_builds.latest_build(session, space) if space is not None else None
+            build = store_builds.latest_build(session, space)
         if build is not None:
             session.expunge(build)
         return build
