@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from podium.errors import NotFound, PodiumError, SpaceRuntimeError
 from podium.names import SpaceId
 from podium.proxy.routes import Route, RouteTable
 from podium.scheduler.base import Backend, Instance
+from podium.scheduler.loop import run_forever
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec
 from podium.spaces.stage import Stage
@@ -318,47 +318,8 @@ class Scheduler:
         reconcile_every: float = 300.0, wake_workers: int = 4,
     ) -> None:
         """Serve wake requests from the proxy and sleep idle Spaces until ``stop`` is set."""
-        self.backend.ensure_network()
-        self.reconcile()
-        waking: set[str] = set()
-        guard = threading.Lock()
-        next_idle = time.monotonic() + idle_every
-        next_reconcile = time.monotonic() + reconcile_every
-
-        def done(key: str) -> None:
-            with guard:
-                waking.discard(key)
-
-        with ThreadPoolExecutor(wake_workers, thread_name_prefix="podium-wake") as pool:
-            while not stop.is_set():
-                try:
-                    key = self.routes.wait_wake_request(timeout=1.0)
-                    with guard:
-                        fresh = key is not None and key not in waking
-                        if fresh:
-                            waking.add(key)  # type: ignore[arg-type]
-                    if fresh and key is not None:
-                        pool.submit(self._wake_quietly, key).add_done_callback(
-                            lambda _f, k=key: done(k)
-                        )
-                    now = time.monotonic()
-                    if now >= next_idle:
-                        next_idle = now + idle_every
-                        self.idle_check()
-                    if now >= next_reconcile:
-                        next_reconcile = now + reconcile_every
-                        self.reconcile()
-                except (redis.RedisError, PodiumError):
-                    log.exception("scheduler loop: will retry")
-                    stop.wait(1.0)
-
-    def _wake_quietly(self, key: str) -> None:
-        try:
-            self.wake(key)
-        except PodiumError as err:
-            log.warning("waking %s failed: %s", key, err.message)
-        except Exception:
-            log.exception("waking %s failed", key)
+        run_forever(self, stop, idle_every=idle_every, reconcile_every=reconcile_every,
+                    wake_workers=wake_workers)
 
     # -- logs and lookups ----------------------------------------------------------------
 
