@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     build_memory: str = "4g"
     max_concurrent_builds: int = 1
     queue_name: str = "podium-builds"
+
+    # git push: a push that would grow a Space's repository past this is refused.
+    repo_max_bytes: int = 1 << 30
+    # Dotted path "module:function" called by the post-receive hook for the default branch:
+    # on_push(settings, space_id, ref, old, new, pusher) -> list[str] (shown as remote: lines).
+    push_handler: str = ""
     # Dotted path "module:function" a successful build hands its image to:
     # deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit) -> None.
     deploy_handler: str = ""

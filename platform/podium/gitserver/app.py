@@ -1,0 +1,159 @@
+"""The smart-HTTP git ASGI app: routes, access checks, and the CGI environment for
+``git http-backend``. Mount it (or dispatch to it with ``is_git_path``) in the API process."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from podium.config import Settings
+from podium.errors import BadRequest, InvalidName, NotFound, PodiumError, Unauthorized
+from podium.names import SpaceId
+
+from .auth import GitAccess, authorize
+from .cgi import GitBackendResponse, RequestTooLarge
+from .hook import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, load_push_handler, settings_env
+from .repo import ensure_repo
+
+UPLOAD_PACK = "git-upload-pack"
+RECEIVE_PACK = "git-receive-pack"
+# Fetch negotiation requests are small; http-backend itself buffers at most 10 MB of them.
+NEGOTIATION_MAX_BYTES = 32 << 20
+# Room for the ref-update commands in front of the pack.
+PUSH_SLACK_BYTES = 1 << 20
+
+_GIT_PATH = re.compile(
+    r"^/spaces/[^/]+/[^/]+/(?:info/refs|git-upload-pack|git-receive-pack)$"
+)
+
+
+def is_git_path(path: str) -> bool:
+    """Whether a request path belongs to the git server rather than to a Space's app."""
+    return bool(_GIT_PATH.match(path))
+
+
+def _space_id(request: Request) -> SpaceId:
+    owner = request.path_params["owner"]
+    name = request.path_params["name"].removesuffix(".git")
+    try:
+        return SpaceId(owner, name)
+    except InvalidName as exc:
+        raise NotFound(f"Space {owner}/{name} does not exist.", hint=exc.hint) from exc
+
+
+def _extra_python_path() -> str:
+    # Hooks run our interpreter afresh; hand them the import path entries that did not come
+    # from the installation itself (PYTHONPATH, a test runner's rootdir), so a push_handler
+    # importable here is importable there.
+    prefixes = (sys.prefix, sys.base_prefix)
+    return os.pathsep.join(p for p in sys.path if p and not p.startswith(prefixes))
+
+
+class GitServer:
+    def __init__(self, settings: Settings, access: GitAccess) -> None:
+        self.settings = settings
+        self.access = access
+        if settings.push_handler:
+            load_push_handler(settings.push_handler)  # a typo fails at start, not on push
+        base = {
+            k: v for k, v in os.environ.items() if not k.startswith(("GIT_", "PODIUM_"))
+        }
+        self.base_env = {
+            **base,
+            **settings_env(settings),
+            PYTHON_VAR: sys.executable,
+            "PYTHONPATH": _extra_python_path(),
+            "GIT_PROJECT_ROOT": str(settings.repos_dir),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+        }
+
+    async def info_refs(self, request: Request) -> Response:
+        service = request.query_params.get("service", "")
+        if service not in (UPLOAD_PACK, RECEIVE_PACK):
+            raise BadRequest(
+                "Podium serves git over the smart HTTP protocol only.",
+                hint="use git 1.6.6 or newer",
+            )
+        return await self._backend(request, service, "info/refs")
+
+    async def upload_pack(self, request: Request) -> Response:
+        return await self._backend(request, UPLOAD_PACK, UPLOAD_PACK)
+
+    async def receive_pack(self, request: Request) -> Response:
+        return await self._backend(request, RECEIVE_PACK, RECEIVE_PACK)
+
+    async def _backend(self, request: Request, service: str, tail: str) -> Response:
+        space_id = _space_id(request)
+        principal = await run_in_threadpool(
+            authorize, self.access, space_id,
+            write=service == RECEIVE_PACK, authorization=request.headers.get("authorization"),
+        )
+        git_dir = await run_in_threadpool(ensure_repo, self.settings, space_id)
+        limit, too_large = self._limit(service, space_id)
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            raise too_large
+        env = self._cgi_env(request, git_dir.relative_to(self.settings.repos_dir), tail)
+        env[SPACE_VAR] = str(space_id)
+        if principal is not None:
+            env["REMOTE_USER"] = env[PUSHER_VAR] = principal.username
+        return GitBackendResponse(env, limit, too_large, refuse_push=service == RECEIVE_PACK)
+
+    def _limit(self, service: str, space_id: SpaceId) -> tuple[int, RequestTooLarge]:
+        if service != RECEIVE_PACK:
+            return NEGOTIATION_MAX_BYTES, RequestTooLarge("The fetch request is too large.")
+        cap = self.settings.repo_max_bytes
+        return cap + PUSH_SLACK_BYTES, RequestTooLarge(
+            f"Push rejected: it is larger than the {cap / (1 << 20):.1f} MiB a repository "
+            f"may hold on this server ({space_id}).",
+            hint="remove the large files from your commits and push again",
+        )
+
+    def _cgi_env(self, request: Request, repo: os.PathLike[str], tail: str) -> dict[str, str]:
+        headers = request.headers
+        env = dict(self.base_env)
+        env.update({
+            "REQUEST_METHOD": request.method,
+            "PATH_INFO": f"/{os.fspath(repo)}/{tail}",
+            "QUERY_STRING": request.url.query,
+            "REMOTE_ADDR": request.client.host if request.client else "",
+        })
+        optional = {
+            "CONTENT_TYPE": headers.get("content-type"),
+            "CONTENT_LENGTH": headers.get("content-length"),
+            # http-backend inflates gzip bodies itself (git gzips large fetch negotiations).
+            "HTTP_CONTENT_ENCODING": headers.get("content-encoding"),
+            "HTTP_GIT_PROTOCOL": headers.get("git-protocol"),
+        }
+        env.update({k: v for k, v in optional.items() if v})
+        return env
+
+
+async def _error_response(request: Request, exc: Exception) -> Response:
+    # git shows text/plain bodies of failed info/refs requests as "remote:" lines.
+    assert isinstance(exc, PodiumError)
+    text = exc.message + (f"\n{exc.hint}" if exc.hint else "") + "\n"
+    headers = {"WWW-Authenticate": 'Basic realm="Podium"'} if isinstance(exc, Unauthorized) else {}
+    return PlainTextResponse(text, status_code=exc.http_status, headers=headers)
+
+
+def create_git_app(settings: Settings, access: GitAccess) -> ASGIApp:
+    server = GitServer(settings, access)
+    # {name} also matches "demo.git": both URL spellings serve the same repository.
+    space = "/spaces/{owner}/{name}"
+    routes = [
+        Route(f"{space}/info/refs", server.info_refs, methods=["GET"]),
+        Route(f"{space}/{UPLOAD_PACK}", server.upload_pack, methods=["POST"]),
+        Route(f"{space}/{RECEIVE_PACK}", server.receive_pack, methods=["POST"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={PodiumError: _error_response})

@@ -1,0 +1,83 @@
+"""Who may clone and push. The git server asks a ``GitAccess`` (implemented over the store by
+whoever mounts it) and turns the answers into HTTP statuses git understands."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Protocol
+
+from podium.errors import Forbidden, NotFound, Unauthorized
+from podium.names import SpaceId
+
+
+class GitPrincipal(Protocol):
+    username: str
+    is_admin: bool
+
+
+class GitAccess(Protocol):
+    def authenticate(self, username: str, password: str) -> GitPrincipal | None:
+        """``password`` is an API token. None when it does not authenticate ``username``."""
+        ...
+
+    def space_exists(self, space_id: SpaceId) -> bool: ...
+
+    def is_private(self, space_id: SpaceId) -> bool: ...
+
+    def can_write(self, principal: GitPrincipal, space_id: SpaceId) -> bool:
+        """The owner or an admin."""
+        ...
+
+    def can_read(self, principal: GitPrincipal | None, space_id: SpaceId) -> bool: ...
+
+
+TOKEN_HINT = "use an API token as the password: git push http://USER:TOKEN@HOST/spaces/OWNER/NAME"
+
+
+def parse_basic(header: str | None) -> tuple[str, str] | None:
+    """(username, password) from an ``Authorization: Basic`` header, None when absent or
+    malformed (treated as no credentials, so git is challenged and asks for them)."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    return (username, password) if sep else None
+
+
+def authorize(
+    access: GitAccess, space_id: SpaceId, *, write: bool, authorization: str | None,
+) -> GitPrincipal | None:
+    """The principal allowed to read (or, with ``write``, push to) the Space; None means
+    anonymous read. Raises NotFound / Unauthorized / Forbidden with messages for git."""
+    if not access.space_exists(space_id):
+        raise NotFound(
+            f"Space {space_id} does not exist.",
+            hint="create it on the dashboard or with `podium create` before pushing",
+        )
+    creds = parse_basic(authorization)
+    principal = access.authenticate(*creds) if creds else None
+    if creds and principal is None:
+        raise Unauthorized(f"Invalid username or token for {creds[0]!r}.", hint=TOKEN_HINT)
+    if write:
+        if principal is None:
+            raise Unauthorized(f"Pushing to {space_id} needs a token.", hint=TOKEN_HINT)
+        if not access.can_write(principal, space_id):
+            raise Forbidden(
+                f"{principal.username} may not push to {space_id}: only its owner or an "
+                "admin can.",
+            )
+        return principal
+    if principal is None and access.is_private(space_id):
+        raise Unauthorized(f"Space {space_id} is private.", hint=TOKEN_HINT)
+    if not access.can_read(principal, space_id):
+        if principal is None:
+            raise Unauthorized(f"Space {space_id} is private.", hint=TOKEN_HINT)
+        raise Forbidden(f"{principal.username} may not read {space_id}.")
+    return principal

@@ -1,0 +1,154 @@
+"""The pre-receive and post-receive hooks, run by git as `python -m podium.gitserver.hook NAME`.
+
+Hooks are grandchildren of the server (server -> git http-backend -> receive-pack -> hook),
+so everything they need travels in the environment: the server's Settings as PODIUM_*
+variables (``settings_env``), the Space and the pusher as PODIUM_HOOK_*. Whatever a hook
+prints reaches the pusher as ``remote:`` lines.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+from podium.config import Settings
+from podium.errors import ConfigError, PodiumError
+from podium.names import SpaceId
+
+from .git import ZERO_OID, run_git
+
+SPACE_VAR = "PODIUM_HOOK_SPACE"
+PUSHER_VAR = "PODIUM_HOOK_PUSHER"
+PYTHON_VAR = "PODIUM_HOOK_PYTHON"
+
+PushHandler = Callable[[Settings, SpaceId, str, str, str, str], list[str]]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """PODIUM_* variables from which ``Settings()`` rebuilds ``settings`` in a hook."""
+    env: dict[str, str] = {}
+    for field, value in settings.model_dump(mode="json").items():
+        if value is None:
+            continue  # unset optional: the hook's default is None too
+        key = f"PODIUM_{field.upper()}"
+        env[key] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+def load_push_handler(dotted: str) -> PushHandler:
+    """Resolve "package.module:function" (or "package.module.function")."""
+    module_name, sep, attr = dotted.partition(":")
+    if not sep:
+        module_name, _, attr = dotted.rpartition(".")
+    try:
+        handler = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot load push_handler {dotted!r}: {exc}",
+            hint="set PODIUM_PUSH_HANDLER to 'package.module:function'",
+        ) from exc
+    if not callable(handler):
+        raise ConfigError(f"push_handler {dotted!r} is not callable")
+    return handler  # type: ignore[no-any-return]
+
+
+def repo_size(git_dir: Path) -> int:
+    """Bytes stored under objects/, including a push's quarantine directory (which git
+    places inside objects/ while pre-receive runs)."""
+    total = 0
+    for root, _dirs, files in os.walk(git_dir / "objects"):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:  # gc or another push removed it meanwhile
+                pass
+    return total
+
+
+def _updates(stdin: TextIO) -> Iterator[tuple[str, str, str]]:
+    for line in stdin:
+        parts = line.split()
+        if len(parts) == 3:
+            old, new, ref = parts
+            yield old, new, ref
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def pre_receive(settings: Settings, git_dir: Path, out: TextIO) -> int:
+    size = repo_size(git_dir)
+    if size > settings.repo_max_bytes:
+        print(
+            f"Push rejected: the repository would be {_mib(size)}, over this server's "
+            f"limit of {_mib(settings.repo_max_bytes)}.\n"
+            "Remove the large files from your commits (git rm --cached, then amend or "
+            "rebase) or keep them outside the repository, and push again.",
+            file=out,
+        )
+        return 1
+    return 0
+
+
+def _default_ref(git_dir: Path) -> str:
+    proc = run_git(["symbolic-ref", "-q", "HEAD"], git_dir=git_dir, check=False)
+    return proc.stdout.decode().strip() or "refs/heads/main"
+
+
+def post_receive(
+    settings: Settings, git_dir: Path, stdin: TextIO, out: TextIO, space: str, pusher: str,
+) -> int:
+    default_ref = _default_ref(git_dir)
+    handler = load_push_handler(settings.push_handler) if settings.push_handler else None
+    for old, new, ref in _updates(stdin):
+        if ref != default_ref:
+            if ref.startswith("refs/heads/") and new != ZERO_OID:
+                branch = ref.removeprefix("refs/heads/")
+                main = default_ref.removeprefix("refs/heads/")
+                print(f"Branch '{branch}' stored; only '{main}' is deployed.", file=out)
+            continue
+        if new == ZERO_OID:
+            print("The default branch was deleted; the running app is left as it is.", file=out)
+            continue
+        if handler is None or not space:
+            continue
+        try:
+            lines = handler(settings, SpaceId.parse(space), ref, old, new, pusher)
+        except PodiumError as exc:
+            lines = [f"Deploy not started: {exc.message}"]
+            if exc.hint:
+                lines.append(f"hint: {exc.hint}")
+        except Exception as exc:  # noqa: BLE001 - the push already succeeded; say why no deploy
+            lines = [f"Deploy not started: internal error ({type(exc).__name__}: {exc})"]
+        for line in lines:
+            print(line, file=out)
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1 or argv[0] not in ("pre-receive", "post-receive"):
+        print("usage: python -m podium.gitserver.hook pre-receive|post-receive", file=sys.stderr)
+        return 2
+    settings = Settings()
+    # Hooks of a bare repository run with the repository as their working directory.
+    git_dir = Path(os.environ.get("GIT_DIR", ".")).resolve()
+    try:
+        if argv[0] == "pre-receive":
+            return pre_receive(settings, git_dir, sys.stdout)
+        return post_receive(
+            settings, git_dir, sys.stdin, sys.stdout,
+            os.environ.get(SPACE_VAR, ""), os.environ.get(PUSHER_VAR, "anonymous"),
+        )
+    except PodiumError as exc:
+        print(f"error: {exc.message}", file=sys.stdout)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,272 @@
+"""Bare repositories on disk, one per Space, and the reads and writes the rest of Podium
+needs from them (the dashboard's Files view, build contexts, templates, imports)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from podium.config import Settings
+from podium.errors import AlreadyExists, BadRequest, BuildError, NotFound
+from podium.names import SpaceId
+
+from .git import DEFAULT_BRANCH, ZERO_OID, GitCommandFailed, check_repo_path, check_rev, git_env
+from .git import run_git as _git
+from .hook import PYTHON_VAR
+
+HOOKS = ("pre-receive", "post-receive")
+REPO_CONFIG = {
+    "http.receivepack": "true",
+    # Reflogs record each push with the pusher as committer (http-backend sets
+    # GIT_COMMITTER_NAME from REMOTE_USER): bare repos keep none by default.
+    "core.logAllRefUpdates": "true",
+    "receive.fsckObjects": "true",
+}
+IMPORT_SCHEMES = ("http", "https")
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    path: str  # relative to the repository root
+    type: str  # "blob", "tree" or "commit" (a submodule)
+    mode: str
+    oid: str
+    size: int | None  # blobs only
+
+
+def _hook_script(name: str) -> str:
+    # The server passes its interpreter in the environment; the baked-in one serves pushes
+    # that do not come through the server (an admin pushing to the path directly).
+    return (
+        "#!/bin/sh\n"
+        "# Installed by Podium (podium.gitserver.repo); rewritten when it changes.\n"
+        f'exec "${{{PYTHON_VAR}:-{sys.executable}}}" -m podium.gitserver.hook {name}\n'
+    )
+
+
+def _install_hooks(git_dir: Path) -> None:
+    hooks = git_dir / "hooks"
+    hooks.mkdir(exist_ok=True)
+    for name in HOOKS:
+        path = hooks / name
+        script = _hook_script(name)
+        try:
+            if path.read_text() == script:
+                continue
+        except FileNotFoundError:
+            pass
+        # Replace atomically: a concurrent push must never run a half-written hook.
+        fd, tmp = tempfile.mkstemp(dir=hooks, prefix=f".{name}.")
+        with os.fdopen(fd, "w") as f:
+            f.write(script)
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, path)
+
+
+def _init_bare(git_dir: Path) -> None:
+    _git(["init", "--quiet", "--bare", f"--initial-branch={DEFAULT_BRANCH}", str(git_dir)])
+    for key, value in REPO_CONFIG.items():
+        _git(["config", key, value], git_dir=git_dir)
+    for sample in (git_dir / "hooks").glob("*.sample"):
+        sample.unlink()
+    _install_hooks(git_dir)
+
+
+def repo_exists(settings: Settings, space_id: SpaceId) -> bool:
+    return (space_id.repo_path(settings.repos_dir) / "HEAD").is_file()
+
+
+def ensure_repo(settings: Settings, space_id: SpaceId) -> Path:
+    """The Space's bare repository, created (default branch main, hooks installed) on first
+    use. Safe to call concurrently and on every request."""
+    git_dir = space_id.repo_path(settings.repos_dir)
+    if (git_dir / "HEAD").is_file():
+        _install_hooks(git_dir)
+        return git_dir
+    git_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Build it beside its final place and rename: a concurrent first access sees either no
+    # repository or a complete one.
+    tmp = Path(tempfile.mkdtemp(dir=git_dir.parent, prefix=f".{git_dir.name}."))
+    try:
+        _init_bare(tmp)
+        try:
+            os.rename(tmp, git_dir)
+        except OSError:
+            if not (git_dir / "HEAD").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return git_dir
+
+
+def _existing_repo(settings: Settings, space_id: SpaceId) -> Path:
+    git_dir = space_id.repo_path(settings.repos_dir)
+    if not (git_dir / "HEAD").is_file():
+        raise NotFound(f"Space {space_id} has no repository yet", hint="push to it first")
+    return git_dir
+
+
+def _resolve_commit(git_dir: Path, commit: str) -> str:
+    proc = _git(
+        ["rev-parse", "--verify", "--quiet", f"{check_rev(commit)}^{{commit}}"],
+        git_dir=git_dir, check=False,
+    )
+    if proc.returncode != 0:
+        raise NotFound(f"no commit {commit!r} in this Space")
+    return proc.stdout.decode().strip()
+
+
+def head_commit(settings: Settings, space_id: SpaceId, branch: str = DEFAULT_BRANCH) -> str | None:
+    """The commit at the tip of ``branch``, or None when the branch or repository is absent."""
+    git_dir = space_id.repo_path(settings.repos_dir)
+    if not (git_dir / "HEAD").is_file():
+        return None
+    ref = f"refs/heads/{check_rev(branch)}"
+    if _git(["check-ref-format", ref], check=False).returncode != 0:
+        raise BadRequest(f"invalid branch name {branch!r}")
+    proc = _git(["rev-parse", "--verify", "--quiet", ref], git_dir=git_dir, check=False)
+    return proc.stdout.decode().strip() or None
+
+
+def read_tree(
+    settings: Settings, space_id: SpaceId, commit: str, path: str = "", recursive: bool = True,
+) -> list[TreeEntry]:
+    """Entries of the tree at ``path`` in ``commit`` (all files below it when recursive)."""
+    git_dir = _existing_repo(settings, space_id)
+    sha = _resolve_commit(git_dir, commit)
+    prefix = check_repo_path(path)
+    args = ["ls-tree", "-z", "-l"] + (["-r"] if recursive else []) + [f"{sha}:{prefix}"]
+    proc = _git(args, git_dir=git_dir, check=False)
+    if proc.returncode != 0:
+        raise NotFound(f"no directory {prefix!r} in commit {sha[:12]}")
+    entries = []
+    for record in proc.stdout.split(b"\0"):
+        if not record:
+            continue
+        meta, _, name = record.decode(errors="surrogateescape").partition("\t")
+        mode, kind, oid, size = meta.split()
+        full = f"{prefix}/{name}" if prefix else name
+        entries.append(TreeEntry(full, kind, mode, oid, None if size == "-" else int(size)))
+    return entries
+
+
+def read_file(settings: Settings, space_id: SpaceId, commit: str, path: str) -> bytes:
+    git_dir = _existing_repo(settings, space_id)
+    sha = _resolve_commit(git_dir, commit)
+    clean = check_repo_path(path)
+    proc = _git(["cat-file", "blob", f"{sha}:{clean}"], git_dir=git_dir, check=False)
+    if not clean or proc.returncode != 0:
+        raise NotFound(f"no file {clean!r} in commit {sha[:12]}")
+    return proc.stdout
+
+
+def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path) -> str:
+    """Write the files of ``commit`` into ``dest`` (a build context); returns the full sha.
+
+    Streams ``git archive`` through tarfile's "data" filter, so a hostile tree (absolute
+    symlinks, device files) cannot write outside ``dest``."""
+    git_dir = _existing_repo(settings, space_id)
+    sha = _resolve_commit(git_dir, commit)
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = ["git", "--git-dir", str(git_dir), "archive", "--format=tar", sha]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env())
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            tar.extractall(dest, filter="data")
+    except tarfile.FilterError as exc:
+        raise BuildError(
+            f"commit {sha[:12]} holds a file that cannot be exported: {exc}",
+            hint="replace symbolic links pointing outside the repository with real files",
+        ) from exc
+    finally:
+        proc.stdout.close()
+        err = proc.stderr.read().decode(errors="replace")
+        proc.stderr.close()
+        if proc.wait() != 0:
+            raise GitCommandFailed(f"git archive failed: {err.strip()}")
+    return sha
+
+
+def _is_empty(git_dir: Path) -> bool:
+    proc = _git(["for-each-ref", "--count=1", "refs/"], git_dir=git_dir)
+    return not proc.stdout.strip()
+
+
+def init_from_template(
+    settings: Settings, space_id: SpaceId, template_dir: Path, author: str,
+) -> str:
+    """Commit the files of ``template_dir`` as the first commit of main; returns its sha.
+
+    Writes the ref directly, so no hook runs: the caller starts the first build itself."""
+    if not template_dir.is_dir():
+        raise NotFound(f"template directory {template_dir} does not exist")
+    git_dir = ensure_repo(settings, space_id)
+    if not _is_empty(git_dir):
+        raise AlreadyExists(f"Space {space_id} already has commits")
+    identity = {
+        "GIT_AUTHOR_NAME": author, "GIT_AUTHOR_EMAIL": f"{author}@{settings.domain}",
+        "GIT_COMMITTER_NAME": author, "GIT_COMMITTER_EMAIL": f"{author}@{settings.domain}",
+    }
+    with tempfile.TemporaryDirectory(prefix="podium-index-") as tmp:
+        # A private index keeps the bare repository free of any work-tree state.
+        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index"), **identity}
+        work = ["--work-tree", str(template_dir)]
+        _git([*work, "add", "--all", "."], git_dir=git_dir, env=env, cwd=template_dir)
+        tree = _git(["write-tree"], git_dir=git_dir, env=env).stdout.decode().strip()
+    message = f"Create {space_id} from template {template_dir.name}\n".encode()
+    sha = _git(["commit-tree", tree], git_dir=git_dir, env=identity, input=message)
+    commit = sha.stdout.decode().strip()
+    # Old value zero: fails instead of overwriting if a push landed meanwhile.
+    ref = f"refs/heads/{DEFAULT_BRANCH}"
+    _git(["update-ref", "-m", "create from template", ref, commit, ZERO_OID], git_dir=git_dir)
+    return commit
+
+
+def import_from_url(settings: Settings, space_id: SpaceId, url: str, timeout: float = 900) -> str:
+    """Mirror a public http(s) git repository into an empty Space; returns main's commit.
+
+    When the source has no ``main``, main is created at the source's default branch."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in IMPORT_SCHEMES:
+        raise BadRequest(
+            f"cannot import from {url!r}", hint="give an http:// or https:// git URL"
+        )
+    target = ensure_repo(settings, space_id)
+    if not _is_empty(target):
+        raise AlreadyExists(f"Space {space_id} already has commits")
+    # Only http(s): file:// would let anyone read other repositories on this disk and
+    # ext:: would run commands.
+    allow = ["-c", "protocol.allow=never"] + [
+        arg for s in IMPORT_SCHEMES for arg in ("-c", f"protocol.{s}.allow=always")
+    ]
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.import.") as tmp:
+        mirror = Path(tmp) / "mirror.git"
+        proc = _git(
+            [*allow, "clone", "--quiet", "--mirror", "--", url, str(mirror)],
+            timeout=timeout, check=False,
+        )
+        if proc.returncode != 0:
+            err = proc.stderr.decode(errors="replace").strip()
+            raise BadRequest(f"cannot clone {url}: {err}", hint="is the repository public?")
+        source_head = _git(["rev-parse", "--verify", "--quiet", "HEAD"], git_dir=mirror,
+                           check=False).stdout.decode().strip()
+        if not source_head:
+            raise BadRequest(f"{url} has no commits to import")
+        # Fetch from the mirror into the prepared repository: keeps our config and hooks and
+        # drops the source's remote settings (and any credentials in its URL).
+        _git(["fetch", "--quiet", "--no-tags", str(mirror), "+refs/heads/*:refs/heads/*",
+              "+refs/tags/*:refs/tags/*"], git_dir=target, timeout=timeout)
+    main = f"refs/heads/{DEFAULT_BRANCH}"
+    existing = _git(["rev-parse", "--verify", "--quiet", main], git_dir=target, check=False)
+    if existing.returncode != 0:
+        _git(["update-ref", "-m", "import", main, source_head, ZERO_OID], git_dir=target)
+        return source_head
+    return existing.stdout.decode().strip()
