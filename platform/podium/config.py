@@ -6,6 +6,7 @@ Every field can be set from the environment with the ``PODIUM_`` prefix, e.g.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field
@@ -55,12 +56,6 @@ class Settings(BaseSettings):
     build_memory: str = "4g"
     max_concurrent_builds: int = 1
     queue_name: str = "podium-builds"
-
-    # git push: a push that would grow a Space's repository past this is refused.
-    repo_max_bytes: int = 1 << 30
-    # Dotted path "module:function" called by the post-receive hook for the default branch:
-    # on_push(settings, space_id, ref, old, new, pusher) -> list[str] (shown as remote: lines).
-    push_handler: str = ""
     # Dotted path "module:function" a successful build hands its image to:
     # deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit) -> None.
     deploy_handler: str = ""
@@ -105,6 +100,18 @@ class Settings(BaseSettings):
         default = {"http": 80, "https": 443}.get(self.scheme)
         port = "" if self.public_port == default else f":{self.public_port}"
         return f"{self.scheme}://{self.domain}{port}"
+
+    def to_env(self) -> dict[str, str]:
+        """PODIUM_* variables from which ``Settings()`` rebuilds these settings in a child
+        process (worker, git hook, proxy). Unset optionals are left out: their default is
+        None there too."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is not None:
+                env[f"PODIUM_{name.upper()}"] = (
+                    value if isinstance(value, str) else json.dumps(value)
+                )
+        return env
 
     def ensure_dirs(self) -> None:
         for path in (self.data_dir, self.repos_dir):

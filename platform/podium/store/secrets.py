@@ -3,6 +3,7 @@ and variables (plain, shown in the UI). Both become environment variables of the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
@@ -33,6 +34,7 @@ class Cipher:
         keys = [k.strip() for k in settings.secret_key.split(",") if k.strip()]
         if not keys:
             keys = [self._load_or_create_key(settings.data_dir / KEY_FILE)]
+        self._primary = keys[0]
         try:
             self._fernet = MultiFernet([Fernet(key) for key in keys])
         except ValueError as exc:
@@ -64,6 +66,11 @@ class Cipher:
         if path.stat().st_mode & 0o077:
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A key for another use (signing session cookies, share grants), derived from the
+        primary key so one secret protects everything and rotating it logs everyone out."""
+        return hashlib.sha256(f"podium:{purpose}:{self._primary}".encode()).digest()
 
     def encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()

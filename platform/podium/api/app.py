@@ -1,0 +1,88 @@
+"""The API process: FastAPI (JSON API + dashboard) with the git server in front of it for
+git's smart-HTTP paths. ``create_app(settings)`` builds it; uvicorn runs it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from podium import __version__
+from podium.config import Settings
+from podium.controller.access import StoreGitAccess
+from podium.controller.platform import Platform
+from podium.gitserver.app import create_git_app, is_git_path
+from podium.store import ensure_admin
+
+from .errors import install_error_handlers
+
+
+class GitDispatch:
+    """Sends git's smart-HTTP requests to the git server, everything else to the API."""
+
+    def __init__(self, api: ASGIApp, git: ASGIApp) -> None:
+        self.api = api
+        self.git = git
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        target = self.git if path and is_git_path(path) else self.api
+        await target(scope, receive, send)
+
+
+def create_api(settings: Settings, platform: Platform | None = None) -> FastAPI:
+    platform = platform or Platform(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform.db.migrate()
+        with platform.db.session() as session:
+            ensure_admin(session, settings)
+        try:
+            yield
+        finally:
+            await app.state.aredis.aclose()
+
+    app = FastAPI(
+        title="Podium", version=__version__, lifespan=lifespan,
+        description="Self-hosted Spaces: git push an ML demo, get a live URL.",
+    )
+    app.state.platform = platform
+    app.state.settings = settings
+    # Created lazily-connecting: the first use opens connections on the serving loop.
+    app.state.aredis = redis.asyncio.Redis.from_url(settings.redis_url)
+    install_error_handlers(app)
+
+    @app.get("/api/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    from . import routers
+
+    routers.include_all(app, settings, platform, app.state.aredis)
+    return app
+
+
+def create_app(settings: Settings | None = None) -> ASGIApp:
+    settings = settings or Settings()
+    platform = Platform(settings)
+    api = create_api(settings, platform)
+    git = create_git_app(settings, StoreGitAccess(platform.db))
+    dispatch = GitDispatch(api, git)
+    # uvicorn drives lifespan through the outer app; hand it to FastAPI.
+    return _WithLifespan(dispatch, api)
+
+
+class _WithLifespan:
+    def __init__(self, app: ASGIApp, lifespan_owner: ASGIApp) -> None:
+        self.app = app
+        self.lifespan_owner = lifespan_owner
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.lifespan_owner(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

@@ -1,0 +1,122 @@
+"""Server roles: `podium up` runs them all; `api`, `worker`, `proxy`, `scheduler` run one
+each (compose services, or several hosts)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from podium.config import Settings
+from podium.errors import PodiumError
+
+from .base import app, console, fail
+
+base_image_app = typer.Typer(no_args_is_help=True, help="The local base image builds start from.")
+app.add_typer(base_image_app, name="base-image")
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Deploy a demo Space on first start.")] = True,
+) -> None:
+    """Start Podium on this machine: Redis, API + dashboard + git, worker, proxy, scheduler."""
+    from podium.services.up import start_platform
+
+    settings = Settings()
+    try:
+        started = start_platform(settings, demo=demo, say=lambda m: console.print(m))
+    except PodiumError as exc:
+        raise fail(exc) from exc
+    s = started.settings
+    console.print(f"[bold green]Podium is up[/] at [bold]{s.public_base_url}/[/]")
+    if started.admin_password:
+        console.print(f"admin user: [bold]{s.admin_user}[/]  password: [bold]"
+                      f"{started.admin_password}[/] (kept in {s.data_dir}/admin-password)")
+    if started.demo:
+        console.print(f"demo Space {started.demo} is building: "
+                      f"{s.public_base_url}/spaces/{started.demo}/  "
+                      f"(logs: {s.public_base_url}/api/spaces/{started.demo}/logs/build)")
+    console.print(f"process logs in {s.data_dir}/logs; Ctrl-C stops everything")
+    signal.signal(signal.SIGTERM, lambda *_: started.supervisor.stop())
+    try:
+        started.supervisor.watch()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        started.stop()
+
+
+@app.command()
+def api() -> None:
+    """Run the API + dashboard + git server process."""
+    import uvicorn
+
+    from podium.api.app import create_app
+
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
+                log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+) -> None:
+    """Run a build worker (rq) on the build queue."""
+    from podium.builds.worker import run_worker
+
+    try:
+        run_worker(Settings(), burst=burst)
+    except PodiumError as exc:
+        raise fail(exc) from exc
+
+
+@app.command()
+def proxy(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+    """Run the proxy: the public door for Spaces, the dashboard, the API and git."""
+    from podium.proxy.server import serve
+
+    serve(Settings(), workers=workers)
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduler loop: reconcile with the engine, wake on request, sleep idle Spaces."""
+    from podium.controller.platform import Platform
+
+    platform = Platform(Settings())
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    report = platform.scheduler.reconcile()
+    console.print(f"reconciled: adopted {len(report.adopted)}, removed {len(report.removed)}")
+    try:
+        platform.scheduler.run_forever(stop)
+    except KeyboardInterrupt:
+        stop.set()
+    finally:
+        platform.close()
+
+
+@base_image_app.command("build")
+def base_image_build(
+    if_missing: Annotated[bool, typer.Option(help="Do nothing when the image exists.")] = False,
+    offline: Annotated[
+        bool, typer.Option(help="Never try a registry; always debootstrap.")
+    ] = False,
+) -> None:
+    """Make the Python base image without any container registry (debootstrap)."""
+    from podium.builder.base_image import ensure_base_image
+    from podium.builder.engine import docker_client
+
+    settings = Settings()
+    try:
+        ref = ensure_base_image(
+            settings, docker_client(), force=not if_missing, offline=offline,
+            log=lambda line: console.print(line, markup=False, highlight=False),
+        )
+    except PodiumError as exc:
+        raise fail(exc) from exc
+    console.print(f"base image ready: [bold]{ref}[/]")

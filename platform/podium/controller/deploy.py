@@ -1,0 +1,73 @@
+"""Deploying a built image (Settings.deploy_handler's default): gather what the Space's
+container needs from the store and the README at that commit, hand it to the scheduler,
+and record the result. Called by the build job after a successful build."""
+
+from __future__ import annotations
+
+import logging
+
+from podium.config import Settings
+from podium.errors import SpaceRuntimeError
+from podium.names import SpaceId
+from podium.scheduler.spec import RunSpec
+from podium.store import get_space, list_variables, secret_values, update_space
+
+from .metadata import config_at
+from .platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+def run_spec(
+    platform: Platform, space_id: SpaceId, image_ref: str, app_port: int, sdk: str,
+    commit: str,
+) -> RunSpec:
+    settings = platform.settings
+    config = config_at(settings, space_id, commit)
+    with platform.db.session() as session:
+        space = get_space(session, space_id)
+        variables = {v.key: v.value for v in list_variables(session, space)}
+        secrets = secret_values(session, platform.cipher, space)
+        overrides = {
+            "startup_timeout": float(config.startup_duration_timeout),
+            "sleep_time": space.sleep_time if space.sleep_time is not None
+            else settings.sleep_time,
+            "private": bool(space.private),
+            "disable_embedding": config.disable_embedding,
+            "custom_headers": dict(config.custom_headers),
+        }
+        if space.cpu_limit:
+            overrides["cpus"] = float(space.cpu_limit)
+        if space.memory_limit:
+            overrides["memory"] = str(space.memory_limit)
+        title = space.title or space_id.name
+    return RunSpec.for_space(
+        settings, space_id, image_ref, app_port=app_port, sdk=sdk, commit=commit,
+        title=title, variables=variables, secrets=secrets, **overrides,
+    )
+
+
+def deploy(
+    settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
+    sdk: str, commit: str,
+) -> None:
+    platform = Platform(settings)
+    try:
+        spec = run_spec(platform, space_id, image_ref, app_port, sdk, commit)
+
+        def on_stage(stage: object, detail: str | None) -> None:
+            platform.record_stage(space_id.key, stage, detail)
+
+        try:
+            platform.scheduler.deploy(spec, on_stage)
+        except SpaceRuntimeError as exc:
+            # The scheduler already recorded RUNTIME_ERROR (or RUNNING, when the previous
+            # version kept serving) with the exit code and last lines; the build itself
+            # succeeded, so this is not the build job's failure.
+            log.warning("deploy of %s@%s failed: %s", space_id, commit[:12], exc.message)
+            return
+        with platform.db.session() as session:
+            space = get_space(session, space_id)
+            update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
+    finally:
+        platform.close()

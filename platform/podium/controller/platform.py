@@ -1,0 +1,60 @@
+"""Per-process handles built once from Settings: database, Redis, route table, scheduler."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import redis
+
+from podium.config import Settings
+from podium.errors import ServiceUnavailable
+from podium.proxy.routes import RouteTable
+from podium.scheduler.service import Scheduler
+from podium.store import Cipher, Database
+
+
+class Platform:
+    def __init__(self, settings: Settings) -> None:
+        if not settings.redis_url:
+            raise ServiceUnavailable(
+                "no Redis URL configured",
+                hint="run `podium up` (it starts an embedded Redis) or set PODIUM_REDIS_URL",
+            )
+        self.settings = settings
+        self.db = Database(settings)
+        self.redis = redis.Redis.from_url(settings.redis_url)
+        self.routes = RouteTable(self.redis)
+
+    @cached_property
+    def cipher(self) -> Cipher:
+        return Cipher(self.settings)
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
+        from podium.builder.engine import docker_client
+        from podium.scheduler import get_backend
+
+        from .secrets import secrets_provider
+
+        backend = get_backend(self.settings, client=docker_client())
+        return Scheduler(
+            self.settings, backend, self.routes, self.redis,
+            secrets_provider=secrets_provider(self),
+            on_change=self.record_stage,
+        )
+
+    def record_stage(self, space_key: str, stage: object, detail: str | None) -> None:
+        """Scheduler → store: keep the Space's stage in step with what runs."""
+        from podium.names import SpaceId
+        from podium.spaces.stage import Stage
+        from podium.store import find_space, set_stage
+
+        owner, name = space_key.split("/", 1)
+        with self.db.session() as session:
+            space = find_space(session, SpaceId(owner, name))
+            if space is not None:
+                set_stage(session, space, Stage(str(stage)), detail)
+
+    def close(self) -> None:
+        self.redis.close()
+        self.db.dispose()

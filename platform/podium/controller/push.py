@@ -1,0 +1,44 @@
+"""What a push to a Space's default branch does (Settings.push_handler's default): record
+the head, refresh the gallery card from README, queue a build, and tell the pusher where to
+look — the lines come out as `remote: ...` in their terminal."""
+
+from __future__ import annotations
+
+import logging
+
+from podium.builds.queue import enqueue_build
+from podium.config import Settings
+from podium.errors import ConfigError
+from podium.names import SpaceId
+from podium.store import get_space, update_space
+
+from .metadata import card_fields, config_at
+from .platform import Platform
+
+log = logging.getLogger(__name__)
+
+
+def on_push(
+    settings: Settings, space_id: SpaceId, ref: str, old: str, new: str, pusher: str
+) -> list[str]:
+    platform = Platform(settings)
+    try:
+        fields: dict[str, object] = {"head_commit": new}
+        try:
+            fields.update(card_fields(config_at(settings, space_id, new)))
+        except ConfigError:
+            pass  # the build reports it as CONFIG_ERROR / NO_APP_FILE with line and field
+        with platform.db.session() as session:
+            update_space(session, get_space(session, space_id), **fields)
+        build = enqueue_build(settings, platform.redis, platform.db, space_id, new)
+    finally:
+        platform.close()
+    base = settings.public_base_url
+    verb = "joined build" if build.attached else "queued build"
+    return [
+        f"Podium: {verb} {build.build_id[:12]} of {space_id} at {new[:12]} (pushed by {pusher})",
+        f"Live URL:   {settings.scheme}://{space_id.hostname(settings.domain)}"
+        f"{base.removeprefix(f'{settings.scheme}://{settings.domain}')}/",
+        f"Also at:    {base}/spaces/{space_id}/",
+        f"Build logs: podium logs -f {space_id}   or   {base}/api/spaces/{space_id}/logs/build",
+    ]
