@@ -458,6 +458,9 @@ def test_import_from_url_mirrors_a_served_repository(env: Env, tmp_path: Path) -
         import_from_url(env.settings, target, env.server.url(source))
     with pytest.raises(BadRequest):
         import_from_url(env.settings, SpaceId.parse(env.space()), f"file://{work}")
+    tiny = env.settings.model_copy(update={"repo_max_bytes": 100})
+    with pytest.raises(BadRequest, match="larger than"):
+        import_from_url(tiny, SpaceId.parse(env.space()), env.server.url(source))
     with pytest.raises(BadRequest):
         import_from_url(env.settings, SpaceId.parse(env.space()), env.server.url("alice/nope"))
 

@@ -19,7 +19,7 @@ from podium.names import SpaceId
 
 from .git import DEFAULT_BRANCH, ZERO_OID, GitCommandFailed, check_repo_path, check_rev, git_env
 from .git import run_git as _git
-from .hook import PYTHON_VAR
+from .hook import PYTHON_VAR, repo_size
 
 HOOKS = ("pre-receive", "post-receive")
 REPO_CONFIG = {
@@ -260,6 +260,11 @@ def import_from_url(settings: Settings, space_id: SpaceId, url: str, timeout: fl
                            check=False).stdout.decode().strip()
         if not source_head:
             raise BadRequest(f"{url} has no commits to import")
+        if repo_size(mirror) > settings.repo_max_bytes:
+            raise BadRequest(
+                f"{url} is larger than the {settings.repo_max_bytes >> 20} MiB a repository "
+                "may hold on this server"
+            )
         # Fetch from the mirror into the prepared repository: keeps our config and hooks and
         # drops the source's remote settings (and any credentials in its URL).
         _git(["fetch", "--quiet", "--no-tags", str(mirror), "+refs/heads/*:refs/heads/*",
