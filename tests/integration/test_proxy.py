@@ -57,7 +57,8 @@ def proxy_settings(
 
 @pytest.fixture(scope="module")
 def proxy(redis_url: str, proxy_settings: Settings) -> Iterator[ServerThread]:
-    app = create_proxy_app(proxy_settings, aioredis.Redis.from_url(redis_url))
+    # No route cache: tests rewrite the route table between requests.
+    app = create_proxy_app(proxy_settings, aioredis.Redis.from_url(redis_url), cache_seconds=0)
     with ServerThread(app, port=proxy_settings.public_port) as server:
         yield server
 
@@ -323,3 +324,18 @@ def test_private_space_needs_grant(
         assert seen.status_code == 200
         assert seen.json()["headers"]["cookie"] == "theme=dark"
         assert browser.get(f"/__podium/grant?token={other}").status_code == 403
+
+
+def test_cached_route_swapped_to_a_new_upstream(
+    redis_url: str, proxy_settings: Settings, upstream: ServerThread, table: RouteTable
+) -> None:
+    # A route cached for a minute still follows a blue/green swap: the old upstream is gone,
+    # the proxy re-reads the route and retries (bodiless requests only).
+    app = create_proxy_app(proxy_settings, aioredis.Redis.from_url(redis_url), cache_seconds=60)
+    with ServerThread(app) as cached:
+        old = ServerThread(upstream_app())
+        with old:
+            put(table, old.url)
+            assert get(cached, "/one", by_host=False).json()["path"] == "/one"
+        put(table, upstream.url)
+        assert get(cached, "/two", by_host=False).json()["path"] == "/two"

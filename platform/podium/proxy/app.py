@@ -27,7 +27,7 @@ from podium.proxy.headers import ForwardedFor, request_headers, response_headers
 from podium.proxy.live import LiveRoutes
 from podium.proxy.routes import HEARTBEAT_SECONDS, Route
 from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path
-from podium.proxy.upstream import UpstreamUnavailable, forward, make_client
+from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
 from podium.proxy.websocket import UpstreamRefused, bridge, deny
 from podium.spaces.stage import Stage
 
@@ -163,7 +163,7 @@ class ProxyApp:
         """API clients wait (bounded) instead of getting a page they cannot read."""
         deadline = time.monotonic() + self.settings.wake_wait_timeout
         while time.monotonic() < deadline:
-            route = await self.routes.get(space_key)
+            route = await self.routes.get(space_key, fresh=True)
             if route is None:
                 return None
             if route.serving:
@@ -175,7 +175,7 @@ class ProxyApp:
 
     async def _forward_space(
         self, conn: HTTPConnection, target: SpaceTarget, route: Route, receive: Receive,
-        send: Send,
+        send: Send, *, retry: bool = True,
     ) -> None:
         scope = conn.scope
         base = self._base(route.upstream or "")
@@ -206,6 +206,13 @@ class ProxyApp:
                               rewrite=lambda h: response_headers(h, route), on_stream=on_stream)
         except (UpstreamUnavailable, UpstreamRefused) as exc:
             log.info("upstream of %s unavailable: %s", key, exc)
+            self.routes.forget(route)
+            if retry and not websocket and not has_body(scope):
+                # The route may have been cached across a swap: retry once on a fresh read.
+                latest = await self.routes.get(key, fresh=True)
+                if latest is not None and latest.serving and latest.upstream != route.upstream:
+                    await self._forward_space(conn, target, latest, receive, send, retry=False)
+                    return
             page = pages.upstream_down(f"{route.owner}/{route.name}")
             await self._page(conn, receive, send, page)
 
@@ -285,7 +292,8 @@ class ProxyApp:
 
 def create_proxy_app(
     settings: Settings, redis: aioredis.Redis, *, policy: AccessPolicy | None = None,
-    prefix: str = "podium",
+    prefix: str = "podium", cache_seconds: float = 1.0,
 ) -> ASGIApp:
-    """The proxy as an ASGI app over an asyncio Redis client (the route table's store)."""
-    return ProxyApp(settings, LiveRoutes(redis, prefix), policy=policy)
+    """The proxy as an ASGI app over an asyncio Redis client (the route table's store).
+    ``cache_seconds``: how long a serving route is reused without asking Redis."""
+    return ProxyApp(settings, LiveRoutes(redis, prefix, cache_seconds), policy=policy)

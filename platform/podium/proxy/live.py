@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
@@ -14,8 +15,15 @@ from podium.proxy.routes import TOUCH_INTERVAL, WAKE_DEDUPE_SECONDS, Keys, Route
 
 
 class LiveRoutes:
-    def __init__(self, redis: aioredis.Redis, prefix: str = "podium") -> None:
+    def __init__(
+        self, redis: aioredis.Redis, prefix: str = "podium", cache_seconds: float = 1.0
+    ) -> None:
         self.redis = redis
+        # Serving routes are cached briefly: two Redis round trips per request cost more
+        # than the rest of the routing. Routes that do not serve are always read fresh, and
+        # the proxy re-reads a cached route when its upstream fails (see ProxyApp).
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, Route]] = {}
         self.keys = Keys(prefix)
         # Stream counts are kept per proxy process so a crashed proxy's counts expire with
         # its heartbeat instead of keeping a Space awake forever.
@@ -25,15 +33,39 @@ class LiveRoutes:
         # open websocket is activity even when no new request arrives.
         self.local_streams: dict[str, int] = {}
 
-    async def get(self, space_key: str) -> Route | None:
+    async def get(self, space_key: str, *, fresh: bool = False) -> Route | None:
+        return await self._cached("k:" + space_key, fresh, lambda: self._get(space_key))
+
+    async def by_subdomain(self, subdomain: str, *, fresh: bool = False) -> Route | None:
+        return await self._cached("s:" + subdomain, fresh, lambda: self._by_subdomain(subdomain))
+
+    def forget(self, route: Route) -> None:
+        self._cache.pop("k:" + route.space_key, None)
+        self._cache.pop("s:" + route.subdomain, None)
+
+    async def _cached(
+        self, key: str, fresh: bool, load: Callable[[], Awaitable[Route | None]]
+    ) -> Route | None:
+        now = time.monotonic()
+        hit = self._cache.get(key)
+        if hit is not None and not fresh and now - hit[0] < self.cache_seconds:
+            return hit[1]
+        route = await load()
+        if route is not None and route.serving:
+            self._cache[key] = (now, route)
+        else:
+            self._cache.pop(key, None)
+        return route
+
+    async def _get(self, space_key: str) -> Route | None:
         raw = await self.redis.hget(self.keys.routes, space_key)
         return Route.from_json(raw) if raw is not None else None
 
-    async def by_subdomain(self, subdomain: str) -> Route | None:
+    async def _by_subdomain(self, subdomain: str) -> Route | None:
         key = await self.redis.hget(self.keys.subdomains, subdomain)
         if key is None:
             return None
-        return await self.get(key.decode() if isinstance(key, bytes) else key)
+        return await self._get(key.decode() if isinstance(key, bytes) else key)
 
     async def touch(self, space_key: str, now: float | None = None) -> None:
         now = time.time() if now is None else now

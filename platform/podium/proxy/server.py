@@ -29,7 +29,7 @@ def factory() -> object:
 def serve(settings: Settings, *, workers: int = 1) -> None:
     """Serve on settings.proxy_host:settings.public_port until interrupted."""
     common = dict(
-        host=settings.proxy_host, port=settings.public_port, log_level="info",
+        host=settings.proxy_host, port=settings.public_port, access_log=False,
         # Upstream Date/Server headers are passed through; uvicorn must not add its own.
         server_header=False, date_header=False,
         # The proxy is the public edge: a client's X-Forwarded-For is never believed.

@@ -160,7 +160,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m podium.proxy.testing")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    uvicorn.run(upstream_app(), host="127.0.0.1", port=args.port, log_level="warning",
+    uvicorn.run(upstream_app(), host="127.0.0.1", port=args.port, access_log=False,
                 server_header=False, date_header=False)
 
 

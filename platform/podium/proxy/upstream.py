@@ -41,7 +41,7 @@ def make_client() -> httpx.AsyncClient:
     return client
 
 
-def _has_body(scope: Scope) -> bool:
+def has_body(scope: Scope) -> bool:
     raw = scope["headers"]
     if header(raw, b"transfer-encoding") is not None:
         return True
@@ -82,12 +82,12 @@ async def forward(
     Raises UpstreamUnavailable when the upstream did not answer at all.
     """
     body = _Body(receive)
-    has_body = _has_body(scope)
-    if not has_body:
+    with_body = has_body(scope)
+    if not with_body:
         body.done.set()
     request = client.build_request(
         scope["method"], base.copy_with(raw_path=raw_path.encode("latin-1")),
-        headers=headers, content=body.chunks() if has_body else None,
+        headers=headers, content=body.chunks() if with_body else None,
     )
     try:
         response = await client.send(request, stream=True)
