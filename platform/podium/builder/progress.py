@@ -32,7 +32,7 @@ def dockerfile_steps(text: str) -> list[tuple[str, BuildPhase | None]]:
         if not line or line.startswith("#"):
             continue
         if line.endswith("\\"):
-            pending += line[:-1] + " "
+            pending += line[:-1].rstrip() + " "
             continue
         steps.append(((pending + line).strip(), phase))
         pending = ""
