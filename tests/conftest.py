@@ -27,7 +27,12 @@ def require(ok: bool, why: str) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    s = Settings(data_dir=tmp_path / "data", redis_url="", database_url="")
+    # Component tests run one component: pushes store without building and builds end
+    # without deploying, unless a test wires a handler. tests/e2e runs the real wiring.
+    s = Settings(
+        data_dir=tmp_path / "data", redis_url="", database_url="", push_handler="",
+        deploy_handler="",
+    )
     s.ensure_dirs()
     return s
 
@@ -69,12 +74,15 @@ def docker_client():  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="session")
 def base_image(docker_client) -> str:  # type: ignore[no-untyped-def]
-    """The offline base image (``podium base-image build``); tests build FROM it."""
-    import docker
+    """The offline base image (``podium base-image build``); tests build FROM it. Made
+    here (debootstrap, about a minute) when missing, never rebuilt when present."""
+    from podium.builder.base_image import ensure_base_image
+    from podium.errors import PodiumError
 
-    ref = Settings().base_image
+    settings = Settings()
     try:
-        docker_client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        require(False, f"base image {ref} is missing: run `podium base-image build`")
-    return ref
+        return ensure_base_image(settings, docker_client, force=False, log=lambda _line: None)
+    except PodiumError as exc:
+        require(False, f"base image {settings.base_image} is missing and cannot be made: "
+                f"{exc.message}")
+        raise

@@ -58,13 +58,15 @@ class Settings(BaseSettings):
     queue_name: str = "podium-builds"
     # Dotted path "module:function" a successful build hands its image to:
     # deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit) -> None.
-    deploy_handler: str = ""
+    # Empty = build only (the Space ends STOPPED with its image ready).
+    deploy_handler: str = "podium.controller.deploy:deploy"
 
     # git push: a push that would grow a Space's repository past this is refused.
     repo_max_bytes: int = 1 << 30
     # Dotted path "module:function" called by the post-receive hook for the default branch:
     # on_push(settings, space_id, ref, old, new, pusher) -> list[str] (shown as remote: lines).
-    push_handler: str = ""
+    # Empty = store pushes without building.
+    push_handler: str = "podium.controller.push:on_push"
 
     # Running Spaces (defaults; per-Space settings may lower or raise them)
     space_cpus: float = 1.0

@@ -19,7 +19,7 @@ def config_at(settings: Settings, space_id: SpaceId, commit: str) -> SpaceConfig
     """Raises ConfigError / NoAppFile exactly as the build would."""
     files: dict[str, bytes | str] = {}
     for entry in read_tree(settings, space_id, commit):
-        if entry.kind != "blob":
+        if entry.type != "blob":
             continue
         small = entry.size is not None and entry.size <= _MAX_READ
         if small and entry.path.endswith(_READ_SUFFIXES) and entry.path.count("/") <= 1:
