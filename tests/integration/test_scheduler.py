@@ -23,7 +23,6 @@ from podium.config import Settings
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
 from podium.proxy.routes import RouteTable
-from podium.scheduler.base import Instance
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.records import Desired
 from podium.scheduler.service import Scheduler
@@ -408,13 +407,37 @@ def test_reconcile_with_redis_lost_rebuilds_from_labels(
     assert (route.owner, route.name) == (space.owner, space.name)
 
 
-def test_sleep_wake_and_pause(
+def test_reconcile_reports_crashed_and_vanished_containers(
+    scheduler: Scheduler, backend: DockerBackend, routes: RouteTable, space: SpaceId,
+    settings: Settings, app_image: str, docker_client: docker.DockerClient,
+) -> None:
+    other = SpaceId(space.owner, "other")
+    crashed = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    vanished = scheduler.deploy(make_spec(settings, other, app_image, VERSION="v1"))
+    docker_client.containers.get(crashed.id).kill()  # died while no controller watched
+    backend.remove(vanished)
+    changes: list[tuple[str, Stage]] = []
+    fresh = Scheduler(settings, backend, routes, scheduler.records.redis,
+                      on_change=lambda key, stage, _d: changes.append((key, stage)))
+    report = fresh.reconcile()
+    assert report.failed == [space.key] and report.missing == [other.key]
+    assert sorted(changes) == sorted(
+        [(space.key, Stage.RUNTIME_ERROR), (other.key, Stage.SLEEPING)]
+    )
+    assert routes.get(space.key).stage == Stage.RUNTIME_ERROR  # type: ignore[union-attr]
+    assert fresh.wake(space.key) is None  # a failed Space waits for a restart
+    assert fresh.wake(other.key) is not None  # a vanished one starts afresh
+    assert get(routes.get(other.key).upstream).text.startswith("v1")  # type: ignore[union-attr]
+    fresh.remove(other.key, delete_volume=True)
+
+
+def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     scheduler: Scheduler, backend: DockerBackend, routes: RouteTable, space: SpaceId,
     settings: Settings, app_image: str,
 ) -> None:
     spec = make_spec(settings, space, app_image, VERSION="v1")
     spec.sleep_time = 60
-    scheduler.deploy(spec)
+    first = scheduler.deploy(spec)
     now = time.time()
     routes.touch(space.key, now=now)
     assert scheduler.idle_check(now + 30) == []
@@ -424,13 +447,26 @@ def test_sleep_wake_and_pause(
     assert scheduler.idle_check(now + 90) == []  # an open websocket keeps it awake
     routes.stream_closed(space.key)
 
+    # Light sleep: frozen, no upstream; a wake thaws the same container.
     assert scheduler.idle_check(now + 90) == [space.key]
     route = routes.get(space.key)
     assert route is not None and route.stage == Stage.SLEEPING and route.upstream is None
-    assert not any(i.running for i in backend.list_instances(space.key))
-
+    [frozen] = backend.list_instances(space.key)
+    assert frozen.frozen and not frozen.running
     woken = scheduler.wake(space.key)
-    assert isinstance(woken, Instance)
+    assert woken is not None and woken.id == first.id
+    route = routes.get(space.key)
+    assert route is not None and route.stage == Stage.RUNNING
+    assert get(route.upstream).text.startswith("v1")
+
+    # Deep sleep: frozen for longer than freeze_s, the container is stopped.
+    later = time.time() + spec.sleep_time + 1
+    assert scheduler.idle_check(later) == [space.key]
+    scheduler.idle_check(later + scheduler.freeze_s + 1)
+    [stopped] = backend.list_instances(space.key)
+    assert not stopped.running and not stopped.frozen
+    assert routes.get(space.key).stage == Stage.SLEEPING  # type: ignore[union-attr]
+    assert scheduler.wake(space.key) is not None
     route = routes.get(space.key)
     assert route is not None and route.stage == Stage.RUNNING
     assert get(route.upstream).text.startswith("v1")
@@ -439,9 +475,23 @@ def test_sleep_wake_and_pause(
     assert scheduler.wake(space.key) is None
     route = routes.get(space.key)
     assert route is not None and route.stage == Stage.PAUSED and route.upstream is None
-    assert not any(i.running for i in backend.list_instances(space.key))
+    assert not any(i.running or i.frozen for i in backend.list_instances(space.key))
     record = scheduler.records.get(space.key)
     assert record is not None and record.desired is Desired.PAUSED
+
+
+def test_sleep_without_freezing_stops_and_a_lost_container_starts_fresh(
+    settings: Settings, backend: DockerBackend, routes: RouteTable, space: SpaceId,
+    app_image: str, redis_conn: redis.Redis,
+) -> None:
+    scheduler = Scheduler(settings, backend, routes, redis_conn, drain_s=0, freeze_s=0)
+    first = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    assert scheduler.sleep(space.key)
+    assert not any(i.running or i.frozen for i in backend.list_instances(space.key))
+    backend.remove(first)  # e.g. pruned by an operator
+    woken = scheduler.wake(space.key)
+    assert woken is not None and woken.id != first.id
+    assert get(routes.get(space.key).upstream).text.startswith("v1")  # type: ignore[union-attr]
 
 
 def test_wake_requests_are_served_by_the_loop(

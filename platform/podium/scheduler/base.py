@@ -37,7 +37,8 @@ class Instance:
     app_port: int
     sdk: str
     created: float
-    running: bool = False
+    running: bool = False  # its processes run (not stopped, not frozen)
+    frozen: bool = False  # paused by the cgroup freezer: memory kept, no CPU
     upstream: str | None = None
     health_path: str = "/"
     image: str = ""
@@ -98,6 +99,14 @@ class Backend(ABC):
     @abstractmethod
     def probe(self, instance: Instance) -> bool:
         """One health request: does the app answer right now?"""
+
+    @abstractmethod
+    def freeze(self, instance: Instance) -> None:
+        """Suspend every process (light sleep): no CPU, memory kept, thawed in milliseconds."""
+
+    @abstractmethod
+    def thaw(self, instance: Instance) -> Instance:
+        """Resume a frozen container."""
 
     @abstractmethod
     def stop(self, instance: Instance, drain_s: float = 0.0) -> None:

@@ -172,11 +172,23 @@ class DockerBackend(Backend):
         container.reload()  # the address is only known once it runs
         return self._instance(container)
 
+    def freeze(self, instance: Instance) -> None:
+        self._container(instance.id).pause()
+
+    def thaw(self, instance: Instance) -> Instance:
+        container = self._container(instance.id)
+        container.unpause()
+        container.reload()
+        return self._instance(container)
+
     def stop(self, instance: Instance, drain_s: float = 0.0) -> None:
         if drain_s > 0:
             time.sleep(drain_s)
         try:
-            self._container(instance.id).stop(timeout=STOP_TIMEOUT_S)
+            container = self._container(instance.id)
+            if container.status == "paused":  # frozen processes cannot act on SIGTERM
+                container.unpause()
+            container.stop(timeout=STOP_TIMEOUT_S)
         except (NotFound, docker.errors.NotFound):
             pass
 
@@ -324,7 +336,9 @@ class DockerBackend(Backend):
         port = int(labels[PORT_LABEL])
         networks = container.attrs.get("NetworkSettings", {}).get("Networks") or {}
         ip = (networks.get(self.network) or {}).get("IPAddress") or ""
-        running = bool(container.attrs.get("State", {}).get("Running"))
+        state = container.attrs.get("State", {})
+        frozen = bool(state.get("Paused"))
+        running = bool(state.get("Running")) and not frozen
         return Instance(
             id=container.id or "",
             name=container.name or "",
@@ -335,6 +349,7 @@ class DockerBackend(Backend):
             sdk=labels.get(SDK_LABEL, ""),
             created=float(labels.get(CREATED_LABEL) or 0),
             running=running,
+            frozen=frozen,
             upstream=f"http://{ip}:{port}" if running and ip else None,
             health_path=labels.get(HEALTH_LABEL, "/"),
             image=str(container.attrs.get("Config", {}).get("Image", "")),

@@ -4,6 +4,7 @@ restarted controller wake, restart or reconcile a Space it did not deploy itself
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -11,6 +12,9 @@ import redis
 from redis.lock import Lock
 
 from podium.scheduler.spec import RunSpec
+
+# Locks for short operations (sleep, pause, reconcile one Space) expire after this.
+SHORT_LOCK_S = 120.0
 
 
 class Desired(StrEnum):
@@ -26,6 +30,7 @@ class SpaceRecord:
     desired: Desired
     container: str | None = None
     started_at: float = 0.0
+    slept_at: float = 0.0
 
 
 class SpaceRecords:
@@ -46,6 +51,7 @@ class SpaceRecords:
             desired=Desired(raw.get(b"desired", b"running").decode()),
             container=container,
             started_at=float(raw.get(b"started_at", b"0")),
+            slept_at=float(raw.get(b"slept_at", b"0")),
         )
 
     def save(self, record: SpaceRecord) -> None:
@@ -57,13 +63,19 @@ class SpaceRecords:
                     "desired": record.desired.value,
                     "container": record.container or "",
                     "started_at": repr(record.started_at),
+                    "slept_at": repr(record.slept_at),
                 },
             )
             pipe.sadd(f"{self.prefix}:spaces", record.spec.key)
             pipe.execute()
 
-    def set_desired(self, space_key: str, desired: Desired, container: str | None = None) -> None:
+    def set_desired(
+        self, space_key: str, desired: Desired, container: str | None = None,
+        *, at: float | None = None,
+    ) -> None:
         fields = {"desired": desired.value}
+        if desired is Desired.SLEEPING:
+            fields["slept_at"] = repr(time.time() if at is None else at)
         if container is not None:
             fields["container"] = container
         if self.redis.exists(self._key(space_key)):

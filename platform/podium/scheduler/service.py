@@ -14,7 +14,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import redis
 from redis.exceptions import LockError
@@ -22,11 +21,12 @@ from redis.exceptions import LockError
 from podium.config import Settings
 from podium.errors import NotFound, PodiumError, SpaceRuntimeError
 from podium.names import SpaceId
-from podium.proxy.routes import Route, RouteTable
+from podium.proxy.routes import RouteTable
 from podium.scheduler.base import Backend, Instance
 from podium.scheduler.loop import run_forever
-from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
-from podium.scheduler.spec import RunSpec
+from podium.scheduler.reconcile import ReconcileReport, reconcile
+from podium.scheduler.records import SHORT_LOCK_S, Desired, SpaceRecord, SpaceRecords
+from podium.scheduler.spec import RunSpec, route_for
 from podium.spaces.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -37,16 +37,6 @@ SecretsProvider = Callable[[str], dict[str, str]]
 
 # Locks outlive the longest operation they guard; a crashed holder frees them by expiry.
 _LOCK_SLACK_S = 120.0
-_SHORT_LOCK_S = 120.0
-
-
-@dataclass(slots=True)
-class ReconcileReport:
-    adopted: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
-    busy: list[str] = field(default_factory=list)
 
 
 class Scheduler:
@@ -60,6 +50,7 @@ class Scheduler:
         secrets_provider: SecretsProvider | None = None,
         on_change: OnChange | None = None,
         drain_s: float = 2.0,
+        freeze_s: float = 3600.0,
         prefix: str = "podium",
     ) -> None:
         self.settings = settings
@@ -69,14 +60,18 @@ class Scheduler:
         self.secrets_provider = secrets_provider or (lambda _key: {})
         self.on_change = on_change
         self.drain_s = drain_s
+        # Sleep has two depths: first the Space is frozen (memory kept, no CPU; wakes in
+        # milliseconds), after freeze_s it is stopped (memory freed; a wake then pays the
+        # app's start, seconds for Gradio). 0 = stop at once. See bench/wake.py.
+        self.freeze_s = freeze_s
 
     # -- deploys -------------------------------------------------------------------------
 
     def deploy(self, spec: RunSpec, on_stage: OnStage | None = None) -> Instance:
         """Start ``spec`` beside any running version, switch the route once it is healthy,
         then retire the old one. On failure the old version keeps serving."""
-        report = self._reporter(spec.key, on_stage)
-        with self._locked(spec.key, spec.startup_timeout + _LOCK_SLACK_S):
+        report = self.reporter(spec.key, on_stage)
+        with self.locked(spec.key, spec.startup_timeout + _LOCK_SLACK_S):
             return self._deploy(spec, report)
 
     def restart(self, space_key: str, on_stage: OnStage | None = None) -> Instance:
@@ -89,7 +84,7 @@ class Scheduler:
         old_record = self.records.get(spec.key)
         starting = Stage.RUNNING_APP_STARTING if old else Stage.APP_STARTING
         report(starting, None)
-        self.routes.put(self._route(spec, old.upstream if old else None, starting))
+        self.routes.put(route_for(spec, old.upstream if old else None, starting))
         new: Instance | None = None
         try:
             new = self.backend.start(spec)
@@ -103,7 +98,7 @@ class Scheduler:
             if new is not None:
                 self.backend.remove(new)
             raise
-        self.routes.put(self._route(spec, new.upstream, Stage.RUNNING))
+        self.routes.put(route_for(spec, new.upstream, Stage.RUNNING))
         self.records.save(SpaceRecord(spec, Desired.RUNNING, new.id, time.time()))
         report(Stage.RUNNING, None)
         self._retire(spec.key, keep=new.id)
@@ -116,10 +111,10 @@ class Scheduler:
         detail = _detail(err)
         if old is not None:
             serving = old_record.spec if old_record else spec
-            self.routes.put(self._route(serving, old.upstream, Stage.RUNNING))
+            self.routes.put(route_for(serving, old.upstream, Stage.RUNNING))
             report(Stage.RUNNING, detail)
             return
-        self.routes.put(self._route(spec, None, Stage.RUNTIME_ERROR))
+        self.routes.put(route_for(spec, None, Stage.RUNTIME_ERROR))
         # Remember the spec anyway: "restart" after fixing a secret must know what to run.
         self.records.save(SpaceRecord(spec, Desired.FAILED, None, 0.0))
         report(Stage.RUNTIME_ERROR, detail)
@@ -134,65 +129,84 @@ class Scheduler:
     # -- sleep, wake, pause --------------------------------------------------------------
 
     def sleep(self, space_key: str, *, idle_before: float | None = None) -> bool:
-        """Stop a running Space, keeping its container, image and volume; the proxy shows a
-        waking page and asks for a wake on the next request. With ``idle_before``, only
-        if there was no activity since then (re-checked under the lock)."""
-        with self._locked(space_key, _SHORT_LOCK_S, wait=0) as got:
+        """Freeze (or stop) a running Space, keeping its container, image and volume; the
+        proxy shows a waking page and asks for a wake on the next request. With
+        ``idle_before``, only if there was no activity since then (re-checked under the
+        lock)."""
+        with self.locked(space_key, SHORT_LOCK_S, wait=0) as got:
             record = self.records.get(space_key)
             if not got or record is None or record.desired is not Desired.RUNNING:
                 return False
             if idle_before is not None and not self._idle(space_key, record, idle_before):
                 return False
-            self.routes.put(self._route(record.spec, None, Stage.SLEEPING))
+            self.routes.put(route_for(record.spec, None, Stage.SLEEPING))
             for instance in self.backend.list_instances(space_key):
-                if instance.running:
+                if instance.running and self.freeze_s > 0:
+                    self.backend.freeze(instance)
+                elif instance.running:
                     self.backend.stop(instance)
-            self.records.set_desired(space_key, Desired.SLEEPING)
-            self._reporter(space_key, None)(Stage.SLEEPING, None)
+            self.records.set_desired(space_key, Desired.SLEEPING, at=idle_before)
+            self.reporter(space_key, None)(Stage.SLEEPING, None)
             return True
+
+    def _deepen(self, space_key: str, now: float) -> bool:
+        """Stop a Space frozen for longer than ``freeze_s``, freeing its memory."""
+        with self.locked(space_key, SHORT_LOCK_S, wait=0) as got:
+            record = self.records.get(space_key)
+            if not got or record is None or record.desired is not Desired.SLEEPING:
+                return False
+            if now - record.slept_at < self.freeze_s:
+                return False
+            frozen = [i for i in self.backend.list_instances(space_key) if i.frozen]
+            for instance in frozen:
+                self.backend.stop(instance)
+            return bool(frozen)
 
     def wake(self, space_key: str, on_stage: OnStage | None = None) -> Instance | None:
         """Bring a sleeping Space back (None if it is paused, failed or unknown)."""
-        report = self._reporter(space_key, on_stage)
+        report = self.reporter(space_key, on_stage)
         record = self.records.get(space_key)
         if record is None:
             return None
-        with self._locked(space_key, record.spec.startup_timeout + _LOCK_SLACK_S):
+        with self.locked(space_key, record.spec.startup_timeout + _LOCK_SLACK_S):
             record = self.records.get(space_key)
             if record is None or record.desired in (Desired.PAUSED, Desired.FAILED):
                 return None
             current = self._serving(space_key)
             if current is not None:
-                self.routes.put(self._route(record.spec, current.upstream, Stage.RUNNING))
+                self.routes.put(route_for(record.spec, current.upstream, Stage.RUNNING))
                 return current
             return self._start_again(record, report)
 
     def pause(self, space_key: str) -> None:
         """Stop the Space until someone unpauses it; requests do not wake it."""
-        with self._locked(space_key, _SHORT_LOCK_S):
+        with self.locked(space_key, SHORT_LOCK_S):
             record = self._record(space_key)
-            self.routes.put(self._route(record.spec, None, Stage.PAUSED))
+            self.routes.put(route_for(record.spec, None, Stage.PAUSED))
             for instance in self.backend.list_instances(space_key):
-                if instance.running:
-                    self.backend.stop(instance, self.drain_s)
+                if instance.running or instance.frozen:
+                    self.backend.stop(instance, self.drain_s if instance.running else 0)
             self.records.set_desired(space_key, Desired.PAUSED)
-            self._reporter(space_key, None)(Stage.PAUSED, None)
+            self.reporter(space_key, None)(Stage.PAUSED, None)
 
     def unpause(self, space_key: str, on_stage: OnStage | None = None) -> Instance | None:
         record = self._record(space_key)
         self.records.set_desired(space_key, Desired.SLEEPING)
-        self.routes.put(self._route(record.spec, None, Stage.SLEEPING))
+        self.routes.put(route_for(record.spec, None, Stage.SLEEPING))
         return self.wake(space_key, on_stage)
 
     def _start_again(self, record: SpaceRecord, report: OnStage) -> Instance:
         spec = record.spec
         report(Stage.APP_STARTING, None)
-        self.routes.put(self._route(spec, None, Stage.APP_STARTING))
+        self.routes.put(route_for(spec, None, Stage.APP_STARTING))
         stopped = self.backend.refresh(record.container) if record.container else None
         instance: Instance | None = None
         try:
-            # The stopped container wakes faster than a fresh one (see bench/wake.py).
-            if stopped is not None:
+            # Thawing takes milliseconds; restarting the stopped container beats a fresh
+            # one as its filesystem and page cache are warm (see bench/wake.py).
+            if stopped is not None and stopped.frozen:
+                instance = self.backend.thaw(stopped)
+            elif stopped is not None:
                 instance = self.backend.resume(stopped)
             else:
                 instance = self.backend.start(self._with_secrets(spec))
@@ -200,11 +214,11 @@ class Scheduler:
         except PodiumError as err:
             if instance is not None or stopped is not None:
                 self.backend.remove(instance or stopped)  # type: ignore[arg-type]
-            self.routes.put(self._route(spec, None, Stage.RUNTIME_ERROR))
+            self.routes.put(route_for(spec, None, Stage.RUNTIME_ERROR))
             self.records.save(SpaceRecord(spec, Desired.FAILED, None, 0.0))
             report(Stage.RUNTIME_ERROR, _detail(err))
             raise
-        self.routes.put(self._route(spec, instance.upstream, Stage.RUNNING))
+        self.routes.put(route_for(spec, instance.upstream, Stage.RUNNING))
         self.records.save(SpaceRecord(spec, Desired.RUNNING, instance.id, time.time()))
         report(Stage.RUNNING, None)
         return instance
@@ -213,7 +227,7 @@ class Scheduler:
 
     def remove(self, space_key: str, *, delete_volume: bool = False) -> None:
         """Remove the Space's containers and route; its /data volume only on delete."""
-        with self._locked(space_key, _SHORT_LOCK_S):
+        with self.locked(space_key, SHORT_LOCK_S):
             for instance in self.backend.list_instances(space_key):
                 self.backend.remove(instance)
             self.routes.remove(space_key)
@@ -224,11 +238,14 @@ class Scheduler:
     # -- idle and reconciliation ---------------------------------------------------------
 
     def idle_check(self, now: float | None = None) -> list[str]:
-        """Put to sleep every running Space idle for longer than its sleep time."""
+        """Put to sleep every running Space idle for longer than its sleep time (and stop
+        those frozen for longer than ``freeze_s``). Returns the Spaces put to sleep."""
         now = time.time() if now is None else now
         slept = []
         for key in self.records.keys():
             record = self.records.get(key)
+            if record is not None and record.desired is Desired.SLEEPING:
+                self._deepen(key, now)
             if record is None or record.desired is not Desired.RUNNING:
                 continue
             if record.spec.sleep_time <= 0 or not self._idle(key, record, now):
@@ -246,70 +263,7 @@ class Scheduler:
     def reconcile(self) -> ReconcileReport:
         """Make routes and records match the containers the engine really has (after a
         controller restart, a lost Redis, or containers removed by hand)."""
-        result = ReconcileReport()
-        by_key: dict[str, list[Instance]] = {}
-        for instance in self.backend.list_instances():
-            by_key.setdefault(instance.space_key, []).append(instance)
-        for key in sorted(set(by_key) | set(self.records.keys())):
-            with self._locked(key, _SHORT_LOCK_S, wait=0) as got:
-                if not got:
-                    result.busy.append(key)
-                    continue
-                self._reconcile_one(key, by_key.get(key, []), result)
-        return result
-
-    def _reconcile_one(self, key: str, found: list[Instance], result: ReconcileReport) -> None:
-        record = self.records.get(key)
-        running = [i for i in found if i.running]
-        keep: Instance | None = None
-        if running:  # the newest that answers, else the newest (it may still be starting)
-            keep = next((i for i in reversed(running) if self.backend.probe(i)), running[-1])
-        elif found:
-            known = [i for i in found if record and i.id == record.container]
-            keep = known[0] if known else found[-1]
-        for instance in found:
-            if instance is not keep:
-                self.backend.remove(instance)
-                result.removed.append(instance.name)
-        if record is None and keep is None:
-            return
-        spec = record.spec if record else self._spec_from(keep)  # type: ignore[arg-type]
-        report = self._reporter(key, None)
-        if keep is not None and keep.running:
-            self.routes.put(self._route(spec, keep.upstream, Stage.RUNNING))
-            started = record.started_at if record and record.container == keep.id else time.time()
-            self.records.save(SpaceRecord(spec, Desired.RUNNING, keep.id, started))
-            result.adopted.append(key)
-            return
-        desired = record.desired if record else Desired.SLEEPING
-        container = keep.id if keep else None
-        if desired is Desired.RUNNING and keep is not None:
-            failure = self.backend.inspect_failure(keep)
-            self.backend.remove(keep)
-            self.routes.put(self._route(spec, None, Stage.RUNTIME_ERROR))
-            self.records.save(SpaceRecord(spec, Desired.FAILED, None, 0.0))
-            report(Stage.RUNTIME_ERROR, failure.to_error(str(spec.space_id)).message)
-            result.failed.append(key)
-            return
-        if desired is Desired.RUNNING:  # removed behind our back: start on the next request
-            desired = Desired.SLEEPING
-            result.missing.append(key)
-            report(Stage.SLEEPING, "the container disappeared; it starts on the next request")
-        stage = {
-            Desired.SLEEPING: Stage.SLEEPING,
-            Desired.PAUSED: Stage.PAUSED,
-            Desired.FAILED: Stage.RUNTIME_ERROR,
-        }[desired]
-        self.routes.put(self._route(spec, None, stage))
-        self.records.save(SpaceRecord(spec, desired, container, 0.0))
-
-    def _spec_from(self, instance: Instance) -> RunSpec:
-        """A spec for a container found without a record (Redis was lost): enough to route
-        and resume it; variables come back with the next deploy."""
-        return RunSpec.for_space(
-            self.settings, SpaceId.parse(instance.space), instance.image,
-            app_port=instance.app_port, sdk=instance.sdk, commit=instance.commit,
-        )
+        return reconcile(self)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -357,21 +311,7 @@ class Scheduler:
     def _with_secrets(self, spec: RunSpec) -> RunSpec:
         return spec.with_secrets(self.secrets_provider(spec.key))
 
-    def _route(self, spec: RunSpec, upstream: str | None, stage: Stage) -> Route:
-        return Route(
-            space_key=spec.key,
-            subdomain=spec.space_id.subdomain,
-            owner=spec.space_id.owner,
-            name=spec.space_id.name,
-            upstream=upstream,
-            sdk=spec.sdk,
-            stage=stage.value,
-            private=spec.private,
-            disable_embedding=spec.disable_embedding,
-            custom_headers=dict(spec.custom_headers),
-        )
-
-    def _reporter(self, space_key: str, on_stage: OnStage | None) -> OnStage:
+    def reporter(self, space_key: str, on_stage: OnStage | None) -> OnStage:
         def report(stage: Stage, detail: str | None) -> None:
             try:
                 if on_stage is not None:
@@ -384,7 +324,7 @@ class Scheduler:
         return report
 
     @contextmanager
-    def _locked(self, space_key: str, ttl: float, wait: float | None = None) -> Iterator[bool]:
+    def locked(self, space_key: str, ttl: float, wait: float | None = None) -> Iterator[bool]:
         lock = self.records.lock(space_key, ttl=ttl, wait=wait)
         got = bool(lock.acquire())
         try:

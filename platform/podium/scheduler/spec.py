@@ -10,8 +10,8 @@ from typing import Any
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.routes import container_env
-from podium.spaces.stage import Sdk
+from podium.proxy.routes import Route, container_env
+from podium.spaces.stage import Sdk, Stage
 
 # Where an SDK's app answers "I am up" (relative to any base URL path the app serves under).
 HEALTH_PATHS: dict[str, str] = {
@@ -124,3 +124,12 @@ def spaces_env(
     }
     env.update(container_env(space_id, sdk))
     return env
+
+
+def route_for(spec: RunSpec, upstream: str | None, stage: Stage) -> Route:
+    """The proxy's view of a Space deployed from ``spec``."""
+    return Route.for_space(
+        spec.space_id, upstream=upstream, sdk=spec.sdk, stage=stage.value,
+        private=spec.private, disable_embedding=spec.disable_embedding,
+        custom_headers=dict(spec.custom_headers),
+    )

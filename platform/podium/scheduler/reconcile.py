@@ -1,0 +1,106 @@
+"""Reconciliation: make the route table and the scheduler's records match the containers
+the engine really has, after a controller restart, a lost Redis or containers removed by
+hand. The engine's labels are the truth; the records add what labels cannot carry (variables,
+limits, the sleeping or paused intent)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from podium.names import SpaceId
+from podium.scheduler.base import Instance
+from podium.scheduler.records import SHORT_LOCK_S, Desired, SpaceRecord
+from podium.scheduler.spec import RunSpec, route_for
+from podium.spaces.stage import Stage
+
+if TYPE_CHECKING:
+    from podium.scheduler.service import Scheduler
+
+_STAGE_OF = {
+    Desired.SLEEPING: Stage.SLEEPING,
+    Desired.PAUSED: Stage.PAUSED,
+    Desired.FAILED: Stage.RUNTIME_ERROR,
+}
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    adopted: list[str] = field(default_factory=list)  # space keys now routed to a container
+    removed: list[str] = field(default_factory=list)  # container names removed as stale
+    failed: list[str] = field(default_factory=list)  # space keys whose container had died
+    missing: list[str] = field(default_factory=list)  # space keys whose container vanished
+    busy: list[str] = field(default_factory=list)  # space keys skipped: an operation runs
+
+
+def reconcile(sched: Scheduler) -> ReconcileReport:
+    result = ReconcileReport()
+    by_key: dict[str, list[Instance]] = {}
+    for instance in sched.backend.list_instances():
+        by_key.setdefault(instance.space_key, []).append(instance)
+    for key in sorted(set(by_key) | set(sched.records.keys())):
+        # A Space mid-deploy has two containers on purpose: leave it to its deploy.
+        with sched.locked(key, SHORT_LOCK_S, wait=0) as got:
+            if not got:
+                result.busy.append(key)
+                continue
+            _reconcile_one(sched, key, by_key.get(key, []), result)
+    return result
+
+
+def _reconcile_one(
+    sched: Scheduler, key: str, found: list[Instance], result: ReconcileReport
+) -> None:
+    record = sched.records.get(key)
+    running = [i for i in found if i.running]
+    keep: Instance | None = None
+    if running:  # the newest that answers, else the newest (it may still be starting)
+        keep = next((i for i in reversed(running) if sched.backend.probe(i)), running[-1])
+    elif found:
+        known = [i for i in found if record and i.id == record.container]
+        keep = known[0] if known else found[-1]
+    for instance in found:
+        if instance is not keep:
+            sched.backend.remove(instance)
+            result.removed.append(instance.name)
+    if keep is None and record is None:
+        return
+    spec = record.spec if record else spec_from_instance(sched, keep)  # type: ignore[arg-type]
+    report = sched.reporter(key, None)
+    if keep is not None and keep.running:
+        sched.routes.put(route_for(spec, keep.upstream, Stage.RUNNING))
+        same = record is not None and record.container == keep.id
+        started = record.started_at if record and same else time.time()
+        sched.records.save(SpaceRecord(spec, Desired.RUNNING, keep.id, started))
+        result.adopted.append(key)
+        return
+    desired = record.desired if record else Desired.SLEEPING
+    if keep is not None and keep.frozen and desired is Desired.RUNNING:
+        desired = Desired.SLEEPING  # frozen by a sleep whose bookkeeping was lost
+    if desired is Desired.RUNNING and keep is not None:
+        failure = sched.backend.inspect_failure(keep)
+        sched.backend.remove(keep)
+        sched.routes.put(route_for(spec, None, Stage.RUNTIME_ERROR))
+        sched.records.save(SpaceRecord(spec, Desired.FAILED))
+        report(Stage.RUNTIME_ERROR, failure.to_error(str(spec.space_id)).message)
+        result.failed.append(key)
+        return
+    if desired is Desired.RUNNING:  # removed behind our back: start on the next request
+        desired = Desired.SLEEPING
+        result.missing.append(key)
+        report(Stage.SLEEPING, "the container disappeared; it starts on the next request")
+    sched.routes.put(route_for(spec, None, _STAGE_OF[desired]))
+    slept_at = record.slept_at if record and record.slept_at else time.time()
+    sched.records.save(
+        SpaceRecord(spec, desired, keep.id if keep else None, 0.0, slept_at=slept_at)
+    )
+
+
+def spec_from_instance(sched: Scheduler, instance: Instance) -> RunSpec:
+    """A spec for a container found without a record (Redis was lost): enough to route and
+    resume it; the Space's variables come back with its next deploy."""
+    return RunSpec.for_space(
+        sched.settings, SpaceId.parse(instance.space), instance.image,
+        app_port=instance.app_port, sdk=instance.sdk, commit=instance.commit,
+    )
