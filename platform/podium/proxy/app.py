@@ -13,8 +13,8 @@ import logging
 import time
 from urllib.parse import urlsplit
 
+import aiohttp
 import anyio
-import httpx
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -47,15 +47,14 @@ def _raw_path(scope: Scope) -> str:
 class ProxyApp:
     def __init__(
         self, settings: Settings, routes: LiveRoutes, *, policy: AccessPolicy | None = None,
-        signer: GrantSigner | None = None, client: httpx.AsyncClient | None = None,
+        signer: GrantSigner | None = None, client: aiohttp.ClientSession | None = None,
     ) -> None:
         self.settings = settings
         self.routes = routes
         self.signer = signer or GrantSigner.from_settings(settings)
         self.policy = policy or GrantPolicy(self.signer)
         self.client = client
-        self.api = httpx.URL(f"http://{settings.api_host}:{settings.api_port}")
-        self._bases: dict[str, httpx.URL] = {}
+        self.api = f"http://{settings.api_host}:{settings.api_port}"
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -86,9 +85,10 @@ class ProxyApp:
         )
         try:
             if scope["type"] == "websocket":
-                uri = f"ws://{conn.headers.get('host') or self.api.netloc.decode()}"
-                await bridge(scope, receive, send, uri=uri + _raw_path(scope),
-                             host=self.api.host, port=self.api.port or 80, headers=headers)
+                host = conn.headers.get("host") or self.api.split("//", 1)[1]
+                await bridge(scope, receive, send, uri=f"ws://{host}{_raw_path(scope)}",
+                             host=self.settings.api_host, port=self.settings.api_port,
+                             headers=headers)
             else:
                 await forward(self.client, scope, receive, send, base=self.api,  # type: ignore[arg-type]
                               raw_path=_raw_path(scope), headers=headers,
@@ -178,7 +178,8 @@ class ProxyApp:
         send: Send, *, retry: bool = True,
     ) -> None:
         scope = conn.scope
-        base = self._base(route.upstream or "")
+        base = route.upstream or ""
+        upstream = urlsplit(base)
         path = upstream_path(target, route)
         websocket = scope["type"] == "websocket"
         headers = request_headers(
@@ -190,9 +191,10 @@ class ProxyApp:
             if websocket:
                 await self.routes.stream_opened(key)
                 try:
-                    host = conn.headers.get("host") or base.netloc.decode()
+                    host = conn.headers.get("host") or upstream.netloc
                     await bridge(scope, receive, send, uri=f"ws://{host}{path}",
-                                 host=base.host, port=base.port or 80, headers=headers)
+                                 host=upstream.hostname or "", port=upstream.port or 80,
+                                 headers=headers)
                 finally:
                     with anyio.CancelScope(shield=True):
                         await self.routes.stream_closed(key)
@@ -243,12 +245,6 @@ class ProxyApp:
             proto=self.settings.scheme, prefix=prefix,
         )
 
-    def _base(self, upstream: str) -> httpx.URL:
-        base = self._bases.get(upstream)
-        if base is None:
-            base = self._bases[upstream] = httpx.URL(upstream)
-        return base
-
     async def _page(
         self, conn: HTTPConnection, receive: Receive, send: Send, page: pages.Page
     ) -> None:
@@ -287,7 +283,7 @@ class ProxyApp:
         with contextlib.suppress(Exception):
             await self.routes.forget_instance()
         if self.client is not None:
-            await self.client.aclose()
+            await self.client.close()
 
 
 def create_proxy_app(
