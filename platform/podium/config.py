@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # traffic to it, so users only ever need the public port.
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Where the proxy reaches the API when that is not where the API binds (compose: the
+    # API binds 0.0.0.0 and the proxy dials http://api:8000). Empty = api_host:api_port.
+    api_url: str = ""
     proxy_host: str = "0.0.0.0"
 
     # Empty = `podium up` starts its own redis-server with data in data_dir.
@@ -92,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'podium.db'}"
+
+    @property
+    def resolved_api_url(self) -> str:
+        return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def repos_dir(self) -> Path:

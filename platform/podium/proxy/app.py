@@ -54,7 +54,8 @@ class ProxyApp:
         self.signer = signer or GrantSigner.from_settings(settings)
         self.policy = policy or GrantPolicy(self.signer)
         self.client = client
-        self.api = f"http://{settings.api_host}:{settings.api_port}"
+        self.api = settings.resolved_api_url
+        self._api_url = urlsplit(self.api)
         self._heartbeat: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -87,7 +88,8 @@ class ProxyApp:
             if scope["type"] == "websocket":
                 host = conn.headers.get("host") or self.api.split("//", 1)[1]
                 await bridge(scope, receive, send, uri=f"ws://{host}{_raw_path(scope)}",
-                             host=self.settings.api_host, port=self.settings.api_port,
+                             host=self._api_url.hostname or "127.0.0.1",
+                             port=self._api_url.port or 80,
                              headers=headers)
             else:
                 await forward(self.client, scope, receive, send, base=self.api,  # type: ignore[arg-type]
