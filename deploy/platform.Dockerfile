@@ -1,0 +1,16 @@
+# The Podium platform image for compose.yaml: the same offline base image Spaces build
+# from (`podium base-image build`), plus git, redis-server and the podium wheel.
+#   docker build -f deploy/platform.Dockerfile -t podium/platform .
+ARG BASE_IMAGE=podium/base:bookworm
+FROM ${BASE_IMAGE}
+USER root
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+       git redis-server ca-certificates iptables \
+    && rm -rf /var/lib/apt/lists/*
+# Builds behind a TLS-intercepting proxy need its CA for pip here too (optional).
+ARG PIP_CERT=
+COPY . /src
+RUN python3 -m venv /opt/podium && /opt/podium/bin/pip install -q /src && rm -rf /src
+ENV PATH=/opt/podium/bin:$PATH PODIUM_DATA_DIR=/data
+VOLUME /data
