@@ -8,9 +8,10 @@ RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
        git redis-server ca-certificates iptables \
     && rm -rf /var/lib/apt/lists/*
-# Builds behind a TLS-intercepting proxy need its CA for pip here too (optional).
-ARG PIP_CERT=
+# Behind a TLS-intercepting proxy, put the bundle that trusts it at deploy/extra-ca.crt
+# (gitignored): pip uses it for this build only.
 COPY . /src
-RUN python3 -m venv /opt/podium && /opt/podium/bin/pip install -q /src && rm -rf /src
+RUN if [ -f /src/deploy/extra-ca.crt ]; then export PIP_CERT=/src/deploy/extra-ca.crt; fi \
+    && python3 -m venv /opt/podium && /opt/podium/bin/pip install -q /src && rm -rf /src
 ENV PATH=/opt/podium/bin:$PATH PODIUM_DATA_DIR=/data
 VOLUME /data
