@@ -119,7 +119,7 @@ def build_space_image(
 
 
 def _sdk_version(pack: BuildPack, config: SpaceConfig, runners: Path, log: BuildLog) -> str:
-    wanted = (config.python_version or "").split(".")[:2]
+    wanted = config.python_version.split(".")[:2] if config.python_version else []
     if wanted and wanted != RUNTIME_PYTHON.split(".")[: len(wanted)]:
         log(BuildPhase.CLONE, f"note: python_version {config.python_version} is not "
             f"available; the image runs Python {RUNTIME_PYTHON}")

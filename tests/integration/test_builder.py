@@ -1,0 +1,298 @@
+"""The builder against the real Docker engine and PyPI (through the host CA bundle).
+
+SDK layers are shared across the session: the templates' sdk_versions are used, and Space
+images are removed with noprune so the layers under them stay cached for the next test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+from podium.builder.build import BuiltImage, build_space_image
+from podium.builder.engine import BuildCancelled, BuildTimeout
+from podium.builder.progress import STEP_RE
+from podium.config import Settings
+from podium.errors import BuildError
+from podium.names import SpaceId
+from podium.resources import templates_dir
+from podium.spaces.stage import BuildPhase
+
+from tests.conftest import require
+
+HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+# How long an app may take to answer after its container starts (a readiness deadline,
+# not a speed assertion).
+READY_S = 90
+
+
+@pytest.fixture(scope="module")
+def own_base(docker_client: docker.DockerClient, base_image: str) -> Iterator[str]:
+    """The base image under this module's own tag: other sessions on the same engine may
+    rebuild or untag the shared one meanwhile. Same image id, so layers stay shared."""
+    ref = f"podium-test/builder-base:{uuid.uuid4().hex[:12]}"
+    docker_client.images.get(base_image).tag(ref)
+    yield ref
+    docker_client.images.remove(ref, noprune=True)
+
+
+@pytest.fixture
+def build_settings(tmp_path: Path, own_base: str) -> Settings:
+    env = Settings()
+    bundle = env.ca_bundle or (HOST_CA if HOST_CA.is_file() else None)
+    require(bundle is not None and bundle.is_file(),
+            "builds reach PyPI only with a CA bundle (PODIUM_CA_BUNDLE or the host's)")
+    return Settings(data_dir=tmp_path / "data", base_image=own_base, ca_bundle=bundle,
+                    build_timeout=900)
+
+
+@pytest.fixture
+def images(docker_client: docker.DockerClient) -> Iterator[list[str]]:
+    """Refs to remove after the test (noprune: their layers are the session's cache)."""
+    refs: list[str] = []
+    yield refs
+    for ref in refs:
+        try:
+            docker_client.images.remove(ref, force=True, noprune=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
+class Log:
+    def __init__(self) -> None:
+        self.lines: list[tuple[BuildPhase, str]] = []
+
+    def __call__(self, phase: BuildPhase, line: str) -> None:
+        self.lines.append((phase, line))
+
+    def text(self) -> str:
+        return "\n".join(line for _, line in self.lines)
+
+    def phases(self) -> list[BuildPhase]:
+        out: list[BuildPhase] = []
+        for phase, _ in self.lines:
+            if not out or out[-1] is not phase:
+                out.append(phase)
+        return out
+
+
+def space(prefix: str) -> SpaceId:
+    return SpaceId("test", f"{prefix}-{uuid.uuid4().hex[:10]}")
+
+
+def checkout(tmp_path: Path, template: str) -> Path:
+    source = templates_dir() / template
+    require(source.is_dir(), f"template {template} is missing")
+    dest = tmp_path / "src"
+    shutil.copytree(source, dest)
+    return dest
+
+
+def build(settings: Settings, client: docker.DockerClient, images: list[str], sid: SpaceId,
+          src: Path, commit: str, log: Log | None = None, **kw: object) -> BuiltImage:
+    result = build_space_image(settings, client, sid, src, commit, log or Log(), **kw)  # type: ignore[arg-type]
+    images.append(result.ref)
+    return result
+
+
+def serve(client: docker.DockerClient, image: BuiltImage, path: str) -> httpx.Response:
+    """Run the image briefly and GET ``path`` once the app answers."""
+    container = client.containers.run(
+        image.ref, detach=True, ports={f"{image.app_port}/tcp": ("127.0.0.1", None)},
+        name=f"podium-test-{uuid.uuid4().hex[:12]}",
+    )
+    try:
+        container.reload()
+        port = container.ports[f"{image.app_port}/tcp"][0]["HostPort"]
+        deadline = time.monotonic() + READY_S
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
+                if response.status_code < 500:
+                    return response
+            except httpx.TransportError:
+                pass
+            container.reload()
+            if container.status == "exited" or time.monotonic() > deadline:
+                logs = container.logs(tail=20).decode(errors="replace")
+                pytest.fail(f"{image.ref} did not answer on {path}:\n{logs}")
+            time.sleep(0.5)
+    finally:
+        container.remove(force=True)
+
+
+def test_gradio_template_builds_runs_and_rebuilds_from_cache(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path,
+) -> None:
+    sid, src = space("gradio"), checkout(tmp_path, "gradio-hello")
+    log = Log()
+    first = build(build_settings, docker_client, images, sid, src, "1" * 40, log)
+    assert first.ref == sid.image_ref("1" * 12)
+    image = docker_client.images.get(first.ref)
+    labels = image.labels
+    assert labels["podium.space"] == str(sid) and labels["podium.commit"] == "1" * 40
+    assert labels["podium.sdk"] == "gradio" and labels["podium.app_port"] == "7860"
+    assert image.attrs["Config"]["User"] == "user"
+    assert "7860/tcp" in image.attrs["Config"]["ExposedPorts"]
+    assert not any("ca.crt" in env for env in image.attrs["Config"]["Env"])
+    assert log.phases() == [BuildPhase.CLONE, BuildPhase.SDK, BuildPhase.DEPENDENCIES,
+                            BuildPhase.CODE, BuildPhase.EXPORT]
+    assert serve(docker_client, first, "/").status_code == 200
+
+    again = build(build_settings, docker_client, images, sid, src, "1" * 40)
+    # Every step after FROM came from cache. (Not necessarily the same image id: other
+    # builds on the engine may have made an identical chain the cache picks instead.)
+    steps = sum(1 for _, line in log.lines if STEP_RE.match(line))
+    assert again.cached_layers == steps - 1
+
+    (src / "app.py").write_text((src / "app.py").read_text().replace("Hello,", "Hi,"))
+    code_only = build(build_settings, docker_client, images, sid, src, "2" * 40)
+    # Only the code COPY and the commit LABEL ran.
+    assert code_only.cached_layers == steps - 3
+    assert code_only.image_id != first.image_id
+
+
+def test_streamlit_template_answers_its_health_check(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path,
+) -> None:
+    src = checkout(tmp_path, "streamlit-hello")
+    built = build(build_settings, docker_client, images, space("streamlit"), src, "3" * 40)
+    assert built.app_port == 8501
+    assert serve(docker_client, built, "/_stcore/health").text.strip() == "ok"
+
+
+def test_an_old_streamlit_pin_runs_with_its_constraints(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path,
+) -> None:
+    src = checkout(tmp_path, "streamlit-hello")
+    readme = src / "README.md"
+    text = readme.read_text()
+    require("sdk_version:" in text, "streamlit-hello has no sdk_version line")
+    readme.write_text("\n".join(
+        "sdk_version: 1.25.0" if line.startswith("sdk_version:") else line
+        for line in text.splitlines()) + "\n")
+    (src / "app.py").write_text("import streamlit as st\nst.write('old pin')\n")
+    log = Log()
+    built = build(build_settings, docker_client, images, space("oldst"), src, "4" * 40, log)
+    assert "numpy-1." in log.text()  # runners/streamlit/constraints/before-1.29.txt
+    assert serve(docker_client, built, "/_stcore/health").text.strip() == "ok"
+
+
+def test_a_docker_space_builds_its_own_dockerfile(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path, own_base: str,
+) -> None:
+    src = tmp_path / "src"
+    (src / "site").mkdir(parents=True)
+    (src / "README.md").write_text("---\ntitle: raw\nsdk: docker\napp_port: 9000\n---\n")
+    (src / "site" / "index.html").write_text("<h1>docker space</h1>\n")
+    (src / "Dockerfile").write_text(
+        f"FROM {own_base}\nCOPY --chown=1000 . /home/user/app\n"
+        'CMD ["python3", "-m", "http.server", "9000", "--directory", "site"]\n'
+    )
+    (src / ".git").mkdir()  # must never reach the image
+    (src / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    built = build(build_settings, docker_client, images, space("docker"), src, "5" * 40)
+    assert built.app_port == 9000 and built.sdk.value == "docker"
+    assert docker_client.images.get(built.ref).labels["podium.app_port"] == "9000"
+    assert "docker space" in serve(docker_client, built, "/").text
+    listing = docker_client.containers.run(built.ref, ["ls", "-a", "/home/user/app"],
+                                           remove=True).decode()
+    assert ".git" not in listing.split() and "Dockerfile" in listing.split()
+
+
+def test_a_static_space_is_served_from_its_app_folder(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    (src / "public").mkdir(parents=True)
+    (src / "README.md").write_text(
+        "---\ntitle: s\nsdk: static\napp_file: public/index.html\n---\n")
+    (src / "public" / "index.html").write_text("<p>static space</p>\n")
+    built = build(build_settings, docker_client, images, space("static"), src, "6" * 40)
+    assert "static space" in serve(docker_client, built, "/").text
+
+
+def test_a_missing_requirement_fails_with_pips_reason(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path,
+) -> None:
+    src = checkout(tmp_path, "gradio-hello")
+    (src / "requirements.txt").write_text("nonexistent-pkg-xyz==1.0\n")
+    log = Log()
+    with pytest.raises(BuildError) as caught:
+        build(build_settings, docker_client, images, space("badreq"), src, "7" * 40, log)
+    message = caught.value.message
+    assert "nonexistent-pkg-xyz==1.0" in message and "requirements.txt" in message
+    assert "could not find a version" in message
+    assert "No matching distribution found for nonexistent-pkg-xyz" in log.text()
+    assert len(message.splitlines()) <= 2
+
+
+def _no_container_runs(client: docker.DockerClient, marker: str) -> bool:
+    for container in client.containers.list(all=True):
+        if marker in " ".join(container.attrs.get("Config", {}).get("Cmd") or []):
+            return False
+    return True
+
+
+def _sleeping_space(tmp_path: Path, base_image: str, marker: str) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "README.md").write_text("---\ntitle: slow\nsdk: docker\n---\n")
+    (src / "Dockerfile").write_text(f"FROM {base_image}\nRUN echo {marker} && sleep 600\n")
+    return src
+
+
+def test_timeout_aborts_the_build_and_its_container(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path, own_base: str,
+) -> None:
+    marker = f"podium-timeout-{uuid.uuid4().hex}"
+    src = _sleeping_space(tmp_path, own_base, marker)
+    settings = build_settings.model_copy(update={"build_timeout": 3})
+    log = Log()
+    with pytest.raises(BuildTimeout, match="timed out after 3 s"):
+        build(settings, docker_client, images, space("slow"), src, "8" * 40, log)
+    assert marker in log.text()  # it was inside the RUN step when stopped
+    _wait_gone(docker_client, marker)
+
+
+def test_cancel_event_aborts_a_running_build(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path, own_base: str,
+) -> None:
+    marker = f"podium-cancel-{uuid.uuid4().hex}"
+    src = _sleeping_space(tmp_path, own_base, marker)
+    cancel = threading.Event()
+    log = Log()
+
+    def cancel_when_running(phase: BuildPhase, line: str) -> None:
+        log(phase, line)
+        if line.strip() == marker:
+            cancel.set()
+
+    with pytest.raises(BuildCancelled):
+        build_space_image(build_settings, docker_client, space("cancel"), src, "9" * 40,
+                          cancel_when_running, cancel=cancel)
+    _wait_gone(docker_client, marker)
+
+
+def _wait_gone(client: docker.DockerClient, marker: str) -> None:
+    # The daemon stops the step asynchronously once the client has gone.
+    deadline = time.monotonic() + 30
+    while not _no_container_runs(client, marker):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the build container running {marker} was left behind")
+        time.sleep(0.5)
