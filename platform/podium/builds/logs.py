@@ -33,6 +33,9 @@ STREAM_TTL = 3600
 # Characters of log text kept for the Build record: a runaway build cannot bloat the store.
 RECORD_MAX_CHARS = 1_000_000
 TERMINAL = "done"
+# XREAD BLOCK time: below redis-py's default 5 s socket timeout, which would otherwise cut
+# a blocking read on a client built with defaults.
+BLOCK_MS = 2000
 
 
 def now_iso() -> str:
@@ -133,7 +136,7 @@ def read_build_log(conn: redis.Redis, build_id: str) -> list[LogEvent]:
 
 
 def follow_build_log(
-    conn: redis.Redis, build_id: str, last_id: str = "0", *, block_ms: int = 5000,
+    conn: redis.Redis, build_id: str, last_id: str = "0", *, block_ms: int = BLOCK_MS,
     idle_timeout: float | None = None,
 ) -> Iterator[LogEvent]:
     """Yield the build's log events from after ``last_id``, blocking for new ones, until the
@@ -141,7 +144,10 @@ def follow_build_log(
     key = keys.log_stream(build_id)
     idle = 0.0
     while True:
-        reply = conn.xread({key: last_id}, block=block_ms, count=500)
+        try:
+            reply = conn.xread({key: last_id}, block=block_ms, count=500)
+        except redis.TimeoutError:  # a client with a socket timeout below block_ms
+            reply = []
         if not reply:
             idle += block_ms / 1000
             if idle_timeout is not None and idle >= idle_timeout:
@@ -184,7 +190,7 @@ def _sse_from_event(event: LogEvent) -> dict[str, str]:
 
 async def sse_build_events(
     settings: Settings, redis_conn: redis.asyncio.Redis, db: Any, space_id: SpaceId,
-    build_id: str | None = None, *, block_ms: int = 5000,
+    build_id: str | None = None, *, block_ms: int = BLOCK_MS,
 ) -> AsyncIterator[dict[str, str]]:
     """Dicts for sse-starlette's ``EventSourceResponse``: every log line as
     ``data: {"data": ..., "timestamp": ..., "phase": ...}``, then ``event: done`` (SUCCEEDED)
@@ -205,7 +211,10 @@ async def sse_build_events(
         return
     last_id = "0"
     while True:
-        reply = await redis_conn.xread({key: last_id}, block=block_ms, count=500)
+        try:
+            reply = await redis_conn.xread({key: last_id}, block=block_ms, count=500)
+        except redis.TimeoutError:
+            reply = []
         if not reply:
             # Nothing new: the build may have ended without a terminal entry (the worker died
             # before the reaper wrote one). The record is then the truth.
