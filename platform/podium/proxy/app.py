@@ -81,8 +81,10 @@ class ProxyApp:
     # -- the API process -----------------------------------------------------------------
     async def _to_api(self, conn: HTTPConnection, receive: Receive, send: Send) -> None:
         scope = conn.scope
+        # The API process is where the session cookie is read (dashboard + JSON API).
         headers = request_headers(
-            scope["headers"], self._forwarded(conn, ""), websocket=scope["type"] == "websocket"
+            scope["headers"], self._forwarded(conn, ""), websocket=scope["type"] == "websocket",
+            keep_podium_cookies=True,
         )
         try:
             if scope["type"] == "websocket":

@@ -57,7 +57,7 @@ def strip_cookies(value: bytes, names: Iterable[str] = PODIUM_COOKIES) -> bytes:
 
 def request_headers(
     raw: Iterable[tuple[bytes, bytes]], fwd: ForwardedFor, *, websocket: bool = False,
-    drop_authorization: bool = False,
+    drop_authorization: bool = False, keep_podium_cookies: bool = False,
 ) -> RawHeaders:
     """Headers to send upstream: hop-by-hop and spoofable forwarding headers dropped,
     Podium cookies removed, X-Forwarded-* set. Host is kept: apps (Streamlit's websocket
@@ -73,7 +73,7 @@ def request_headers(
         lname = name.lower()
         if lname in drop:
             continue
-        if lname == b"cookie":
+        if lname == b"cookie" and not keep_podium_cookies:
             value = strip_cookies(value)
             if not value:
                 continue
