@@ -459,14 +459,16 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     assert route is not None and route.stage == Stage.RUNNING
     assert get(route.upstream).text.startswith("v1")
 
-    # Deep sleep: frozen for longer than freeze_s, the container is stopped.
+    # Deep sleep: frozen for longer than freeze_s, the container goes; a wake starts afresh.
     later = time.time() + spec.sleep_time + 1
     assert scheduler.idle_check(later) == [space.key]
+    scheduler.idle_check(later + scheduler.freeze_s - 1)
+    assert [i.frozen for i in backend.list_instances(space.key)] == [True]
     scheduler.idle_check(later + scheduler.freeze_s + 1)
-    [stopped] = backend.list_instances(space.key)
-    assert not stopped.running and not stopped.frozen
+    assert backend.list_instances(space.key) == []
     assert routes.get(space.key).stage == Stage.SLEEPING  # type: ignore[union-attr]
-    assert scheduler.wake(space.key) is not None
+    woken = scheduler.wake(space.key)
+    assert woken is not None and woken.id != first.id
     route = routes.get(space.key)
     assert route is not None and route.stage == Stage.RUNNING
     assert get(route.upstream).text.startswith("v1")
@@ -475,22 +477,26 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     assert scheduler.wake(space.key) is None
     route = routes.get(space.key)
     assert route is not None and route.stage == Stage.PAUSED and route.upstream is None
-    assert not any(i.running or i.frozen for i in backend.list_instances(space.key))
+    assert backend.list_instances(space.key) == []
     record = scheduler.records.get(space.key)
     assert record is not None and record.desired is Desired.PAUSED
 
 
-def test_sleep_without_freezing_stops_and_a_lost_container_starts_fresh(
+def test_sleep_without_freezing_removes_and_wake_takes_current_secrets(
     settings: Settings, backend: DockerBackend, routes: RouteTable, space: SpaceId,
-    app_image: str, redis_conn: redis.Redis,
+    app_image: str, redis_conn: redis.Redis, docker_client: docker.DockerClient,
 ) -> None:
-    scheduler = Scheduler(settings, backend, routes, redis_conn, drain_s=0, freeze_s=0)
-    first = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    secrets = {"HF_TOKEN": "old"}
+    scheduler = Scheduler(settings, backend, routes, redis_conn, drain_s=0, freeze_s=0,
+                          secrets_provider=lambda _key: dict(secrets))
+    spec = make_spec(settings, space, app_image, VERSION="v1")
+    scheduler.deploy(spec.with_secrets(secrets))
     assert scheduler.sleep(space.key)
-    assert not any(i.running or i.frozen for i in backend.list_instances(space.key))
-    backend.remove(first)  # e.g. pruned by an operator
+    assert backend.list_instances(space.key) == []
+    secrets["HF_TOKEN"] = "rotated"
     woken = scheduler.wake(space.key)
-    assert woken is not None and woken.id != first.id
+    assert woken is not None
+    assert "HF_TOKEN=rotated" in docker_client.containers.get(woken.id).attrs["Config"]["Env"]
     assert get(routes.get(space.key).upstream).text.startswith("v1")  # type: ignore[union-attr]
 
 
