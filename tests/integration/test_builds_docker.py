@@ -15,9 +15,10 @@ from typing import Any
 import docker
 import pytest
 import redis
+from podium.builds import keys
 from podium.builds.lease import lease_holder
 from podium.builds.logs import follow_build_log, read_build_log
-from podium.builds.queue import enqueue_build
+from podium.builds.queue import build_queue, enqueue_build, fetch_job
 from podium.builds.reaper import reap_stale_builds
 from podium.config import Settings
 from podium.names import SpaceId
@@ -25,6 +26,8 @@ from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import builds as store_builds
 from podium.store import spaces as store_spaces
 from podium.store.db import Database
+from rq import Worker
+from rq.job import JobStatus
 
 from tests.conftest import require
 from tests.integration import test_builds_queue as shared
@@ -288,3 +291,38 @@ def test_no_deploy_handler_leaves_the_space_built_and_stopped(
     assert build.image in docker_client.images.get(build.image).tags
     space = space_record(db, space_id)
     assert space.stage == Stage.STOPPED and space.deployed_image is None
+
+
+def test_two_workers_run_one_build_at_a_time_under_a_limit_of_one(
+    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
+    docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
+) -> None:
+    marker = f"sleeping-{uuid.uuid4().hex}"
+    first_space, first_commit = _sleeping_space(docker_settings, db, own_base, marker)
+    second_space, second_commit = _sleeping_space(docker_settings, db, own_base, marker)
+    made_spaces.extend([first_space, second_space])
+    first = enqueue_build(docker_settings, redis_conn, db, first_space, first_commit)
+    second = enqueue_build(docker_settings, redis_conn, db, second_space, second_commit)
+    workers = [start_worker(docker_settings, burst=False) for _ in range(2)]
+    try:
+        for event in follow_build_log(redis_conn, first.build_id, idle_timeout=120):
+            assert not event.is_terminal, f"build ended early: {event.reason}"
+            if marker in event.data and not event.data.startswith("Step"):
+                break
+        # Both workers are up (one idle), yet the second build must still be waiting.
+        queue = build_queue(docker_settings, redis_conn)
+        wait_for(lambda: Worker.count(queue=queue) == 2, 60, "both workers to register")
+        assert build_record(db, second.build_id).status == BuildStatus.QUEUED
+        job = fetch_job(docker_settings, redis_conn, second.job_id)
+        assert job is not None and job.get_status() == JobStatus.RATE_LIMITED
+        assert list(redis_conn.hkeys(keys.ACTIVE)) == [first.build_id.encode()]
+        horse = lease_holder(redis_conn, first.build_id)
+        assert horse is not None
+    finally:
+        for worker in workers:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        holder = lease_holder(redis_conn, first.build_id)
+        if holder is not None and not holder.is_dead():
+            os.kill(holder.pid, signal.SIGKILL)
+        _remove_build_containers(docker_client, marker)
