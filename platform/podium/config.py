@@ -83,6 +83,9 @@ class Settings(BaseSettings):
     wake_wait_timeout: float = 60.0
     # Runtime backend by name (podium.scheduler.BACKENDS): "docker" = this host's engine.
     scheduler_backend: str = "docker"
+    # Containers carry this scope label; an install lists, adopts and removes only its own,
+    # so two Podiums (or a test run beside a real one) can share one engine.
+    instance: str = "podium"
 
     # Bootstrap admin created on first start when no user exists.
     admin_user: str = "admin"

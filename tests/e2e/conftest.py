@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,7 @@ def podium_up(  # type: ignore[no-untyped-def]
     settings = Settings(
         data_dir=data, redis_url="", database_url="", public_port=free_port(),
         api_port=free_port(), admin_password=ADMIN_PASSWORD, ca_bundle=CA_BUNDLE,
-        base_image=base_image,
+        base_image=base_image, instance=f"e2e-{uuid.uuid4().hex[:8]}",
     )
     started = start_platform(settings, demo=True, say=lambda _m: None)
     try:
@@ -141,13 +142,11 @@ def podium_up(  # type: ignore[no-untyped-def]
         yield Podium(started, token)
     finally:
         started.stop()
-        _remove_space_containers(docker_client, data)
+        _remove_space_containers(docker_client, settings.instance)
 
 
-def _remove_space_containers(client, data: Path) -> None:  # type: ignore[no-untyped-def]
+def _remove_space_containers(client, scope: str) -> None:  # type: ignore[no-untyped-def]
     # The platform's Spaces outlive its processes by design (reconcile adopts them); a test
     # session must not leave them running.
-    for container in client.containers.list(all=True, filters={"label": "podium.role=space"}):
-        env = container.attrs.get("Config", {}).get("Env") or []
-        if any(str(data) in e for e in env) or container.labels.get("podium.scope") == "podium":
-            container.remove(force=True)
+    for container in client.containers.list(all=True, filters={"label": f"podium.scope={scope}"}):
+        container.remove(force=True)

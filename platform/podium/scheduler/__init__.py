@@ -25,6 +25,8 @@ def get_backend(settings: Settings, **kwargs: Any) -> Backend:
             f"unknown scheduler backend {name!r}",
             hint=f"set PODIUM_SCHEDULER_BACKEND to one of: {', '.join(sorted(BACKENDS))}",
         )
+    if name == "docker":
+        kwargs.setdefault("scope", settings.instance)
     module, cls = target.split(":")
     backend: Backend = getattr(import_module(module), cls)(settings, **kwargs)
     return backend
