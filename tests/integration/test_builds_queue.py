@@ -24,7 +24,6 @@ from podium.builds.lease import ProcessId
 from podium.builds.logs import BuildLog, follow_build_log
 from podium.builds.queue import build_queue, enqueue_build
 from podium.builds.reaper import reap_stale_builds
-from podium.builds.worker import settings_environ
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.resources import templates_dir
@@ -123,7 +122,7 @@ def space_record(db: Database, space_id: SpaceId) -> Any:
 
 def worker_env(settings: Settings) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PODIUM_")}
-    return {**env, **settings_environ(settings)}
+    return {**env, **settings.to_env()}
 
 
 def start_worker(settings: Settings, *, burst: bool) -> subprocess.Popen[bytes]:

@@ -11,7 +11,6 @@ from podium.builds.job import load_deploy_handler
 from podium.builds.lease import ProcessId
 from podium.builds.logs import LogEvent, _sse_from_event
 from podium.builds.queue import build_job_id
-from podium.builds.worker import settings_environ
 from podium.config import Settings
 from podium.errors import ConfigError
 from podium.names import SpaceId
@@ -81,7 +80,7 @@ def test_settings_round_trip_through_the_worker_environment(
         data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0", max_concurrent_builds=3,
         ca_bundle=tmp_path / "ca.pem", deploy_handler="x.y:z",
     )
-    for key, value in settings_environ(original).items():
+    for key, value in original.to_env().items():
         monkeypatch.setenv(key, value)
     assert Settings() == original
 

@@ -18,7 +18,6 @@ from podium.gitserver.hook import (
     post_receive,
     pre_receive,
     repo_size,
-    settings_env,
 )
 from podium.names import SpaceId
 
@@ -55,7 +54,7 @@ def test_settings_travel_through_the_environment(
     for key in list(os.environ):
         if key.startswith("PODIUM_"):
             monkeypatch.delenv(key)
-    for key, value in settings_env(original).items():
+    for key, value in original.to_env().items():
         monkeypatch.setenv(key, value)
     assert Settings().model_dump() == original.model_dump()
 

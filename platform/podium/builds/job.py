@@ -15,7 +15,6 @@ to STOPPED (built, nothing started it).
 from __future__ import annotations
 
 import logging
-import pkgutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +27,7 @@ from rq.timeouts import JobTimeoutException
 from podium.config import Settings
 from podium.errors import BuildError, ConfigError, NoAppFile, PodiumError
 from podium.names import SpaceId
+from podium.plugins import load_callable
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 
 from . import keys
@@ -188,14 +188,4 @@ def _deploy(
 
 
 def load_deploy_handler(dotted: str) -> DeployHandler:
-    """Resolve "package.module:function" (or "package.module.function")."""
-    try:
-        handler = pkgutil.resolve_name(dotted)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot load deploy_handler {dotted!r}: {exc}",
-            hint="set PODIUM_DEPLOY_HANDLER to 'package.module:function'",
-        ) from exc
-    if not callable(handler):
-        raise ConfigError(f"deploy_handler {dotted!r} is not callable")
-    return handler  # type: ignore[no-any-return]
+    return load_callable(dotted, "deploy_handler")

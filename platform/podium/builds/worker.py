@@ -7,7 +7,6 @@ worker first exports its own Settings as PODIUM_* variables: whatever the caller
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any
@@ -38,16 +37,6 @@ class BuildWorker(Worker):
                 log.exception("reaping stale builds failed")
 
 
-def settings_environ(settings: Settings) -> dict[str, str]:
-    """PODIUM_* variables from which ``Settings()`` rebuilds ``settings``."""
-    env: dict[str, str] = {}
-    for field, value in settings.model_dump(mode="json").items():
-        if value is None:
-            continue
-        env[f"PODIUM_{field.upper()}"] = value if isinstance(value, str) else json.dumps(value)
-    return env
-
-
 def run_worker(settings: Settings, burst: bool = False, *, name: str | None = None) -> bool:
     """Work the build queue until stopped (or, with ``burst``, until it is empty).
     Returns whether any job was run."""
@@ -58,7 +47,7 @@ def run_worker(settings: Settings, burst: bool = False, *, name: str | None = No
             "the build worker needs a Redis URL",
             hint="set PODIUM_REDIS_URL, or run the worker through `podium up`",
         )
-    os.environ.update(settings_environ(settings))
+    os.environ.update(settings.to_env())
     conn = redis.Redis.from_url(settings.redis_url)
     try:
         conn.ping()

@@ -20,7 +20,7 @@ from podium.names import SpaceId
 
 from .auth import GitAccess, authorize
 from .cgi import GitBackendResponse, RequestTooLarge
-from .hook import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, load_push_handler, settings_env
+from .hook import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, load_push_handler
 from .repo import ensure_repo
 
 UPLOAD_PACK = "git-upload-pack"
@@ -68,7 +68,7 @@ class GitServer:
         }
         self.base_env = {
             **base,
-            **settings_env(settings),
+            **settings.to_env(),
             PYTHON_VAR: sys.executable,
             "PYTHONPATH": _extra_python_path(),
             "GIT_PROJECT_ROOT": str(settings.repos_dir),

@@ -2,14 +2,12 @@
 
 Hooks are grandchildren of the server (server -> git http-backend -> receive-pack -> hook),
 so everything they need travels in the environment: the server's Settings as PODIUM_*
-variables (``settings_env``), the Space and the pusher as PODIUM_HOOK_*. Whatever a hook
+variables (``Settings.to_env``), the Space and the pusher as PODIUM_HOOK_*. Whatever a hook
 prints reaches the pusher as ``remote:`` lines.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -17,8 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 from podium.config import Settings
-from podium.errors import ConfigError, PodiumError
+from podium.errors import PodiumError
 from podium.names import SpaceId
+from podium.plugins import load_callable
 
 from .git import ZERO_OID, run_git
 
@@ -29,32 +28,8 @@ PYTHON_VAR = "PODIUM_HOOK_PYTHON"
 PushHandler = Callable[[Settings, SpaceId, str, str, str, str], list[str]]
 
 
-def settings_env(settings: Settings) -> dict[str, str]:
-    """PODIUM_* variables from which ``Settings()`` rebuilds ``settings`` in a hook."""
-    env: dict[str, str] = {}
-    for field, value in settings.model_dump(mode="json").items():
-        if value is None:
-            continue  # unset optional: the hook's default is None too
-        key = f"PODIUM_{field.upper()}"
-        env[key] = value if isinstance(value, str) else json.dumps(value)
-    return env
-
-
 def load_push_handler(dotted: str) -> PushHandler:
-    """Resolve "package.module:function" (or "package.module.function")."""
-    module_name, sep, attr = dotted.partition(":")
-    if not sep:
-        module_name, _, attr = dotted.rpartition(".")
-    try:
-        handler = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot load push_handler {dotted!r}: {exc}",
-            hint="set PODIUM_PUSH_HANDLER to 'package.module:function'",
-        ) from exc
-    if not callable(handler):
-        raise ConfigError(f"push_handler {dotted!r} is not callable")
-    return handler  # type: ignore[no-any-return]
+    return load_callable(dotted, "push_handler")
 
 
 def repo_size(git_dir: Path) -> int:
