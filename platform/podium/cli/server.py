@@ -25,11 +25,16 @@ def up(
     """Start Podium on this machine: Redis, API + dashboard + git, worker, proxy, scheduler."""
     from podium.services.up import start_platform
 
+    # SIGTERM (systemd, docker stop, kill) shuts down like Ctrl-C, even mid-start: the
+    # interrupt unwinds through start_platform's and watch()'s cleanup.
+    signal.signal(signal.SIGTERM, _interrupt)
     settings = Settings()
     try:
         started = start_platform(settings, demo=demo, say=lambda m: console.print(m))
     except PodiumError as exc:
         raise fail(exc) from exc
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
     s = started.settings
     console.print(f"[bold green]Podium is up[/] at [bold]{s.public_base_url}/[/]")
     if started.admin_password:
@@ -40,13 +45,16 @@ def up(
                       f"{s.public_base_url}/spaces/{started.demo}/  "
                       f"(logs: {s.public_base_url}/api/spaces/{started.demo}/logs/build)")
     console.print(f"process logs in {s.data_dir}/logs; Ctrl-C stops everything")
-    signal.signal(signal.SIGTERM, lambda *_: started.supervisor.stop())
     try:
         started.supervisor.watch()
     except KeyboardInterrupt:
         pass
     finally:
         started.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()

@@ -7,6 +7,7 @@ A child that dies is restarted with a back-off; its output goes to data_dir/logs
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,6 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from podium.config import Settings
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the supervisor is killed outright (SIGKILL, OOM),
+    its children get SIGTERM instead of living on as orphans holding the ports."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -35,7 +46,7 @@ class Child:
         self._log = log
         self.process = subprocess.Popen(
             self.args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
         self.started_at = time.monotonic()
 
