@@ -112,6 +112,9 @@ def start_platform(settings: Settings, *, demo: bool = True, say: Say = print) -
         platform.db.migrate()
         with platform.db.session() as session:
             created = ensure_admin(session, settings) is not None
+        # Create data_dir/secret.key before the proxy starts: it checks access grants
+        # with that key and would otherwise fall back to a per-process one the API never has.
+        platform.cipher  # noqa: B018
         supervisor.start()
         _wait_http(f"http://{settings.api_host}:{settings.api_port}/api/health", 60,
                    supervisor, "api")
