@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
+
 from podium.api.app import create_api
 from podium.api.auth import SESSION_COOKIE, session_signer
 from podium.config import Settings
@@ -31,7 +33,6 @@ from podium.store import (
     update_space,
 )
 from podium.store.models import Space
-from sqlalchemy import event
 
 XSS_TITLE = "<script>alert(1)</script>"
 XSS_DESC = '<img src=x onerror="alert(2)">'

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from podium.config import Settings
 from podium.dashboard import views
 from podium.names import SpaceId

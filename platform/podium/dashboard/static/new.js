@@ -32,7 +32,7 @@
       `git remote add space ${gitUrl}\ngit push space main`;
     const link = document.getElementById("created-link");
     link.href = space.page || `/${id}`;
-    link.textContent = id;
+    link.textContent = `Open ${id} →`;
     const tokenButton = document.getElementById("make-token");
     tokenButton.dataset.body = JSON.stringify({ name: `git push ${id}`.slice(0, 100), scope: "write" });
     form.hidden = true;

@@ -23,6 +23,7 @@
   const waiting = document.getElementById("app-waiting");
   const errorBox = document.getElementById("space-error");
   let lastSha = null;
+  const initialStage = document.querySelector("#space-status .badge")?.dataset.stage;
 
   function showApp(runtime) {
     if (!frame) return;
@@ -37,7 +38,8 @@
     if (!serving && waiting) {
       const text = waiting.querySelector("[data-waiting-text]");
       const [label] = labels[runtime.stage] || [runtime.stage];
-      if (text && !frame.getAttribute("src")) text.textContent = `This Space is: ${label}`;
+      const [, tone] = labels[runtime.stage] || [];
+      if (text && !frame.getAttribute("src") && runtime.stage !== initialStage) text.textContent = tone === "busy" ? `${label}…` : label;
     }
     if (runtime.sha) lastSha = runtime.sha;
   }
@@ -82,17 +84,15 @@
 
     function setState(text) { state.textContent = text; }
 
+    // Phases seen before the current one are done, whatever order the builder uses.
+    const seenPhases = new Set();
     function markPhase(phase) {
-      let seen = false;
+      seenPhases.add(phase);
       for (const item of panel.querySelectorAll("[data-phase]")) {
-        if (item.dataset.phase === phase) {
-          seen = true;
-          item.className = "active";
-          item.setAttribute("aria-current", "step");
-        } else {
-          item.removeAttribute("aria-current");
-          item.className = seen ? "" : "done";
-        }
+        const current = item.dataset.phase === phase;
+        item.className = current ? "active" : seenPhases.has(item.dataset.phase) ? "done" : "";
+        if (current) item.setAttribute("aria-current", "step");
+        else item.removeAttribute("aria-current");
       }
     }
 
@@ -109,6 +109,7 @@
     function open(url) {
       if (source) source.close();
       body.textContent = "";
+      seenPhases.clear();
       failure.hidden = true;
       finished = false;
       setState("connecting…");
