@@ -178,6 +178,12 @@ def test_create_watch_use_share_and_delete_a_space(
     try:
         shut = stranger.new_page().goto(host)
         assert shut is not None and shut.status == 404  # private: not even its existence
+        # Its owner still sees it in the dashboard, framed through the API's grant.
+        page.goto(f"{base}/{space_id}")
+        assert page.locator("#app-frame").get_attribute("data-src") == (
+            f"/api/spaces/{space_id}/open")
+        assert greeting_in_frame(page, "Grace") == "Hello, Grace!"
+        page.goto(f"{base}/{space_id}/settings")
 
         share = page.locator("form", has=page.get_by_label("Max views"))
         share.get_by_label("Max views").fill("5")
