@@ -136,7 +136,7 @@ def test_create_watch_use_share_and_delete_a_space(
     page.locator("#created-link").click()
     page.wait_for_url(f"{base}/{space_id}")
     build_log = page.locator("[data-log=build] [data-log-body] .line")
-    build_log.first.wait_for(timeout=120_000)
+    build_log.first.wait_for(state="attached", timeout=120_000)
     page.locator('#space-status .badge[data-stage="RUNNING"]').wait_for(
         timeout=BUILD_TIMEOUT * 1000)
     assert page.locator("#space-status .badge-label").inner_text() == "Running"
