@@ -39,8 +39,18 @@ def require_principal(
     return principal
 
 
+def require_writer(principal: Annotated[Principal, Depends(require_principal)]) -> Principal:
+    """A caller allowed to change things: a session, or a write-scoped token. A read token
+    must not mint itself a write token or create Spaces."""
+    if not principal.can_write_scope:
+        raise Forbidden("this API token is read-only",
+                        hint="create a write token with `podium token create NAME --scope write`")
+    return principal
+
+
 OptionalUser = Annotated[Principal | None, Depends(optional_principal)]
 CurrentUser = Annotated[Principal, Depends(require_principal)]
+WritingUser = Annotated[Principal, Depends(require_writer)]
 
 
 def readable_space(platform: Platform, principal: Principal | None, space_id: SpaceId) -> Space:
@@ -62,3 +72,23 @@ def writable_space(platform: Platform, principal: Principal | None, space_id: Sp
                         hint="a read-scoped token cannot change anything"
                         if principal.username.lower() == space.owner.lower() else None)
     return space
+
+
+def path_space_id(owner: str, name: str) -> SpaceId:
+    """The Space named by the ``{owner}/{name}`` of a route's path."""
+    return SpaceId(owner, name)
+
+
+SpaceIdDep = Annotated[SpaceId, Depends(path_space_id)]
+
+
+def _readable(platform: PlatformDep, principal: OptionalUser, space_id: SpaceIdDep) -> Space:
+    return readable_space(platform, principal, space_id)
+
+
+def _writable(platform: PlatformDep, principal: OptionalUser, space_id: SpaceIdDep) -> Space:
+    return writable_space(platform, principal, space_id)
+
+
+ReadableSpace = Annotated[Space, Depends(_readable)]
+WritableSpace = Annotated[Space, Depends(_writable)]

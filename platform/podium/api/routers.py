@@ -29,3 +29,10 @@ def include_all(
         build_logs_router(settings, aredis, platform.db, dependencies=[can_read_space]),
         tags=["logs"],
     )
+    from . import files, runtime, secrets, shares, spaces, templates, tokens, users
+
+    for module in (users, tokens, spaces, runtime, secrets, shares, files, templates):
+        app.include_router(module.router)
+    from podium.dashboard import dashboard_router
+
+    app.include_router(dashboard_router(settings, platform))  # HTML pages; keep last

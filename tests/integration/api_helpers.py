@@ -1,0 +1,78 @@
+"""Shared by the API, CLI and OpenAPI fuzz tests: Settings for a real API app (real Redis,
+SQLite in tmp), a logged-in client, and the app served by uvicorn on a loopback port."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from fastapi.testclient import TestClient
+
+from podium.api.app import create_app
+from podium.config import Settings
+from podium.services.redis_server import free_port
+
+ADMIN_PASSWORD = "admin-password-1"
+PASSWORD = "password-123"
+
+
+def api_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data", "redis_url": redis_url, "database_url": "",
+        "admin_user": "admin", "admin_password": ADMIN_PASSWORD, "push_handler": "",
+        "deploy_handler": "", "domain": "podium.test", "public_port": 8080,
+        **overrides,
+    }
+    settings = Settings(**values)
+    settings.ensure_dirs()
+    return settings
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login_token(client: TestClient, username: str, password: str, scope: str = "write") -> str:
+    """A token for ``username`` made the way a person would: log in, then create one."""
+    fresh = TestClient(client.app, base_url=str(client.base_url))
+    reply = fresh.post("/api/login", json={"username": username, "password": password})
+    assert reply.status_code == 200, reply.text
+    made = fresh.post("/api/tokens", json={"name": f"{username}-{scope}", "scope": scope})
+    assert made.status_code == 201, made.text
+    return str(made.json()["token"])
+
+
+def add_user(client: TestClient, admin_token: str, username: str) -> str:
+    reply = client.post("/api/users", headers=bearer(admin_token),
+                        json={"username": username, "password": PASSWORD})
+    assert reply.status_code == 201, reply.text
+    return login_token(client, username, PASSWORD)
+
+
+class ServedApp:
+    """``create_app(settings)`` under uvicorn in a thread (lifespan on), for clients that
+    need a real socket: the git client, the CLI."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
+                                log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServedApp:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            assert self.thread.is_alive(), "uvicorn exited at start"
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
