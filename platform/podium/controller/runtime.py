@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from podium.builds.queue import enqueue_build
+from podium.builds.records import building_stage
 from podium.errors import BadRequest, PodiumError
 from podium.gitserver.repo import head_commit
 from podium.names import SpaceId
@@ -113,10 +114,14 @@ def _build_head(platform: Platform, space_id: SpaceId, *, factory: bool) -> Spac
     if commit is None:
         raise BadRequest(f"{space_id} has no code to build yet",
                          hint="push a commit to its git remote first")
-    enqueue_build(platform.settings, platform.redis, platform.db, space_id, commit,
-                  factory=factory)
+    ref = enqueue_build(platform.settings, platform.redis, platform.db, space_id, commit,
+                        factory=factory)
     with platform.db.session() as session:
-        return get_space(session, space_id)
+        space = get_space(session, space_id)
+        if ref.attached:  # joined a pending build: the queue left the stage (e.g. PAUSED)
+            set_stage(session, space, building_stage(space),
+                      f"build of {commit[:12]} in progress")
+        return space
 
 
 def restart(platform: Platform, space_id: SpaceId, *, factory: bool = False) -> Outcome:

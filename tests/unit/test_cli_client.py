@@ -1,0 +1,91 @@
+"""The CLI client's pieces that need no server: API errors back to PodiumError classes,
+the SSE parser, the credentials file."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+
+from podium.cli.client import (
+    _parse_sse,
+    credentials_path,
+    error_from,
+    load_credentials,
+    save_credentials,
+)
+from podium.errors import (
+    AlreadyExists,
+    BadRequest,
+    Forbidden,
+    InvalidName,
+    NoAppFile,
+    NotFound,
+    PodiumError,
+    ServiceUnavailable,
+    Unauthorized,
+)
+
+
+def reply(status: int, body: object) -> httpx.Response:
+    request = httpx.Request("GET", "http://podium.test/api/x")
+    if isinstance(body, (dict, list)):
+        return httpx.Response(status, json=body, request=request)
+    return httpx.Response(status, text=str(body), request=request)
+
+
+@pytest.mark.parametrize("cls", [InvalidName, NoAppFile, NotFound, AlreadyExists, Unauthorized,
+                                 Forbidden, BadRequest, ServiceUnavailable])
+def test_error_code_maps_back_to_its_class_with_message_hint_and_exit_code(
+    cls: type[PodiumError],
+) -> None:
+    sent = PodiumError.__new__(cls)
+    PodiumError.__init__(sent, "it went wrong", hint="do this")
+
+    got = error_from(reply(cls.http_status, sent.to_dict()))
+
+    assert type(got) is cls
+    assert (got.message, got.hint, got.exit_code) == ("it went wrong", "do this", cls.exit_code)
+
+
+def test_unknown_codes_and_non_json_bodies_fall_back_to_the_status() -> None:
+    assert type(error_from(reply(404, "<html>nope</html>"))) is NotFound
+    validation = error_from(reply(422, {"error": "invalid_request", "message": "name: short"}))
+    assert type(validation) is BadRequest and validation.message == "name: short"
+    odd = error_from(reply(418, ["not", "a", "dict"]))
+    assert type(odd) is PodiumError and "418" in odd.message
+
+
+def test_sse_parser_groups_lines_into_events() -> None:
+    lines = [
+        ": ping", "",
+        'data: {"data": "Collecting gradio", "phase": "dependencies"}', "",
+        "event: failed", 'data: {"status": "FAILED", "reason": "pip"}', "",
+        "data: not json", "data: second line", "",
+    ]
+    assert list(_parse_sse(iter(lines))) == [
+        ("message", {"data": "Collecting gradio", "phase": "dependencies"}),
+        ("failed", {"status": "FAILED", "reason": "pip"}),
+        ("message", "not json\nsecond line"),
+    ]
+
+
+def test_credentials_are_private_and_env_overrides_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("PODIUM_URL", raising=False)
+    monkeypatch.delenv("PODIUM_TOKEN", raising=False)
+    assert load_credentials() == {}
+
+    path = save_credentials("http://podium.test:8080", "pod_secret")
+
+    assert path == credentials_path() == tmp_path / "podium" / "credentials.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {"url": "http://podium.test:8080",
+                                            "token": "pod_secret"}
+    monkeypatch.setenv("PODIUM_TOKEN", "pod_from_env")
+    assert load_credentials() == {"url": "http://podium.test:8080", "token": "pod_from_env"}
