@@ -53,7 +53,10 @@ class Platform:
         with self.db.session() as session:
             space = find_space(session, SpaceId(owner, name))
             if space is not None:
-                set_stage(session, space, Stage(str(stage)), detail)
+                # detail is the scheduler's full account (exit code, OOM flag, last log
+                # lines); its first line is the short message beside the stage badge.
+                message = detail.splitlines()[0] if detail else None
+                set_stage(session, space, Stage(str(stage)), message, detail)
 
     def close(self) -> None:
         self.redis.close()
