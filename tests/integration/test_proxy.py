@@ -15,15 +15,17 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as aioredis
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.access import GrantSigner
 from podium.proxy.app import create_proxy_app
+from podium.proxy.fastpath import PROTOCOL
 from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import ServerThread, blocks, digest_of, free_port, upstream_app
 from podium.spaces.stage import Sdk, Stage
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 pytestmark = pytest.mark.redis
 
@@ -55,11 +57,23 @@ def proxy_settings(
     )
 
 
+# Every test runs against both server protocols: uvicorn's (the ASGI pipeline alone) and
+# the fast path that serves plain requests itself and hands the rest to that pipeline.
+SERVERS = {"asgi": {}, "fast": {"http": PROTOCOL}}
+
+
+@pytest.fixture(scope="module", params=sorted(SERVERS))
+def server_options(request: pytest.FixtureRequest) -> dict[str, object]:
+    return SERVERS[request.param]
+
+
 @pytest.fixture(scope="module")
-def proxy(redis_url: str, proxy_settings: Settings) -> Iterator[ServerThread]:
+def proxy(
+    redis_url: str, proxy_settings: Settings, server_options: dict[str, object]
+) -> Iterator[ServerThread]:
     # No route cache: tests rewrite the route table between requests.
     app = create_proxy_app(proxy_settings, aioredis.Redis.from_url(redis_url), cache_seconds=0)
-    with ServerThread(app, port=proxy_settings.public_port) as server:
+    with ServerThread(app, port=free_port(), **server_options) as server:
         yield server
 
 
@@ -327,12 +341,13 @@ def test_private_space_needs_grant(
 
 
 def test_cached_route_swapped_to_a_new_upstream(
-    redis_url: str, proxy_settings: Settings, upstream: ServerThread, table: RouteTable
+    redis_url: str, proxy_settings: Settings, upstream: ServerThread, table: RouteTable,
+    server_options: dict[str, object],
 ) -> None:
     # A route cached for a minute still follows a blue/green swap: the old upstream is gone,
     # the proxy re-reads the route and retries (bodiless requests only).
     app = create_proxy_app(proxy_settings, aioredis.Redis.from_url(redis_url), cache_seconds=60)
-    with ServerThread(app) as cached:
+    with ServerThread(app, **server_options) as cached:
         old = ServerThread(upstream_app())
         with old:
             put(table, old.url)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from starlette.requests import HTTPConnection
+
 from podium.names import SpaceId
 from podium.proxy import pages
 from podium.proxy.access import GrantSigner, cookie_values
@@ -16,7 +18,6 @@ from podium.proxy.headers import (
 )
 from podium.proxy.routes import Route, count_live_streams
 from podium.spaces.stage import Sdk, Stage
-from starlette.requests import HTTPConnection
 
 FWD = ForwardedFor("203.0.113.7", "alice-demo.podium.example", "https", "/spaces/alice/demo")
 

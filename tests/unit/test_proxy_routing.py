@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from podium.names import SpaceId
 from podium.proxy.routes import Route, container_env
 from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path

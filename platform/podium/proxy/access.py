@@ -116,6 +116,12 @@ class AccessPolicy:
     async def authorize(self, conn: HTTPConnection, route: Route) -> bool | Response:
         return not route.private
 
+    def open_to_all(self, route: Route) -> bool:
+        """True when ``authorize`` lets every request for ``route`` through without
+        looking at it, so the fast path (podium.proxy.fastpath) may skip the call. A
+        subclass that overrides ``authorize`` gets False here unless it overrides this too."""
+        return not route.private and type(self).authorize is AccessPolicy.authorize
+
 
 class GrantPolicy(AccessPolicy):
     """The default: public Spaces are open; private ones need a valid grant (cookie or
@@ -132,3 +138,6 @@ class GrantPolicy(AccessPolicy):
         if token:
             tokens.append(token)
         return any(self.signer.verify(t, route.space_key) for t in tokens)
+
+    def open_to_all(self, route: Route) -> bool:
+        return not route.private and type(self).authorize is GrantPolicy.authorize

@@ -23,8 +23,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from podium.config import Settings
 from podium.proxy import pages
 from podium.proxy.access import COOKIE, AccessPolicy, GrantPolicy, GrantSigner
+from podium.proxy.fastplan import FastPlanner
 from podium.proxy.headers import ForwardedFor, request_headers, response_headers, wants_html
 from podium.proxy.live import LiveRoutes
+from podium.proxy.pool import UpstreamPool
 from podium.proxy.routes import HEARTBEAT_SECONDS, Route
 from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path
 from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
@@ -57,6 +59,9 @@ class ProxyApp:
         self.api = settings.resolved_api_url
         self._api_url = urlsplit(self.api)
         self._heartbeat: asyncio.Task[None] | None = None
+        # For podium.proxy.fastpath, when served with its protocol.
+        self.fast = FastPlanner(settings, routes, self.policy)
+        self.pool = UpstreamPool()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -286,6 +291,7 @@ class ProxyApp:
                 await self._heartbeat
         with contextlib.suppress(Exception):
             await self.routes.forget_instance()
+        self.pool.close()
         if self.client is not None:
             await self.client.close()
 

@@ -8,6 +8,7 @@ import uvicorn
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
 from podium.proxy.app import create_proxy_app
+from podium.proxy.fastpath import PROTOCOL
 
 
 def redis_for(settings: Settings) -> aioredis.Redis:
@@ -35,6 +36,8 @@ def serve(settings: Settings, *, workers: int = 1) -> None:
         # The proxy is the public edge: a client's X-Forwarded-For is never believed.
         proxy_headers=False,
         timeout_keep_alive=75,
+        # Plain requests to serving Spaces skip the ASGI machinery (podium.proxy.fastpath).
+        http=PROTOCOL,
     )
     if workers > 1:
         uvicorn.run("podium.proxy.server:factory", factory=True, workers=workers,
