@@ -20,7 +20,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from podium.api.app import create_api
-from podium.controller.deploy import run_spec
+from podium.controller.deploy import deploy, run_spec
 from podium.controller.platform import Platform
 from podium.controller.secrets import secrets_provider
 from podium.names import SpaceId
@@ -73,15 +73,18 @@ class Live:
         self.docker = docker_client
         admin = login_token(client, "admin", "admin-password-1")
         self.token = add_user(client, admin, "alice")
+        # Unique, as a leak on failure may land in the default label scope (see teardown).
+        self.space_id = SpaceId("alice", f"live-{uuid.uuid4().hex[:8]}")
+        self.key = self.space_id.key
 
     def call(self, method: str, path: str, **kw: Any) -> Any:
-        reply = self.client.request(method, f"/api/spaces/alice/live{path}",
+        reply = self.client.request(method, f"/api/spaces/{self.space_id}{path}",
                                     headers=bearer(self.token), **kw)
         assert reply.status_code < 300, reply.text
         return reply.json()
 
     def running(self) -> list[Any]:
-        return [i for i in self.backend.list_instances("alice/live") if i.running]
+        return [i for i in self.backend.list_instances(self.key) if i.running]
 
     def env(self) -> dict[str, str]:
         (instance,) = self.running()
@@ -102,12 +105,13 @@ def live(tmp_path: Path, redis_url: str, redis_conn: redis.Redis,
         secrets_provider=secrets_provider(platform), on_change=platform.record_stage,
         drain_s=0.2,
     )
-    space_id = SpaceId("alice", "live")
+    env: Live | None = None
     try:
         with TestClient(create_api(settings, platform)) as client:
             env = Live(client, platform, backend, docker_client)
+            space_id = env.space_id
             made = client.post("/api/spaces", headers=bearer(env.token),
-                               json={"name": "live", "template": "gradio-hello"})
+                               json={"name": space_id.name, "template": "gradio-hello"})
             commit = made.json()["head_commit"]
             # What the deploy handler does once the build succeeded.
             platform.scheduler.deploy(run_spec(platform, space_id, image, 7860, "gradio", commit))
@@ -116,9 +120,12 @@ def live(tmp_path: Path, redis_url: str, redis_conn: redis.Redis,
                              deployed_image=image)
             yield env
     finally:
-        for instance in backend.list_instances():
-            backend.remove(instance)
-        backend.remove_volume(space_id)
+        if env is not None:
+            # The default scope too: a deploy handler that ignored pause would start there.
+            for scoped in (backend, DockerBackend(settings, docker_client)):
+                for instance in scoped.list_instances(env.key):
+                    scoped.remove(instance)
+            backend.remove_volume(env.space_id)
         platform.close()
 
 
@@ -150,12 +157,25 @@ def test_pause_resume_privacy_and_delete(live: Live) -> None:
     assert live.env()["API_KEY"] == "while-paused"
 
     live.call("POST", "/settings", json={"private": True})
-    assert live.platform.routes.get("alice/live").private is True
+    assert live.platform.routes.get(live.key).private is True
     live.call("POST", "/restart")
-    assert live.platform.routes.get("alice/live").private is True  # kept across restarts
+    assert live.platform.routes.get(live.key).private is True  # kept across restarts
 
     live.call("DELETE", "")
-    assert live.backend.list_instances("alice/live") == []
-    assert live.platform.routes.get("alice/live") is None
+    assert live.backend.list_instances(live.key) == []
+    assert live.platform.routes.get(live.key) is None
     with pytest.raises(docker.errors.NotFound):
-        live.docker.volumes.get(SpaceId("alice", "live").data_volume())
+        live.docker.volumes.get(live.space_id.data_volume())
+
+
+def test_a_build_finishing_while_paused_is_kept_for_the_resume(live: Live, image: str) -> None:
+    live.call("POST", "/pause")
+    commit = live.call("GET", "")["head_commit"]
+
+    deploy(live.platform.settings, live.space_id, "build-id", image, 7860, "gradio", commit)
+
+    assert live.call("GET", "/runtime")["stage"] == "PAUSED"
+    assert live.running() == []
+    assert DockerBackend(live.platform.settings, live.docker).list_instances(live.key) == []
+    assert live.call("POST", "/resume")
+    assert live.call("GET", "/runtime")["stage"] == "RUNNING" and len(live.running()) == 1

@@ -10,7 +10,8 @@ from podium.config import Settings
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
 from podium.scheduler.spec import RunSpec
-from podium.store import get_space, list_variables, secret_values, update_space
+from podium.spaces.stage import Stage
+from podium.store import get_space, list_variables, secret_values, set_stage, update_space
 
 from .metadata import config_at
 from .platform import Platform
@@ -53,6 +54,13 @@ def deploy(
 ) -> None:
     platform = Platform(settings)
     try:
+        with platform.db.session() as session:
+            space = get_space(session, space_id)
+            if space.paused:
+                # Paused by its owner: keep the new version for the resume, start nothing.
+                update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
+                set_stage(session, space, Stage.PAUSED, f"built {commit[:12]}; resume to run it")
+                return
         spec = run_spec(platform, space_id, image_ref, app_port, sdk, commit)
 
         def on_stage(stage: object, detail: str | None) -> None:
