@@ -75,6 +75,12 @@ def test_git_push_of_a_template_commit_queues_a_build_and_refuses_others(
         assert refs() == ""  # nothing landed
 
         pushed = git(home, "push", remote.format(f"alice:{alice}"), "main", cwd=work)
+        # Import over http from this very server: the pushed Space is public.
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {bob}"},
+                          timeout=60) as http:
+            imported = http.post("/api/spaces", json={
+                "name": "imported", "from_url": f"{server.url}/spaces/alice/pushed.git"})
+            local = http.post("/api/spaces", json={"name": "local", "from_url": f"file://{repo}"})
 
     assert pushed.returncode == 0, pushed.stderr
     assert "remote: Podium: queued build" in pushed.stderr
@@ -88,5 +94,17 @@ def test_git_push_of_a_template_commit_queues_a_build_and_refuses_others(
             build = latest_build(session, space)
             assert space.head_commit == sha and space.title == "Hello Gradio"
             assert build.commit == sha and build.status == BuildStatus.QUEUED
+    finally:
+        db.dispose()
+
+    assert imported.status_code == 201, imported.text
+    assert imported.json()["head_commit"] == sha and imported.json()["title"] == "Hello Gradio"
+    assert local.status_code == 400 and "http" in local.json()["hint"]
+    db = Database(settings)
+    try:
+        with db.session() as session:
+            copy = find_space(session, SpaceId("bob", "imported"))
+            assert latest_build(session, copy).commit == sha
+            assert find_space(session, SpaceId("bob", "local")) is None
     finally:
         db.dispose()
