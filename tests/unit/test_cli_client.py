@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from podium.cli.client import (
+from podium.cli.apiclient import (
     _parse_sse,
     credentials_path,
     error_from,
