@@ -89,3 +89,52 @@ def test_credentials_are_private_and_env_overrides_them(
                                             "token": "pod_secret"}
     monkeypatch.setenv("PODIUM_TOKEN", "pod_from_env")
     assert load_credentials() == {"url": "http://podium.test:8080", "token": "pod_from_env"}
+
+
+class FakeApi:
+    """Stands in for the HTTP client: the log events of one build, then its runtime."""
+
+    def __init__(self, events: list[tuple[str, object]]) -> None:
+        self._events = events
+        self.paths: list[str] = []
+
+    def events(self, path: str, *, follow: bool, params: object = None):  # type: ignore[no-untyped-def]
+        self.paths.append(path)
+        yield from self._events
+
+    def call(self, method: str, path: str, **kw: object) -> dict[str, object]:
+        self.paths.append(path)
+        return {"build": {"id": "abcdef1234567890", "status": "QUEUED"}}
+
+
+def line(text: str, phase: str) -> tuple[str, object]:
+    return "message", {"data": text, "timestamp": "t", "phase": phase}
+
+
+def test_build_log_prints_lines_through_the_phases_and_returns_the_final_status(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from podium.cli.client import _show_build_log
+    from podium.spaces.stage import BuildStatus
+
+    api = FakeApi([line("cloned abc", "clone"), line("Collecting numpy", "dependencies"),
+                   ("failed", {"status": "FAILED", "reason": "No matching distribution"})])
+
+    status = _show_build_log(api, "/api/spaces/a/b", follow=True)  # type: ignore[arg-type]
+
+    assert status == BuildStatus.FAILED
+    printed = capsys.readouterr().out
+    assert printed.index("cloned abc") < printed.index("Collecting numpy")
+    assert "build FAILED: No matching distribution" in printed
+    assert api.paths == ["/api/spaces/a/b/logs/build"]
+
+
+def test_build_log_without_follow_reports_a_build_still_waiting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from podium.cli.client import _show_build_log
+
+    api = FakeApi([])
+
+    assert _show_build_log(api, "/api/spaces/a/b", follow=False) is None  # type: ignore[arg-type]
+    assert "build abcdef123456 is QUEUED (use -f to follow it)" in capsys.readouterr().out
