@@ -140,6 +140,10 @@ class Scheduler:
             if idle_before is not None and not self._idle(space_key, record, idle_before):
                 return False
             self.routes.put(route_for(record.spec, None, Stage.SLEEPING))
+            # Proxies cache a serving route for up to a second: until that has passed, a
+            # request may still be sent to this container, and a frozen one would hang it
+            # instead of waking it. Waiting also lets requests in flight finish.
+            time.sleep(self.drain_s)
             freeze = self.freeze_s > 0
             for instance in self.backend.list_instances(space_key):
                 if freeze and instance.running:
