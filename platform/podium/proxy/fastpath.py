@@ -26,7 +26,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from podium.proxy.fastplan import FastPlanner, Plan
-from podium.proxy.headers import response_headers
 from podium.proxy.pool import UpstreamConnection, UpstreamPool
 from podium.proxy.routes import Route
 from podium.proxy.routing import SpaceTarget
@@ -175,7 +174,11 @@ class FastPathProtocol(asyncio.Protocol):
             self.planner.spawn(self._load(target))
 
     async def _load(self, target: SpaceTarget) -> None:
-        route = await self.planner.load_route(target)  # type: ignore[union-attr]
+        try:
+            route = await self.planner.load_route(target)  # type: ignore[union-attr]
+        except Exception as exc:  # noqa: BLE001 - e.g. Redis away: the ASGI path answers
+            log.warning("fast path: route lookup failed: %s", exc)
+            route = None
         if self.transport is None:
             return
         if route is None:
@@ -205,7 +208,7 @@ class FastPathProtocol(asyncio.Protocol):
     async def _connect(self, plan: Plan) -> None:
         try:
             conn = await self.pool.connect(plan.address)  # type: ignore[union-attr]
-        except (TimeoutError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - refused, unreachable, timed out
             log.info("fast path: upstream %s:%s unavailable: %s", *plan.address, exc)
             if self.transport is not None and self.plan is plan:
                 self._handover_request()
@@ -226,7 +229,7 @@ class FastPathProtocol(asyncio.Protocol):
                 length = True
             elif lname == b"transfer-encoding":
                 te = True
-        out = response_headers(headers, self.route)
+        out = self.plan.response.apply(headers)  # type: ignore[union-attr]
         if status < 200:
             self._write(response_head(status, out))
             return

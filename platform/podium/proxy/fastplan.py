@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from podium.config import Settings
 from podium.proxy.access import AccessPolicy
-from podium.proxy.headers import ForwardedFor, request_headers
+from podium.proxy.headers import ForwardedFor, ResponsePolicy, request_headers
 from podium.proxy.live import LiveRoutes
 from podium.proxy.routes import Route
 from podium.proxy.routing import SpaceTarget, resolve, upstream_path
@@ -30,6 +30,7 @@ class Plan:
     route: Route
     address: tuple[str, int]
     request: bytes  # the whole request to write upstream
+    response: ResponsePolicy
 
 
 @lru_cache(maxsize=4096)
@@ -48,6 +49,8 @@ class FastPlanner:
         self.routes = routes
         self.policy = policy
         self._tasks: set[asyncio.Task[Any]] = set()
+        # By route object (held, so its id is not reused): cached routes are shared objects.
+        self._policies: dict[int, tuple[Route, ResponsePolicy]] = {}
 
     def target(self, head: RequestHead) -> SpaceTarget | None:
         """The Space a request is for, when the fast path may serve it (not the API, not a
@@ -82,8 +85,18 @@ class FastPlanner:
             self.spawn(self.routes.write_touch(route.space_key, now))
         fwd = ForwardedFor(client_ip, head.host.decode("latin-1"), self.scheme, target.prefix)
         path = upstream_path(target, route).encode("latin-1")
-        return Plan(route, address, request_bytes(head.method, path,
-                                                  request_headers(head.headers, fwd)))
+        request = request_bytes(head.method, path, request_headers(head.headers, fwd))
+        return Plan(route, address, request, self._policy(route))
+
+    def _policy(self, route: Route) -> ResponsePolicy:
+        hit = self._policies.get(id(route))
+        if hit is not None and hit[0] is route:
+            return hit[1]
+        if len(self._policies) > 1024:
+            self._policies.clear()
+        policy = ResponsePolicy.for_route(route)
+        self._policies[id(route)] = (route, policy)
+        return policy
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         """Run Redis bookkeeping beside the response; failures are logged, never raised."""

@@ -87,6 +87,38 @@ def request_headers(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class ResponsePolicy:
+    """What ``response_headers`` does for one route, worked out once (the fast path keeps
+    one per cached route)."""
+
+    drop: frozenset[bytes]
+    extra: tuple[tuple[bytes, bytes], ...]
+
+    @classmethod
+    def for_route(cls, route: Route | None) -> ResponsePolicy:
+        if route is None:
+            return cls(HOP_BY_HOP, ())
+        custom = {k.lower().encode("latin-1"): v for k, v in route.custom_headers.items()}
+        extra: list[tuple[bytes, bytes]] = []
+        if route.disable_embedding:
+            extra += [
+                (b"x-frame-options", b"DENY"),
+                (b"content-security-policy", b"frame-ancestors 'none'"),
+            ]
+        extra += [(name, value.encode("latin-1")) for name, value in custom.items()
+                  if name not in HOP_BY_HOP]
+        return cls(HOP_BY_HOP | {b"x-frame-options"} | set(custom), tuple(extra))
+
+    def apply(self, raw: Iterable[tuple[bytes, bytes]]) -> RawHeaders:
+        raw = list(raw)
+        tokens = _connection_tokens(raw)
+        drop = self.drop | tokens if tokens else self.drop
+        out: RawHeaders = [(n, v) for n, v in raw if n.lower() not in drop]
+        out += self.extra
+        return out
+
+
 def response_headers(raw: Iterable[tuple[bytes, bytes]], route: Route | None) -> RawHeaders:
     """Headers to send to the client: hop-by-hop dropped; for a Space, its framing policy
     and custom headers applied.
@@ -97,23 +129,7 @@ def response_headers(raw: Iterable[tuple[bytes, bytes]], route: Route | None) ->
     would break the dashboard's iframe; the Space's README is the one place that decides.
     An app's own CSP is left alone (it can name origins precisely).
     """
-    raw = list(raw)
-    drop = HOP_BY_HOP | _connection_tokens(raw)
-    if route is not None:
-        drop = drop | {b"x-frame-options"}
-        drop = drop | {k.lower().encode("latin-1") for k in route.custom_headers}
-    out: RawHeaders = [(n, v) for n, v in raw if n.lower() not in drop]
-    if route is None:
-        return out
-    if route.disable_embedding:
-        out += [
-            (b"x-frame-options", b"DENY"),
-            (b"content-security-policy", b"frame-ancestors 'none'"),
-        ]
-    for name, value in route.custom_headers.items():
-        if name.lower().encode("latin-1") not in HOP_BY_HOP:
-            out.append((name.lower().encode("latin-1"), value.encode("latin-1")))
-    return out
+    return ResponsePolicy.for_route(route).apply(raw)
 
 
 def header(raw: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:

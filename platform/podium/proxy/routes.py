@@ -20,6 +20,7 @@ import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import redis
@@ -41,6 +42,20 @@ def path_prefix(space_id: SpaceId) -> str:
     the end). Lower-cased: the proxy matches paths case-insensitively and always forwards
     this spelling, so a Streamlit base path fixed at start matches every spelling."""
     return f"/spaces/{space_id.key}"
+
+
+@lru_cache(maxsize=4096)
+def _route_prefix(owner: str, name: str) -> str:
+    # Memoized: the proxy asks on every request, and a SpaceId validates its names.
+    return path_prefix(SpaceId(owner, name))
+
+
+@lru_cache(maxsize=64)
+def _stage_serves(stage: str) -> bool:
+    try:
+        return Stage(stage).is_serving
+    except ValueError:
+        return False
 
 
 def container_env(space_id: SpaceId, sdk: str) -> dict[str, str]:
@@ -88,15 +103,12 @@ class Route:
 
     @property
     def prefix(self) -> str:
-        return path_prefix(self.space_id)
+        return _route_prefix(self.owner, self.name)
 
     @property
     def serving(self) -> bool:
         """An upstream is there and the stage says a version of the app answers."""
-        try:
-            return self.upstream is not None and Stage(self.stage).is_serving
-        except ValueError:
-            return False
+        return self.upstream is not None and _stage_serves(self.stage)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

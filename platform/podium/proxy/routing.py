@@ -4,6 +4,7 @@ upstream sees. No I/O here, so every rule is unit-tested."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import unquote
 
@@ -48,11 +49,14 @@ class ToApi:
 
 Target = SpaceTarget | Redirect | ToApi
 
+# Every request asks about its Host, and a few hosts make most requests.
+_subdomain = lru_cache(maxsize=4096)(parse_subdomain)
+
 
 def resolve(host: str, raw_path: str, domain: str) -> Target:
     """Route one request. ``raw_path`` is the path as sent (percent-encoding kept) plus
     "?query" when there is one."""
-    subdomain = parse_subdomain(host, domain) if host else None
+    subdomain = _subdomain(host, domain) if host else None
     if subdomain is not None:
         return SpaceTarget("host", subdomain, raw_path or "/", "")
     path, sep, query = raw_path.partition("?")
