@@ -1,8 +1,18 @@
-"""Proxy benchmark: the Python ASGI data plane (1 and 2 uvicorn workers) vs nginx vs no
-proxy, all on loopback against the same real upstream (podium.proxy.testing in its own
-process). Prints one JSON document.
+"""Proxy benchmark: Podium's proxy (1 and 2 worker processes) vs nginx vs no proxy, all on
+loopback against the same real upstream (podium.proxy.testing, one process). Prints one
+JSON document.
 
-    .venv/bin/python bench/proxy.py [--duration 5] [--conns 1,16,64] [--no-nginx]
+    .venv/bin/python bench/proxy.py [--duration 4] [--rounds 3] [--conns 1,16,64]
+                                    [--wrk-cpu N|-1] [--no-nginx]
+
+Fairness on a small shared machine: wrk, the upstream and the proxy share the cores, and
+"direct" gives the upstream the CPU the proxy otherwise takes. So every target is measured
+with the same wrk settings against the same upstream process, wrk pinned to one core
+(--wrk-cpu, default the last; -1 leaves it unpinned), targets interleaved within each
+round so that load from other users hits all of them alike, and the ratio to direct is
+the median of per-round ratios. CPU used by wrk, the upstream and the target during each
+run is reported (cores busy, and the target's CPU microseconds per request), because on
+two cores the target's throughput is bounded by what the others leave it.
 
 Needs wrk and redis-server (nginx optional): apt-get install -y wrk nginx-light redis-server.
 Bounded: every run lasts --duration seconds; every process started here is stopped here.
@@ -15,6 +25,7 @@ import asyncio
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -26,13 +37,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
+import psutil
 import redis
+from websockets.asyncio.client import connect
+
 from podium.names import SpaceId
 from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import free_port
 from podium.services.redis_server import EmbeddedRedis
 from podium.spaces.stage import Sdk, Stage
-from websockets.asyncio.client import connect
 
 DOMAIN = "bench.test"
 SPACE = SpaceId("bench", "kb")
@@ -83,11 +96,11 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None]:
+def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[int]:
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:
-        yield
+        yield proc.pid
     finally:
         proc.terminate()
         try:
@@ -95,6 +108,19 @@ def process(args: list[str], env: dict[str, str] | None = None) -> Iterator[None
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its live children (uvicorn or nginx workers)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        for proc in [root, *root.children(recursive=True)]:
+            times = proc.cpu_times()
+            total += times.user + times.system
+    except psutil.NoSuchProcess:
+        pass
+    return total
 
 
 def _ms(text: str) -> float:
@@ -105,17 +131,37 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}[unit]
 
 
-def wrk(url: str, host: str, conns: int, duration: int) -> dict[str, float]:
+def wrk(url: str, host: str, conns: int, duration: int, cpu: int | None,
+        watch: dict[str, int] | None = None) -> dict[str, float]:
+    """One wrk run; ``watch`` names processes whose CPU use during the run is reported."""
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    watch = watch or {}
+    before = {name: cpu_seconds(pid) for name, pid in watch.items()}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
     out = subprocess.run(
-        ["wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-H", f"Host: {host}", url],
-        capture_output=True, text=True, check=True, timeout=duration + 30,
+        [*pin, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-H", f"Host: {host}",
+         url], capture_output=True, text=True, check=True, timeout=duration + 30,
     ).stdout
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = re.search(r"^\s*50%\s+(\S+)", out, re.M).group(1)  # type: ignore[union-attr]
     p99 = re.search(r"^\s*99%\s+(\S+)", out, re.M).group(1)  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": round(rps), "p50_ms": round(_ms(p50), 3), "p99_ms": round(_ms(p99), 3),
-            "non_2xx": int(errors.group(1)) if errors else 0}
+    cores = {name: round((cpu_seconds(pid) - before[name]) / wall, 2)
+             for name, pid in watch.items()}
+    cores["wrk"] = round((after.ru_utime + after.ru_stime - children.ru_utime
+                          - children.ru_stime) / wall, 2)
+    result: dict[str, object] = {
+        "rps": round(rps), "p50_ms": round(_ms(p50), 3), "p99_ms": round(_ms(p99), 3),
+        "non_2xx": int(errors.group(1)) if errors else 0, "cpu_cores": cores,
+    }
+    if "target" in cores and rps:
+        result["target_cpu_us_per_req"] = round(cores["target"] * 1e6 / rps, 1)
+    if "upstream" in cores and rps:
+        result["upstream_cpu_us_per_req"] = round(cores["upstream"] * 1e6 / rps, 1)
+    return result  # type: ignore[return-value]
 
 
 def sse_first_event(url: str, host: str, samples: int = 20) -> dict[str, float]:
@@ -152,37 +198,52 @@ def _summary(seconds: list[float]) -> dict[str, float]:
             "samples": len(ordered)}
 
 
+def _median_run(runs: list[dict[str, object]]) -> dict[str, object]:
+    """The run with the median rps, plus every round's rps (so spread is visible)."""
+    ordered = sorted(runs, key=lambda r: r["rps"])  # type: ignore[arg-type, return-value]
+    return {**ordered[len(ordered) // 2], "rps_rounds": [r["rps"] for r in runs]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--conns", default="1,16,64")
+    parser.add_argument("--wrk-cpu", type=int, default=(os.cpu_count() or 1) - 1,
+                        help="core to pin wrk to (taskset); -1: unpinned")
     parser.add_argument("--no-nginx", action="store_true")
     args = parser.parse_args()
     conns = [int(c) for c in args.conns.split(",")]
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
+    wrk_cpu = args.wrk_cpu if args.wrk_cpu >= 0 and shutil.which("taskset") else None
     use_nginx = not args.no_nginx and shutil.which("nginx") is not None
     py = sys.executable
-    results: dict[str, object] = {"cpus": os.cpu_count(), "duration_s": args.duration,
-                                  "loadavg_before": os.getloadavg()[0]}
+    results: dict[str, object] = {
+        "cpus": os.cpu_count(), "duration_s": args.duration, "rounds": args.rounds,
+        "wrk_cpu": wrk_cpu, "loadavg_before": os.getloadavg()[0],
+    }
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         server = stack.enter_context(EmbeddedRedis(Path(tmp) / "redis"))
         up_port = free_port()
-        stack.enter_context(process([py, "-m", "podium.proxy.testing", "--port", str(up_port)]))
+        up_pid = stack.enter_context(
+            process([py, "-m", "podium.proxy.testing", "--port", str(up_port)]))
         wait_port(up_port)
         RouteTable(redis.Redis.from_url(server.url)).put(Route.for_space(
             SPACE, upstream=f"http://127.0.0.1:{up_port}", sdk=Sdk.DOCKER, stage=Stage.RUNNING))
         space_host = SPACE.hostname(DOMAIN)
 
-        targets: dict[str, tuple[int, str]] = {"direct": (up_port, f"127.0.0.1:{up_port}")}
+        # name -> (port, Host header, pid of the target's process tree or None)
+        targets: dict[str, tuple[int, str, int | None]] = {
+            "direct": (up_port, f"127.0.0.1:{up_port}", None)}
         for workers in (1, 2):
             port = free_port()
             env = {**os.environ, "PODIUM_REDIS_URL": server.url, "PODIUM_DOMAIN": DOMAIN,
                    "PODIUM_PUBLIC_PORT": str(port), "PODIUM_PROXY_HOST": "127.0.0.1",
                    "PODIUM_DATA_DIR": f"{tmp}/data", "PODIUM_API_PORT": str(free_port())}
-            stack.enter_context(process(
+            pid = stack.enter_context(process(
                 [py, "-m", "podium.proxy", "--workers", str(workers)], env))
-            targets[f"podium_w{workers}"] = (port, f"{space_host}:{port}")
+            targets[f"podium_w{workers}"] = (port, f"{space_host}:{port}", pid)
         if use_nginx:
             for workers in (1, 2):
                 port = free_port()
@@ -191,23 +252,34 @@ def main() -> None:
                 conf = ndir / "nginx.conf"
                 conf.write_text(NGINX_CONF.format(tmp=ndir, upstream=up_port, port=port,
                                                   workers=workers))
-                stack.enter_context(process(["nginx", "-c", str(conf), "-p", str(ndir)]))
-                targets[f"nginx_w{workers}"] = (port, f"{space_host}:{port}")
-        for port, _ in targets.values():
+                pid = stack.enter_context(process(["nginx", "-c", str(conf), "-p", str(ndir)]))
+                targets[f"nginx_w{workers}"] = (port, f"{space_host}:{port}", pid)
+        for port, _, _ in targets.values():
             wait_port(port)
 
-        for name, (port, host) in targets.items():
+        runs: dict[str, dict[str, list[dict[str, object]]]] = {
+            name: {f"c{c}": [] for c in conns} for name in targets}
+        for port, host, _ in targets.values():
+            wrk(f"http://127.0.0.1:{port}/kb", host, 16, 1, wrk_cpu)  # warm pools and caches
+        for _ in range(args.rounds):
+            for c in conns:
+                # Interleaved: each target's run sits next to direct's in time.
+                for name, (port, host, pid) in targets.items():
+                    watch = {"upstream": up_pid, **({"target": pid} if pid else {})}
+                    runs[name][f"c{c}"].append(wrk(
+                        f"http://127.0.0.1:{port}/kb", host, c, args.duration, wrk_cpu, watch))
+        for name, (port, host, _) in targets.items():
             url = f"http://127.0.0.1:{port}"
-            wrk(url + "/kb", host, 16, 1)  # warm pools and caches
             results[name] = {
-                "kb": {f"c{c}": wrk(url + "/kb", host, c, args.duration) for c in conns},
+                "kb": {key: _median_run(rs) for key, rs in runs[name].items()},
                 "sse_first_event": sse_first_event(url, host),
                 "ws_round_trip": ws_round_trip(port, host, "/ws"),
             }
-        direct = results["direct"]["kb"]  # type: ignore[index]
         results["ratio_rps_vs_direct"] = {
-            name: {c: round(results[name]["kb"][c]["rps"] / direct[c]["rps"], 2)  # type: ignore[index]
-                   for c in direct}
+            name: {key: round(statistics.median(
+                r["rps"] / d["rps"]  # type: ignore[operator]
+                for r, d in zip(runs[name][key], runs["direct"][key], strict=True)), 2)
+                for key in runs[name]}
             for name in targets if name != "direct"
         }
     print(json.dumps(results, indent=2))
