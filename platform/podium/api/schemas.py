@@ -235,7 +235,7 @@ class VariableOut(BaseModel):
 
 
 class ShareIn(Request):
-    expires_in_s: int | None = Field(None, ge=60, le=366 * 24 * 3600)
+    expires_in_s: int | None = Field(None, ge=5, le=366 * 24 * 3600)
     max_views: int | None = Field(None, ge=1, le=1_000_000)
 
 

@@ -28,9 +28,13 @@ def _signer(platform: Platform) -> GrantSigner:
     return GrantSigner.from_settings(platform.settings)
 
 
-def _grant_url(platform: Platform, space_id: SpaceId, subject: str, ttl: float) -> str:
+def _grant_url(
+    platform: Platform, space_id: SpaceId, subject: str, ttl: float, *, where: str = "url"
+) -> str:
+    """``where``: "host" (the Space's own origin) or "url" (its path on the public origin)."""
     token = _signer(platform).issue(space_id.key, subject, ttl)
-    return f"{space_urls(platform.settings, space_id)['url']}__podium/grant?token={quote(token)}"
+    base = space_urls(platform.settings, space_id)[where]
+    return f"{base}__podium/grant?token={quote(token)}"
 
 
 def share_url(platform: Platform, space_id: SpaceId, token: str) -> str:
@@ -60,7 +64,9 @@ def visit(platform: Platform, space_id: SpaceId, token: str) -> str:
         if link.expires_at is not None:
             ttl = min(ttl, (link.expires_at - utcnow()).total_seconds())
         prefix = link.prefix
-    return _grant_url(platform, space_id, f"share:{prefix}", max(ttl, 1.0))
+    # A share link is opened top-level, so it can land on the Space's own origin: there the
+    # Space's code cannot reach the dashboard's cookies, as it could under /spaces/o/n/.
+    return _grant_url(platform, space_id, f"share:{prefix}", max(ttl, 1.0), where="host")
 
 
 def open_url(platform: Platform, principal: Principal | None, space: Space) -> str:
