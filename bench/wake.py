@@ -35,6 +35,7 @@ from typing import Any
 import docker
 import httpx
 import redis
+
 from podium.config import Settings
 from podium.errors import PodiumError
 from podium.names import SpaceId

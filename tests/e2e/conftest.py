@@ -19,12 +19,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.services.redis_server import free_port
 from podium.services.up import Started, start_platform
 from podium.spaces.stage import Stage
-
 from tests.conftest import require
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")

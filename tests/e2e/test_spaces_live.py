@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client
+
 from podium.names import SpaceId
 from podium.resources import templates_dir
 from podium.spaces.stage import Stage
-
 from tests.e2e.conftest import Podium
 
 SPACE = SpaceId("admin", "live")

@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 import httpx
+
 from podium.names import SpaceId
 from podium.spaces.stage import Stage
-
 from tests.e2e.browser import chromium
 from tests.e2e.conftest import Podium
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
+
 from podium.builder.build import BuiltImage, build_space_image
 from podium.builder.engine import BuildCancelled, BuildTimeout
 from podium.builder.progress import STEP_RE
@@ -24,7 +25,6 @@ from podium.errors import BuildError
 from podium.names import SpaceId
 from podium.resources import templates_dir
 from podium.spaces.stage import BuildPhase
-
 from tests.conftest import require
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")

@@ -15,6 +15,9 @@ from typing import Any
 import docker
 import pytest
 import redis
+from rq import Worker
+from rq.job import JobStatus
+
 from podium.builds import keys
 from podium.builds.lease import lease_holder
 from podium.builds.logs import follow_build_log, read_build_log
@@ -26,9 +29,6 @@ from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import builds as store_builds
 from podium.store import spaces as store_spaces
 from podium.store.db import Database
-from rq import Worker
-from rq.job import JobStatus
-
 from tests.conftest import require
 from tests.integration import test_builds_queue as shared
 from tests.integration.test_builds_queue import (

@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 import redis
+from rq.job import JobStatus
+
 from podium.builds import keys
 from podium.builds.job import run_build
 from podium.builds.lease import ProcessId
@@ -31,7 +33,6 @@ from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import builds as store_builds
 from podium.store import spaces as store_spaces
 from podium.store.db import Database
-from rq.job import JobStatus
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -269,6 +270,7 @@ def test_sse_route_replays_a_finished_build_from_its_record(
     import anyio
     import redis.asyncio
     from fastapi import FastAPI
+
     from podium.api.errors import install_error_handlers
     from podium.builds.routes import build_logs_router
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+
 from podium.config import Settings
 from podium.errors import AlreadyExists, BadRequest
 from podium.gitserver import (
@@ -33,7 +34,6 @@ from podium.gitserver import (
 from podium.gitserver.pktline import FLUSH, pkt
 from podium.names import SpaceId
 from podium.services.redis_server import free_port
-
 from tests.conftest import require
 
 HANDLER = f"{__name__}:record_push"

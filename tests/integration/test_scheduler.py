@@ -19,6 +19,7 @@ import docker
 import httpx
 import pytest
 import redis
+
 from podium.config import Settings
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
@@ -28,7 +29,6 @@ from podium.scheduler.records import Desired
 from podium.scheduler.service import Scheduler
 from podium.scheduler.spec import RunSpec
 from podium.spaces.stage import Stage
-
 from tests.conftest import require
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from podium.builder import constraints
 from podium.builder.engine import build_limits
 from podium.builder.packs import PACKS, RenderContext, pick_pack

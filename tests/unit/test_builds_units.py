@@ -7,6 +7,8 @@ import subprocess
 import sys
 
 import pytest
+from rq.job import validate_job_id
+
 from podium.builds.job import load_deploy_handler
 from podium.builds.lease import ProcessId
 from podium.builds.logs import LogEvent, _sse_from_event
@@ -14,7 +16,6 @@ from podium.builds.queue import build_job_id
 from podium.config import Settings
 from podium.errors import ConfigError
 from podium.names import SpaceId
-from rq.job import validate_job_id
 
 
 def test_job_id_is_stable_and_valid_for_rq() -> None:

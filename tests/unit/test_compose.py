@@ -6,9 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from typer.main import get_command
+
 from podium.cli import app
 from podium.config import Settings
-from typer.main import get_command
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 
 import pytest
+
 from podium.errors import Forbidden, NotFound, Unauthorized
 from podium.gitserver import is_git_path
 from podium.gitserver.auth import authorize, parse_basic

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from podium.config import Settings
 from podium.errors import BadRequest, ConfigError
 from podium.gitserver import create_git_app
@@ -20,7 +21,6 @@ from podium.gitserver.hook import (
     repo_size,
 )
 from podium.names import SpaceId
-
 from tests.conftest import require
 
 CALLS: list[tuple[str, str, str, str, str]] = []

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from podium.errors import InvalidName
 from podium.names import (
     OWNER_RE,

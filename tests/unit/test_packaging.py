@@ -12,9 +12,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from podium.config import Settings
 from podium.resources import runners_dir, templates_dir
-
 from tests.conftest import REPO_ROOT, require
 
 DATA_DIRS = ("runners", "templates")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from podium.config import Settings
 from podium.errors import PodiumError, SpaceRuntimeError
 from podium.names import SpaceId

@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from podium.config import Settings
 from pydantic import ValidationError
+
+from podium.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

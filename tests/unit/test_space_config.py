@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from podium.errors import ConfigError, NoAppFile
 from podium.resources import templates_dir
 from podium.spaces.config import (

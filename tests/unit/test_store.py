@@ -11,6 +11,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, select, text
+
 from podium.config import Settings
 from podium.errors import AlreadyExists, BadRequest, InvalidName, NotFound, Unauthorized
 from podium.names import SpaceId
@@ -38,7 +40,6 @@ from podium.store import (
 )
 from podium.store.db import MIGRATIONS_DIR
 from podium.store.users import hash_token
-from sqlalchemy import inspect, select, text
 
 PASSWORD = "correct horse battery"
 

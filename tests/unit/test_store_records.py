@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 from cryptography.fernet import Fernet
+from sqlalchemy import func, select, update
+
 from podium.config import Settings
 from podium.errors import AlreadyExists, BadRequest, Forbidden, NotFound, PodiumError
 from podium.names import SpaceId
@@ -45,7 +47,6 @@ from podium.store import (
     utcnow,
 )
 from podium.store.builds import MAX_STORED_LOG_CHARS
-from sqlalchemy import func, select, update
 
 SID = SpaceId("alice", "demo")
 

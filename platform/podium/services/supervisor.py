@@ -19,7 +19,6 @@ from pathlib import Path
 
 from podium.config import Settings
 
-
 _PR_SET_PDEATHSIG = 1
 
 
