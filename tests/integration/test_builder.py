@@ -153,7 +153,10 @@ def test_gradio_template_builds_runs_and_rebuilds_from_cache(
     steps = sum(1 for _, line in log.lines if STEP_RE.match(line))
     assert again.cached_layers == steps - 1
 
-    (src / "app.py").write_text((src / "app.py").read_text().replace("Hello,", "Hi,"))
+    # A change no build on this engine has seen: a shared layer cache would otherwise reuse
+    # the code layer of an identical edit made elsewhere (e2e makes the same Hello→Hi edit).
+    app = src / "app.py"
+    app.write_text(app.read_text().replace("Hello,", "Hi,") + f"# {uuid.uuid4().hex}\n")
     code_only = build(build_settings, docker_client, images, sid, src, "2" * 40)
     # Only the code COPY and the commit LABEL ran.
     assert code_only.cached_layers == steps - 3
