@@ -54,15 +54,18 @@ def test_private_space_admits_share_links_until_revoked_or_expired(podium_up: Po
             link = api.post(f"/api/spaces/{DEMO}/share-links", json={"expires_in_s": 3600})
             assert link.status_code in (200, 201), link.text
             share = link.json()
-            with httpx.Client(follow_redirects=True, timeout=30) as visitor:
-                page = visitor.get(share["url"])
-                assert page.status_code == 200
-                assert visitor.get(url + "config").status_code == 200
+            visitor = httpx.Client(follow_redirects=True, timeout=30)
+            page = visitor.get(share["url"])
+            assert page.status_code == 200
+            assert visitor.get(url + "config").status_code == 200
             links = api.get(f"/api/spaces/{DEMO}/share-links").json()
             assert [x["views"] for x in links if x["id"] == share["id"]] == [1]
 
             assert api.delete(f"/api/spaces/{DEMO}/share-links/{share['id']}").status_code in (
                 200, 204)
+            # Revoking shuts out the visitor already let in, not only new visits.
+            assert visitor.get(url + "config").status_code == 404
+            visitor.close()
             with httpx.Client(follow_redirects=True, timeout=30) as late:
                 refused = late.get(share["url"])
                 assert refused.status_code == 403

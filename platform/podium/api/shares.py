@@ -10,7 +10,7 @@ from fastapi import Path as PathParam
 from fastapi.responses import RedirectResponse
 
 from podium.controller import sharing
-from podium.store import get_space, list_share_links, revoke_share_link
+from podium.store import get_space, list_share_links
 
 from .deps import PlatformDep, SpaceIdDep, WritableSpace, WritingUser
 from .schemas import Ok, RowId, ShareIn, ShareOut
@@ -38,8 +38,7 @@ def create_link(
 
 @router.delete(LINKS + "/{link_id}")
 def revoke_link(link_id: RowId, space: WritableSpace, platform: PlatformDep) -> Ok:
-    with platform.db.session() as session:
-        revoke_share_link(session, get_space(session, space.space_id), link_id)
+    sharing.revoke_link(platform, space.space_id, link_id)
     return Ok()
 
 

@@ -8,8 +8,14 @@ from datetime import timedelta
 from urllib.parse import quote
 
 from podium.names import SpaceId
-from podium.proxy.access import GrantSigner
-from podium.store import create_share_link, get_space, use_share_link, utcnow
+from podium.proxy.access import SHARE_SUBJECT, GrantSigner
+from podium.store import (
+    create_share_link,
+    get_space,
+    revoke_share_link,
+    use_share_link,
+    utcnow,
+)
 from podium.store.models import ShareLink, Space
 
 from .access import Principal
@@ -66,7 +72,17 @@ def visit(platform: Platform, space_id: SpaceId, token: str) -> str:
         prefix = link.prefix
     # A share link is opened top-level, so it can land on the Space's own origin: there the
     # Space's code cannot reach the dashboard's cookies, as it could under /spaces/o/n/.
-    return _grant_url(platform, space_id, f"share:{prefix}", max(ttl, 1.0), where="host")
+    return _grant_url(platform, space_id, f"{SHARE_SUBJECT}{prefix}", max(ttl, 1.0),
+                      where="host")
+
+
+def revoke_link(platform: Platform, space_id: SpaceId, link_id: int) -> None:
+    """Stop new visits (the store) and visitors already let in (a marker the proxy checks
+    for share grants), at once."""
+    with platform.db.session() as session:
+        link = revoke_share_link(session, get_space(session, space_id), link_id)
+        subject = f"{SHARE_SUBJECT}{link.prefix}"
+    platform.routes.revoke_grants(space_id.key, subject, GRANT_TTL_S)
 
 
 def open_url(platform: Platform, principal: Principal | None, space: Space) -> str:

@@ -16,6 +16,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -25,6 +26,9 @@ from podium.config import Settings
 from podium.proxy.routes import Route
 
 COOKIE = "podium_access"
+# Subject prefix of grants issued for share-link visits ("share:<link prefix>").
+SHARE_SUBJECT = "share:"
+Revoked = Callable[[str, str], Awaitable[bool]]
 _KEY_FILE = "secret.key"
 
 
@@ -127,8 +131,9 @@ class GrantPolicy(AccessPolicy):
     """The default: public Spaces are open; private ones need a valid grant (cookie or
     Bearer) for that Space."""
 
-    def __init__(self, signer: GrantSigner) -> None:
+    def __init__(self, signer: GrantSigner, revoked: Revoked | None = None) -> None:
         self.signer = signer
+        self.revoked = revoked
 
     async def authorize(self, conn: HTTPConnection, route: Route) -> bool | Response:
         if not route.private:
@@ -137,7 +142,17 @@ class GrantPolicy(AccessPolicy):
         token = bearer(conn)
         if token:
             tokens.append(token)
-        return any(self.signer.verify(t, route.space_key) for t in tokens)
+        for candidate in tokens:
+            grant = self.signer.verify(candidate, route.space_key)
+            if grant is None:
+                continue
+            # Only share-link grants are revocable before they expire; checking them costs
+            # one Redis round trip, and only private Spaces pay it.
+            if (self.revoked is not None and grant.subject.startswith(SHARE_SUBJECT)
+                    and await self.revoked(route.space_key, grant.subject)):
+                continue
+            return True
+        return False
 
     def open_to_all(self, route: Route) -> bool:
         return not route.private and type(self).authorize is GrantPolicy.authorize

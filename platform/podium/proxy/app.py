@@ -54,7 +54,7 @@ class ProxyApp:
         self.settings = settings
         self.routes = routes
         self.signer = signer or GrantSigner.from_settings(settings)
-        self.policy = policy or GrantPolicy(self.signer)
+        self.policy = policy or GrantPolicy(self.signer, revoked=routes.is_revoked)
         self.client = client
         self.api = settings.resolved_api_url
         self._api_url = urlsplit(self.api)

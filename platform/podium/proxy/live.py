@@ -33,6 +33,9 @@ class LiveRoutes:
         # open websocket is activity even when no new request arrives.
         self.local_streams: dict[str, int] = {}
 
+    async def is_revoked(self, space_key: str, subject: str) -> bool:
+        return bool(await self.redis.exists(self.keys.revoked(space_key, subject)))
+
     async def get(self, space_key: str, *, fresh: bool = False) -> Route | None:
         return await self._cached("k:" + space_key, fresh, lambda: self._get(space_key))
 

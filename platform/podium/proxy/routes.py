@@ -137,6 +137,9 @@ class Keys:
     def wake_pending(self, space_key: str) -> str:
         return f"{self.prefix}:wake:pending:{space_key}"
 
+    def revoked(self, space_key: str, subject: str) -> str:
+        return f"{self.prefix}:revoked:{space_key}:{subject}"
+
 
 def _text(value: bytes | str | None) -> str | None:
     if value is None:
@@ -164,6 +167,11 @@ class RouteTable:
         self.keys = Keys(prefix)
         self.instance = uuid.uuid4().hex
         self._last_touch: dict[str, float] = {}
+
+    def revoke_grants(self, space_key: str, subject: str, ttl: float) -> None:
+        """Refuse grants already issued to ``subject`` (e.g. "share:shr_ab12") from now on.
+        The marker lives as long as such a grant could, then expires with them."""
+        self.redis.set(self.keys.revoked(space_key, subject), 1, ex=max(1, int(ttl)))
 
     # -- routes (the scheduler writes) ---------------------------------------------------
     def put(self, route: Route) -> None:
