@@ -86,3 +86,20 @@ def base_image(docker_client) -> str:  # type: ignore[no-untyped-def]
         require(False, f"base image {settings.base_image} is missing and cannot be made: "
                 f"{exc.message}")
         raise
+
+
+def build_image(client, ref: str, files: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
+    """Build ``ref`` from in-memory files (a Dockerfile among them) on the real engine."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    client.images.build(fileobj=buf, custom_context=True, tag=ref, rm=True)
+    return ref

@@ -3,17 +3,14 @@ SQLite in tmp), a logged-in client, and the app served by uvicorn on a loopback 
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from fastapi.testclient import TestClient
 
 from podium.api.app import create_app
 from podium.config import Settings
-from podium.services.redis_server import free_port
+from podium.proxy.testing import ServerThread
 
 ADMIN_PASSWORD = "admin-password-1"
 PASSWORD = "password-123"
@@ -52,28 +49,10 @@ def add_user(client: TestClient, admin_token: str, username: str) -> str:
     return login_token(client, username, PASSWORD)
 
 
-class ServedApp:
+class ServedApp(ServerThread):
     """``create_app(settings)`` under uvicorn in a thread (lifespan on), for clients that
     need a real socket: the git client, the CLI."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
         # A bounded graceful shutdown: an SSE log stream a test left open must not hold it.
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port,
-                                log_level="warning", timeout_graceful_shutdown=3)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServedApp:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            assert self.thread.is_alive(), "uvicorn exited at start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().__init__(create_app(settings), timeout_graceful_shutdown=3)

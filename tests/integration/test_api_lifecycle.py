@@ -6,9 +6,7 @@ privacy reaches the route at once, and delete leaves no container, volume or rou
 
 from __future__ import annotations
 
-import io
 import shutil
-import tarfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from podium.names import SpaceId
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.service import Scheduler
 from podium.store import get_space, update_space
-from tests.conftest import require
+from tests.conftest import build_image, require
 from tests.integration.api_helpers import add_user, api_settings, bearer, login_token
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
@@ -52,14 +50,8 @@ CMD ["python3", "-u", "/app/app.py"]
 @pytest.fixture(scope="module")
 def image(docker_client: docker.DockerClient, base_image: str) -> Iterator[str]:
     ref = f"podium-test/api-app:{uuid.uuid4().hex[:10]}"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, text in (("Dockerfile", DOCKERFILE.format(base=base_image)), ("app.py", APP)):
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    buf.seek(0)
-    docker_client.images.build(fileobj=buf, custom_context=True, tag=ref, rm=True)
+    build_image(docker_client, ref, {"Dockerfile": DOCKERFILE.format(base=base_image),
+                                     "app.py": APP})
     yield ref
     docker_client.images.remove(ref, force=True)
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 from podium.config import Settings
 from podium.errors import AlreadyExists, BadRequest
@@ -33,7 +32,7 @@ from podium.gitserver import (
 )
 from podium.gitserver.pktline import FLUSH, pkt
 from podium.names import SpaceId
-from podium.services.redis_server import free_port
+from podium.proxy.testing import ServerThread
 from tests.conftest import require
 
 HANDLER = f"{__name__}:record_push"
@@ -86,32 +85,13 @@ class Access:
         return principal is not None and self.can_write(principal, space_id)
 
 
-class Server:
+class Server(ServerThread):
     def __init__(self, settings: Settings, access: Access) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(
-            create_git_app(settings, access), host="127.0.0.1", port=self.port,
-            log_level="warning", lifespan="off",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        super().__init__(create_git_app(settings, access), lifespan="off")
 
-    def url(self, space: str, user: str | None = None, token: str | None = None) -> str:
+    def space_url(self, space: str, user: str | None = None, token: str | None = None) -> str:
         auth = f"{user}:{token}@" if user else ""
         return f"http://{auth}127.0.0.1:{self.port}/spaces/{space}"
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            assert time.monotonic() < deadline, "uvicorn did not start"
-            assert self.thread.is_alive(), "uvicorn exited at start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=20)
 
 
 @dataclass
@@ -144,7 +124,7 @@ class Env:
 
     def clone(self, space: str, dest: Path, user: str | None = None, token: str | None = None,
               ) -> subprocess.CompletedProcess[str]:
-        return self.git("clone", self.server.url(space, user, token), str(dest), check=False)
+        return self.git("clone", self.server.space_url(space, user, token), str(dest), check=False)
 
     def commit(self, work: Path, files: dict[str, bytes], message: str = "change") -> str:
         for name, data in files.items():
@@ -190,7 +170,7 @@ def test_clone_push_clone_round_trip(env: Env, tmp_path: Path) -> None:
              "src/util.py": b"X = 1\n"}
     sha = env.commit(work, files)
 
-    push = env.git("push", env.server.url(space, "alice", env.alice), "HEAD:main", cwd=work)
+    push = env.git("push", env.server.space_url(space, "alice", env.alice), "HEAD:main", cwd=work)
 
     assert f"remote: Build {sha[:12]} queued for {space}" in push.stderr
     assert f"remote: Logs: podium logs -f {space}" in push.stderr
@@ -229,7 +209,7 @@ def _pushed_space(env: Env, tmp_path: Path) -> tuple[str, Path]:
     work = tmp_path / "work"
     env.clone(space, work)
     env.commit(work, {"app.py": b"print(1)\n"})
-    env.git("push", env.server.url(space, "alice", env.alice), "HEAD:main", cwd=work)
+    env.git("push", env.server.space_url(space, "alice", env.alice), "HEAD:main", cwd=work)
     env.commit(work, {"app.py": b"print(2)\n"})
     return space, work
 
@@ -238,26 +218,26 @@ def test_wrong_token_and_other_user_cannot_push(env: Env, tmp_path: Path) -> Non
     space, work = _pushed_space(env, tmp_path)
     before = env.refs(space)
 
-    wrong = env.git("push", env.server.url(space, "alice", "nope"), "HEAD:main", cwd=work,
+    wrong = env.git("push", env.server.space_url(space, "alice", "nope"), "HEAD:main", cwd=work,
                     check=False)
     assert wrong.returncode != 0
     assert "remote: Invalid username or token for 'alice'." in wrong.stderr
     assert "Authentication failed" in wrong.stderr
 
-    other = env.git("push", env.server.url(space, "bob", env.bob), "HEAD:main", cwd=work,
+    other = env.git("push", env.server.space_url(space, "bob", env.bob), "HEAD:main", cwd=work,
                     check=False)
     assert other.returncode != 0
     assert f"remote: bob may not push to {space}" in other.stderr
     assert "403" in other.stderr
 
-    anonymous = env.git("push", env.server.url(space), "HEAD:main", cwd=work, check=False)
+    anonymous = env.git("push", env.server.space_url(space), "HEAD:main", cwd=work, check=False)
     assert anonymous.returncode != 0
     assert "could not read Username" in anonymous.stderr  # git was challenged for credentials
 
     assert env.refs(space) == before
     assert len(pushes(env.settings)) == 1
     # An admin may push to anyone's Space.
-    env.git("push", env.server.url(space, "root", "tok-root"), "HEAD:main", cwd=work)
+    env.git("push", env.server.space_url(space, "root", "tok-root"), "HEAD:main", cwd=work)
     assert env.refs(space) != before
 
 
@@ -298,7 +278,7 @@ def test_public_space_anonymous_clone(env: Env, tmp_path: Path) -> None:
 def test_other_branch_is_stored_not_deployed(env: Env, tmp_path: Path) -> None:
     space, work = _pushed_space(env, tmp_path)
     sha = env.git("rev-parse", "HEAD", cwd=work).stdout.strip()
-    push = env.git("push", env.server.url(space, "alice", env.alice), "HEAD:refs/heads/dev",
+    push = env.git("push", env.server.space_url(space, "alice", env.alice), "HEAD:refs/heads/dev",
                    cwd=work)
     assert "remote: Branch 'dev' stored; only 'main' is deployed." in push.stderr
     assert "Build" not in push.stderr
@@ -317,7 +297,7 @@ def test_size_limit_rejects_with_message(small_env: Env, tmp_path: Path) -> None
     work = tmp_path / "work"
     env.clone(space, work)
     env.commit(work, {"a.bin": os.urandom(100 * 1024)})
-    url = env.server.url(space, "alice", env.alice)
+    url = env.server.space_url(space, "alice", env.alice)
     env.git("push", url, "HEAD:main", cwd=work)
     before = env.refs(space)
 
@@ -366,7 +346,7 @@ def _push_together(env: Env, url: str, clones: list[Path]) -> list[Result]:
 
 def test_concurrent_pushes_leave_a_consistent_repo(env: Env, tmp_path: Path) -> None:
     space, _ = _pushed_space(env, tmp_path)
-    url = env.server.url(space, "alice", env.alice)
+    url = env.server.space_url(space, "alice", env.alice)
     clones = [tmp_path / f"w{i}" for i in range(4)]
     for work in clones:
         env.git("clone", "--quiet", url, str(work))
@@ -414,7 +394,7 @@ def test_large_push_is_streamed(env: Env, tmp_path: Path) -> None:
     sampler = threading.Thread(target=sample)
     sampler.start()
     try:
-        env.git("push", env.server.url(space, "alice", env.alice), "HEAD:main", cwd=work)
+        env.git("push", env.server.space_url(space, "alice", env.alice), "HEAD:main", cwd=work)
     finally:
         stop.set()
         sampler.join()
@@ -434,7 +414,7 @@ def test_gzip_request_bodies_are_inflated(env: Env, tmp_path: Path) -> None:
     assert sha is not None
     request = pkt(f"want {sha} ofs-delta\n".encode()) + FLUSH + pkt(b"done\n")
     response = httpx.post(
-        env.server.url(space) + "/git-upload-pack", content=gzip.compress(request),
+        env.server.space_url(space) + "/git-upload-pack", content=gzip.compress(request),
         headers={"Content-Type": "application/x-git-upload-pack-request",
                  "Content-Encoding": "gzip"},
     )
@@ -445,24 +425,25 @@ def test_gzip_request_bodies_are_inflated(env: Env, tmp_path: Path) -> None:
 
 def test_import_from_url_mirrors_a_served_repository(env: Env, tmp_path: Path) -> None:
     source, work = _pushed_space(env, tmp_path)
-    env.git("push", "--quiet", env.server.url(source, "alice", env.alice), "HEAD:refs/heads/dev",
-            cwd=work)
+    source_url = env.server.space_url(source, "alice", env.alice)
+    env.git("push", "--quiet", source_url, "HEAD:refs/heads/dev", cwd=work)
     target = SpaceId.parse(env.space())
 
-    sha = import_from_url(env.settings, target, env.server.url(source))
+    sha = import_from_url(env.settings, target, env.server.space_url(source))
 
     assert sha == head_commit(env.settings, SpaceId.parse(source))
     assert head_commit(env.settings, target, "dev") == env.git(
         "rev-parse", "HEAD", cwd=work).stdout.strip()
     with pytest.raises(AlreadyExists):
-        import_from_url(env.settings, target, env.server.url(source))
+        import_from_url(env.settings, target, env.server.space_url(source))
     with pytest.raises(BadRequest):
         import_from_url(env.settings, SpaceId.parse(env.space()), f"file://{work}")
     tiny = env.settings.model_copy(update={"repo_max_bytes": 100})
     with pytest.raises(BadRequest, match="larger than"):
-        import_from_url(tiny, SpaceId.parse(env.space()), env.server.url(source))
+        import_from_url(tiny, SpaceId.parse(env.space()), env.server.space_url(source))
     with pytest.raises(BadRequest):
-        import_from_url(env.settings, SpaceId.parse(env.space()), env.server.url("alice/nope"))
+        missing = env.server.space_url("alice/nope")
+        import_from_url(env.settings, SpaceId.parse(env.space()), missing)
 
 
 def test_init_from_template_makes_the_first_commit(env: Env, tmp_path: Path) -> None:

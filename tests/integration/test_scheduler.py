@@ -4,11 +4,9 @@ sleep/wake/pause. One tiny image (FROM the offline base) behaves as told by $MOD
 
 from __future__ import annotations
 
-import io
 import shutil
 import socket
 import subprocess
-import tarfile
 import threading
 import time
 import uuid
@@ -29,7 +27,7 @@ from podium.scheduler.records import Desired
 from podium.scheduler.service import Scheduler
 from podium.scheduler.spec import RunSpec
 from podium.spaces.stage import Stage
-from tests.conftest import require
+from tests.conftest import build_image, require
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 
@@ -97,14 +95,8 @@ CMD ["python3", "-u", "/app/app.py"]
 @pytest.fixture(scope="module")
 def app_image(docker_client: docker.DockerClient, base_image: str) -> Iterator[str]:
     ref = f"podium-test/sched-app:{uuid.uuid4().hex[:10]}"
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, text in (("Dockerfile", DOCKERFILE.format(base=base_image)), ("app.py", APP)):
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    buf.seek(0)
-    docker_client.images.build(fileobj=buf, custom_context=True, tag=ref, rm=True)
+    build_image(docker_client, ref, {"Dockerfile": DOCKERFILE.format(base=base_image),
+                                     "app.py": APP})
     yield ref
     docker_client.images.remove(ref, force=True)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -19,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from podium.services.redis_server import free_port
 
 CHUNK = 64 * 1024
 KB = b"x" * 1024
@@ -121,17 +122,15 @@ def upstream_app() -> Starlette:
     ])
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ServerThread:
     """Runs an ASGI app under uvicorn in a background thread; a context manager."""
 
-    def __init__(self, app: object, port: int | None = None, **config: object) -> None:
+    def __init__(
+        self, app: object, port: int | None = None, *, start_timeout: float = 30.0,
+        **config: object,
+    ) -> None:
         self.port = port or free_port()
+        self.start_timeout = start_timeout
         self.server = uvicorn.Server(uvicorn.Config(
             app, host="127.0.0.1", port=self.port, log_level="warning",  # type: ignore[arg-type]
             server_header=False, date_header=False, proxy_headers=False, **config,  # type: ignore[arg-type]
@@ -144,7 +143,7 @@ class ServerThread:
 
     def __enter__(self) -> ServerThread:
         self.thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + self.start_timeout
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"uvicorn did not start on port {self.port}")
@@ -153,7 +152,7 @@ class ServerThread:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=30)
 
 
 def main() -> None:
