@@ -88,6 +88,68 @@ def base_image(docker_client) -> str:  # type: ignore[no-untyped-def]
         raise
 
 
+def _postgres_bindir() -> Path | None:
+    """Debian keeps initdb off PATH, under /usr/lib/postgresql/<version>/bin."""
+    import shutil
+
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"),
+                      key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return versions[-1].parent if versions else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (trust auth on 127.0.0.1 only), with an
+    empty ``podium`` database; the URL is SQLAlchemy's ``postgresql+psycopg://``."""
+    import pwd
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    bindir = _postgres_bindir()
+    require(bindir is not None, "PostgreSQL server binaries (initdb) are not installed")
+    assert bindir is not None
+    as_user: list[str] = []
+    # Not under pytest's tmp_path: that is private to root and the server's user must reach it.
+    # Short, too: the socket path must fit in 107 bytes.
+    root = Path(tempfile.mkdtemp(prefix="podium-pg-"))
+    if os.geteuid() == 0:
+        # initdb refuses to run as root; the Debian package creates this system user.
+        names = {entry.pw_name: entry for entry in pwd.getpwall()}
+        owner = names.get("postgres") or names["nobody"]
+        as_user = ["runuser", "-u", owner.pw_name, "--"]
+        os.chown(root, owner.pw_uid, owner.pw_gid)
+    data, log = root / "data", root / "server.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def run(*args: str) -> None:
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            server_log = log.read_text() if log.exists() else ""
+            raise RuntimeError(f"{args[0]} failed: {done.stdout}{done.stderr}{server_log}")
+
+    try:
+        run(str(bindir / "initdb"), "-D", str(data), "-U", "podium", "--auth=trust",
+            "-E", "UTF8", "--no-sync")
+        # fsync off: the data is thrown away at the end, and durability is not under test.
+        run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",
+            f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        try:
+            run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "podium",
+                "podium")
+            yield f"postgresql+psycopg://podium@127.0.0.1:{port}/podium"
+        finally:
+            run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def build_image(client, ref: str, files: dict[str, str]) -> str:  # type: ignore[no-untyped-def]
     """Build ``ref`` from in-memory files (a Dockerfile among them) on the real engine."""
     import io
