@@ -14,17 +14,39 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from podium.config import Settings
-from podium.spaces.stage import Sdk
-from podium.store import Database, create_space
+from podium.errors import BadRequest, Unauthorized
+from podium.names import SpaceId
+from podium.spaces.stage import BuildStatus, Sdk, Stage
+from podium.store import (
+    Cipher,
+    Database,
+    Space,
+    authenticate,
+    create_build,
+    create_space,
+    create_token,
+    create_user,
+    get_build,
+    get_space,
+    list_spaces,
+    mark_finished,
+    set_secret,
+    set_stage,
+    set_variable,
+    update_space,
+)
 from podium.store.db import _PG_MIGRATE_LOCK
 from tests.unit import test_store as store_tests
 from tests.unit import test_store_records as record_tests
+
+PASSWORD = store_tests.PASSWORD
 
 
 @pytest.fixture
@@ -194,3 +216,89 @@ def test_processes_migrating_together_queue_on_the_advisory_lock(
         assert db.current_revision() is not None
     finally:
         db.dispose()
+
+
+def test_datetimes_are_instants_whatever_the_server_timezone(settings: Settings) -> None:
+    """Columns are timestamptz, and a server or session in another timezone (here UTC-3:30)
+    still reads back the same instant, in UTC."""
+    url = make_url(settings.database_url).update_query_dict({"options": "-c timezone=-03:30"})
+    local = settings.model_copy(update={
+        "database_url": url.render_as_string(hide_password=False)})
+    db = Database(local)
+    at = datetime(2024, 3, 1, 23, 45, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    try:
+        db.migrate()
+        with db.engine.connect() as conn:
+            types = set(conn.scalars(text(
+                "SELECT DISTINCT data_type FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND data_type LIKE 'timestamp%'"
+            )))
+            # Enums are VARCHARs of their values, not PostgreSQL ENUM types.
+            assert conn.scalar(text("SELECT count(*) FROM pg_type WHERE typtype = 'e'")) == 0
+        assert types == {"timestamp with time zone"}
+        with db.session() as s:
+            create_space(s, SpaceId("alice", "tz"), sdk=Sdk.GRADIO, last_access_at=at)
+        with db.session() as s:
+            stored = get_space(s, SpaceId("alice", "tz")).last_access_at
+            assert stored == at and stored.utcoffset() == timedelta(0)
+            raw = s.scalar(text("SELECT last_access_at AT TIME ZONE 'UTC' FROM spaces"))
+            assert raw == at.astimezone(UTC).replace(tzinfo=None)
+    finally:
+        db.dispose()
+
+
+# --- the same limits on both backends --------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Database]:
+    """SQLite keeps what PostgreSQL refuses: these tests pin that both behave as one."""
+    if request.param == "sqlite":
+        settings = settings.model_copy(update={"database_url": ""})
+    database = Database(settings)
+    assert database.engine.dialect.name == request.param
+    database.migrate()
+    with database.session() as s:
+        create_space(s, record_tests.SID, sdk=Sdk.GRADIO)
+    yield database
+    database.dispose()
+
+
+def test_long_card_text_is_cut_and_other_long_fields_are_refused(any_db: Database) -> None:
+    limits = {name: Space.__table__.c[name].type.length
+              for name in ("title", "emoji", "short_description")}
+    with any_db.session() as s:
+        # Front matter of any length reaches the store on push; the card keeps what fits.
+        update_space(s, get_space(s, record_tests.SID), title="T" * 1000, emoji="🤗" * 40,
+                     short_description="d\x00" * 400)
+    with any_db.session() as s:
+        space = get_space(s, record_tests.SID)
+        assert (space.title, space.emoji, space.short_description) == (
+            "T" * limits["title"], "🤗" * limits["emoji"], "d" * limits["short_description"])
+    with pytest.raises(BadRequest, match="memory_limit is longer than 16"), \
+            any_db.session() as s:
+        update_space(s, get_space(s, record_tests.SID), memory_limit="9" * 17)
+    with pytest.raises(BadRequest, match="email is longer than 254"), any_db.session() as s:
+        create_user(s, "bob", PASSWORD, email="b" * 250 + "@x.org")
+
+
+def test_nul_characters_never_reach_the_database(any_db: Database, settings: Settings) -> None:
+    with any_db.session() as s:
+        space = get_space(s, record_tests.SID)
+        with pytest.raises(BadRequest, match="NUL"):
+            set_variable(s, space, "MODEL", "gpt\x002")
+        with pytest.raises(BadRequest, match="NUL"):
+            set_secret(s, Cipher(settings), space, "TOKEN", "a\x00b")
+        assert list_spaces(s, search="de\x00mo") == ([], 0)
+        with pytest.raises(Unauthorized):
+            authenticate(s, "alice\x00", PASSWORD)
+        # Program output is kept, with the NULs made visible.
+        build = create_build(s, space, "a" * 40)
+        mark_finished(s, build, BuildStatus.FAILED, log="out\x00put", failure_reason="x\x00")
+        set_stage(s, space, Stage.RUNTIME_ERROR, "exit 1", "last line\x00")
+    with pytest.raises(BadRequest, match="name cannot contain NUL"), any_db.session() as s:
+        create_token(s, create_user(s, "bob", PASSWORD), "lap\x00top")
+    with any_db.session() as s:
+        build = get_build(s, build.id)
+        assert (build.log, build.failure_reason) == ("out\ufffdput", "x\ufffd")
+        assert get_space(s, record_tests.SID).error_detail == "last line\ufffd"

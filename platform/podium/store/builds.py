@@ -10,13 +10,14 @@ from sqlalchemy.orm import Session
 from podium.errors import BadRequest, NotFound
 from podium.spaces.stage import BuildStatus
 
-from .models import Build, Space, utcnow
+from .models import Build, Space, utcnow, without_nul
 
 # A runaway build can print gigabytes; the stored log keeps its end, where the error is.
 MAX_STORED_LOG_CHARS = 1_000_000
 
 
 def _clip_log(log: str | None) -> str | None:
+    log = without_nul(log)
     if log is None or len(log) <= MAX_STORED_LOG_CHARS:
         return log
     dropped = len(log) - MAX_STORED_LOG_CHARS
@@ -91,7 +92,7 @@ def mark_finished(
     if image is not None:
         build.image = image
     if failure_reason is not None:
-        build.failure_reason = failure_reason
+        build.failure_reason = without_nul(failure_reason)
     if log is not None:
         build.log = _clip_log(log)
     session.flush()

@@ -21,9 +21,12 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
+    inspect,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
 
+from podium.errors import BadRequest
 from podium.names import SpaceId
 from podium.spaces.stage import BuildStatus, Sdk, Stage
 
@@ -51,6 +54,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def without_nul(value: str | None) -> str | None:
+    """Program output (build logs, container errors) as storable text: PostgreSQL refuses
+    NUL characters anywhere in a string."""
+    return value.replace("\x00", "\ufffd") if value else value
 
 
 def _str_enum(cls: type[enum.Enum], length: int = 32) -> Enum:
@@ -84,6 +93,24 @@ NAMING_CONVENTION = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
+
+
+@event.listens_for(Base, "before_insert", propagate=True)
+@event.listens_for(Base, "before_update", propagate=True)
+def _fits_every_backend(mapper: Mapper[Any], _connection: Any, target: Base) -> None:
+    # SQLite keeps any string whole; PostgreSQL refuses one longer than its VARCHAR or
+    # holding a NUL, with a DataError that would surface as a 500. Refuse both the same way
+    # on every backend, saying which field.
+    loaded = inspect(target).dict
+    for prop in mapper.column_attrs:
+        value = loaded.get(prop.key)
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise BadRequest(f"{prop.key} cannot contain NUL characters")
+        length = getattr(prop.columns[0].type, "length", None)
+        if length is not None and len(value) > length:
+            raise BadRequest(f"{prop.key} is longer than {length} characters")
 
 
 class User(Base):

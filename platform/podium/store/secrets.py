@@ -105,6 +105,9 @@ def validate_env_key(key: str) -> str:
 def _validate_value(value: str) -> str:
     if not isinstance(value, str) or len(value.encode()) > MAX_VALUE_BYTES:
         raise BadRequest(f"a value must be a string of at most {MAX_VALUE_BYTES} bytes")
+    if "\x00" in value:
+        raise BadRequest("a value cannot contain NUL characters",
+                         hint="it becomes an environment variable, which cannot hold them")
     return value
 
 

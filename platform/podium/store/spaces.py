@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -13,7 +13,7 @@ from podium.errors import AlreadyExists, BadRequest, NotFound
 from podium.names import SpaceId
 from podium.spaces.stage import Sdk, Stage
 
-from .models import Space, utcnow
+from .models import Space, utcnow, without_nul
 
 MAX_PAGE = 500
 
@@ -26,10 +26,18 @@ EDITABLE_FIELDS = frozenset({
 })
 
 
+# Card text comes from README front matter, and a push is not refused over a long title:
+# it is cut to its column instead (any other over-long field is refused by the models).
+CARD_TEXT_FIELDS = ("title", "emoji", "short_description")
+
+
 def _check_fields(fields: dict[str, Any]) -> None:
     unknown = sorted(set(fields) - EDITABLE_FIELDS)
     if unknown:
         raise BadRequest(f"cannot set Space field(s) {', '.join(unknown)}")
+    for name in CARD_TEXT_FIELDS:
+        if isinstance(fields.get(name), str):
+            fields[name] = fields[name].replace("\x00", "")[: Space.__table__.c[name].type.length]
     if "sdk" in fields:
         try:
             fields["sdk"] = Sdk(fields["sdk"])
@@ -112,7 +120,9 @@ def list_spaces(
         query = query.where(Space.sdk == Sdk(sdk))
     if stage is not None:
         query = query.where(Space.stage == Stage(stage))
-    if search:
+    if search and "\x00" in search:
+        query = query.where(false())  # nothing stored holds a NUL, and PostgreSQL cannot ask
+    elif search:
         query = query.where(or_(
             Space.name.icontains(search, autoescape=True),
             Space.title.icontains(search, autoescape=True),
@@ -145,8 +155,9 @@ def set_stage(
     """Move the Space to ``stage``. Does not bump updated_at: sleeping and waking should not
     reorder the listing."""
     space.stage = Stage(stage)
-    space.stage_message = message
-    space.error_detail = detail
+    # Often a container's last log lines: program output, which may hold anything.
+    space.stage_message = without_nul(message)
+    space.error_detail = without_nul(detail)
     session.flush()
     return space
 

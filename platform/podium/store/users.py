@@ -50,6 +50,8 @@ def _check_password(password: str) -> None:
 
 
 def find_user(session: Session, username: str) -> User | None:
+    if "\x00" in username:  # never a valid name, and PostgreSQL refuses it as a parameter
+        return None
     return session.scalar(select(User).where(User.username_key == username.lower()))
 
 
