@@ -8,7 +8,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -24,7 +24,7 @@ from podium.proxy.access import GrantSigner
 from podium.proxy.app import create_proxy_app
 from podium.proxy.fastpath import PROTOCOL
 from podium.proxy.routes import Route, RouteTable
-from podium.proxy.testing import ServerThread, blocks, digest_of, free_port, upstream_app
+from podium.proxy.testing import ServerThread, blocks, digest_of, free_port, settles, upstream_app
 from podium.spaces.stage import Sdk, Stage
 
 pytestmark = pytest.mark.redis
@@ -88,15 +88,6 @@ def put(table: RouteTable, upstream: str | None, stage: Stage = Stage.RUNNING,
     table.put(route)
     return route
 
-
-def settles(check: Callable[[], bool], within: float = 5.0) -> bool:
-    """The proxy finishes its bookkeeping just after the client saw the end of a stream."""
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def host(proxy: ServerThread) -> str:

@@ -22,7 +22,7 @@ from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.fastpath import PROTOCOL
 from podium.proxy.routes import Route, RouteTable
-from podium.proxy.testing import ServerThread, digest_of, free_port, upstream_app
+from podium.proxy.testing import ServerThread, digest_of, free_port, settles, upstream_app
 from podium.spaces.stage import Sdk, Stage
 
 pytestmark = pytest.mark.redis
@@ -60,14 +60,6 @@ def route_to(table: RouteTable, upstream: str) -> None:
 def host(proxy: ServerThread) -> str:
     return f"{SPACE.hostname(DOMAIN)}:{proxy.port}"
 
-
-def settles(check: Callable[[], bool], within: float = 5.0) -> bool:
-    deadline = time.monotonic() + within
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 class Responses:

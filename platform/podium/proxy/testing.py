@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import uvicorn
 from starlette.applications import Starlette
@@ -120,6 +120,17 @@ def upstream_app() -> Starlette:
         WebSocketRoute("/ws", ws_echo),
         Route("/{path:path}", echo, methods=["GET", "POST", "HEAD", "DELETE", "PUT"]),
     ])
+
+
+def settles(check: Callable[[], bool], within: float = 5.0) -> bool:
+    """Wait for ``check`` to hold: the proxy finishes its bookkeeping (stream counts,
+    activity) just after the client saw the end of a stream."""
+    deadline = time.monotonic() + within
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 class ServerThread:
