@@ -85,8 +85,14 @@ def test_code_only_redeploy_under_load_drops_no_request(
         podium_up.push(SPACE, workdir, "say hi")
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            if predict(url) == "Hi, Ada!":
-                break
+            # A probe for the new version, not part of the load: a Gradio session (queue
+            # join + its event stream) that straddles the swap can be cut when the old
+            # container stops after its drain, so a failed probe is simply retried.
+            try:
+                if predict(url) == "Hi, Ada!":
+                    break
+            except Exception:  # noqa: BLE001
+                pass
             time.sleep(1)
         else:
             pytest.fail("the new version never served")

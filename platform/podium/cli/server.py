@@ -11,6 +11,7 @@ import typer
 
 from podium.config import Settings
 from podium.errors import PodiumError
+from podium.services.up import Started
 
 from .base import app, console, fail
 
@@ -35,6 +36,18 @@ def up(
         raise fail(exc) from exc
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
+    try:  # from here on, an interrupt anywhere must still stop what was started
+        _announce(started)
+        started.supervisor.watch()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        # A second SIGTERM while children are stopping must not cut the cleanup short.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started.stop()
+
+
+def _announce(started: Started) -> None:
     s = started.settings
     console.print(f"[bold green]Podium is up[/] at [bold]{s.public_base_url}/[/]")
     if started.admin_password:
@@ -45,12 +58,6 @@ def up(
                       f"{s.public_base_url}/spaces/{started.demo}/  "
                       f"(logs: {s.public_base_url}/api/spaces/{started.demo}/logs/build)")
     console.print(f"process logs in {s.data_dir}/logs; Ctrl-C stops everything")
-    try:
-        started.supervisor.watch()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        started.stop()
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -48,7 +48,11 @@ class EmbeddedRedis:
             "--appendonly", "yes", "--save", "", "--daemonize", "no",
             "--logfile", str(log), "--protected-mode", "yes",
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        from podium.services.supervisor import die_with_parent
+
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
+        )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

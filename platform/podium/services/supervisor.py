@@ -22,7 +22,7 @@ from podium.config import Settings
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Runs in the child before exec: if the supervisor is killed outright (SIGKILL, OOM),
     its children get SIGTERM instead of living on as orphans holding the ports."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -45,7 +45,7 @@ class Child:
         self._log = log
         self.process = subprocess.Popen(
             self.args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=_die_with_parent,
+            start_new_session=True, preexec_fn=die_with_parent,
         )
         self.started_at = time.monotonic()
 

@@ -121,11 +121,11 @@ def start_platform(settings: Settings, *, demo: bool = True, say: Say = print) -
         _wait_http(f"http://127.0.0.1:{settings.public_port}/api/health", 60,
                    supervisor, "proxy")
         demo_id = ensure_demo_space(settings, platform) if demo else None
+        platform.close()  # inside the try: an interrupt here must still stop the children
     except BaseException:
+        platform.close()
         supervisor.stop()
         if embedded is not None:
             embedded.stop()
         raise
-    finally:
-        platform.close()
     return Started(settings, supervisor, embedded, generated if created else None, demo_id)
