@@ -10,7 +10,7 @@ from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from podium.config import Settings
-from podium.controller.lifecycle import space_urls
+from podium.controller.urls import space_urls
 from podium.spaces.stage import BuildStatus, Sdk, Stage
 from podium.store.models import ApiToken, Build, ShareLink, Space
 

@@ -33,6 +33,7 @@ from .platform import Platform
 from .push import on_push
 from .runtime import Outcome, apply_to_runtime, is_live, redeploy_later
 from .templates import get_template
+from .urls import space_urls
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,6 @@ COPIED_FIELDS = ("title", "emoji", "color_from", "color_to", "short_description"
                  "sleep_time", "cpu_limit", "memory_limit")
 
 
-def space_urls(settings: Settings, space_id: SpaceId) -> dict[str, str]:
-    """Where a Space is reached: its own host, its path on the main domain, its git remote
-    and its dashboard page."""
-    base = settings.public_base_url
-    port = base.removeprefix(f"{settings.scheme}://{settings.domain}")
-    return {
-        "host": f"{settings.scheme}://{space_id.hostname(settings.domain)}{port}/",
-        "url": f"{base}/spaces/{space_id}/",
-        "git_url": f"{base}/spaces/{space_id}.git",
-        "page": f"/{space_id}",
-    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from podium.store import get_space, update_space
 
 from .metadata import card_fields, config_at
 from .platform import Platform
+from .urls import space_urls
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,11 @@ def on_push(
     finally:
         platform.close()
     base = settings.public_base_url
+    urls = space_urls(settings, space_id)
     verb = "joined build" if build.attached else "queued build"
     return [
         f"Podium: {verb} {build.build_id[:12]} of {space_id} at {new[:12]} (pushed by {pusher})",
-        f"Live URL:   {settings.scheme}://{space_id.hostname(settings.domain)}"
-        f"{base.removeprefix(f'{settings.scheme}://{settings.domain}')}/",
-        f"Also at:    {base}/spaces/{space_id}/",
+        f"Live URL:   {urls['host']}",
+        f"Also at:    {urls['url']}",
         f"Build logs: podium logs -f {space_id}   or   {base}/api/spaces/{space_id}/logs/build",
     ]

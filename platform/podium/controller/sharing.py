@@ -19,8 +19,8 @@ from podium.store import (
 from podium.store.models import ShareLink, Space
 
 from .access import Principal
-from .lifecycle import space_urls
 from .platform import Platform
+from .urls import space_urls
 
 # A grant outlives the visit only long enough to use the Space for a while; revoking a link
 # stops new visits at once, and running grants within this time.
