@@ -100,6 +100,17 @@ class Settings(BaseSettings):
         return self.database_url or f"sqlite:///{self.data_dir / 'podium.db'}"
 
     @property
+    def secret_keys(self) -> list[str]:
+        """PODIUM_SECRET_KEY as a rotation list: the first key is primary."""
+        return [k.strip() for k in self.secret_key.split(",") if k.strip()]
+
+    @property
+    def secret_key_file(self) -> Path:
+        """Where the platform key lives when PODIUM_SECRET_KEY is empty: the store's Cipher
+        creates it, the proxy reads it, so both sign and check with one key."""
+        return self.data_dir / "secret.key"
+
+    @property
     def resolved_api_url(self) -> str:
         return (self.api_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 

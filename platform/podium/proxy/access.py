@@ -29,7 +29,6 @@ COOKIE = "podium_access"
 # Subject prefix of grants issued for share-link visits ("share:<link prefix>").
 SHARE_SUBJECT = "share:"
 Revoked = Callable[[str, str], Awaitable[bool]]
-_KEY_FILE = "secret.key"
 
 
 def _b64(data: bytes) -> str:
@@ -59,10 +58,9 @@ class GrantSigner:
         """From the platform secret (PODIUM_SECRET_KEY, first of a rotation list, else
         data_dir/secret.key). Without either, a per-process key: grants then only live as
         long as this proxy, which fails safe (private Spaces stay closed)."""
-        keys = [k.strip() for k in settings.secret_key.split(",") if k.strip()]
-        if keys:
-            return cls(keys[0].encode())
-        path = settings.data_dir / _KEY_FILE
+        if settings.secret_keys:
+            return cls(settings.secret_keys[0].encode())
+        path = settings.secret_key_file
         if path.is_file():
             return cls(path.read_bytes().strip())
         return cls(secrets.token_bytes(32))

@@ -17,7 +17,6 @@ from podium.errors import AlreadyExists, BadRequest, NotFound, PodiumError
 
 from .models import Secret, Space, Variable, utcnow
 
-KEY_FILE = "secret.key"
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # Podium sets these itself (SPACE_ID, SPACE_HOST, ...); a user value would be silently lost
 # or, worse, break the runner.
@@ -31,9 +30,7 @@ class Cipher:
     any decrypts), else over a key generated once into ``data_dir/secret.key`` (mode 0600)."""
 
     def __init__(self, settings: Settings) -> None:
-        keys = [k.strip() for k in settings.secret_key.split(",") if k.strip()]
-        if not keys:
-            keys = [self._load_or_create_key(settings.data_dir / KEY_FILE)]
+        keys = settings.secret_keys or [self._load_or_create_key(settings.secret_key_file)]
         self._primary = keys[0]
         try:
             self._fernet = MultiFernet([Fernet(key) for key in keys])
