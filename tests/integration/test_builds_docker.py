@@ -24,6 +24,7 @@ from podium.builds.logs import follow_build_log, read_build_log
 from podium.builds.queue import build_queue, enqueue_build, fetch_job
 from podium.builds.reaper import reap_stale_builds
 from podium.config import Settings
+from podium.controller.deployer import Outcome, process_pending_deploys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import builds as store_builds
@@ -95,7 +96,8 @@ def record_deploy(
     settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
     sdk: str, commit: str,
 ) -> None:
-    """A deploy handler standing in for the scheduler (runs in the worker's job)."""
+    """A deploy handler standing in for the scheduler's (run by the deployer, here in the
+    test process)."""
     (settings.data_dir / "deployed.json").write_text(json.dumps({
         "space": str(space_id), "build_id": build_id, "image": image_ref,
         "app_port": app_port, "sdk": sdk, "commit": commit,
@@ -141,6 +143,10 @@ def test_gradio_template_builds_end_to_end_through_the_queue(
     image = docker_client.images.get(build.image)
     assert image.labels["podium.commit"] == commit
 
+    # The job only left a deploy request: the scheduler process runs it.
+    assert space_record(db, space_id).stage == Stage.APP_STARTING
+    assert not (settings.data_dir / "deployed.json").exists()
+    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.DEPLOYED}
     deployed = json.loads((settings.data_dir / "deployed.json").read_text())
     assert deployed == {
         "space": str(space_id), "build_id": ref.build_id, "image": build.image,

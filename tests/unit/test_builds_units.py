@@ -9,11 +9,11 @@ import sys
 import pytest
 from rq.job import validate_job_id
 
-from podium.builds.job import load_deploy_handler
 from podium.builds.lease import ProcessId
 from podium.builds.logs import LogEvent, _sse_from_event
 from podium.builds.queue import build_job_id
 from podium.config import Settings
+from podium.controller.deployer import load_deploy_handler
 from podium.errors import ConfigError
 from podium.names import SpaceId
 

@@ -1,22 +1,22 @@
 """The build job: export the commit, build the image with live logs, record the result and
-hand the image to deployment.
+hand the image over to deployment.
 
 ``build_job`` is what rq runs (dotted path ``podium.builds.job.build_job``); it rebuilds
 ``Settings()`` from the PODIUM_* environment the worker passes down. ``run_build`` is the
 same work with everything passed in.
 
-Deployment is pluggable: ``settings.deploy_handler`` ("module:function") is called as
-``deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit)`` for the Space's
-latest build only, and owns the stage from then on (APP_STARTING, RUNNING...). With no
-handler the build just ends: the Space goes back to RUNNING when a version is serving, else
-to STOPPED (built, nothing started it).
+The job never starts a container (the worker's slot is free once the image exists): for the
+Space's latest build it shows APP_STARTING (RUNNING_APP_STARTING while a version serves) and
+leaves a deploy request (``builds.deploys``) that the scheduler process runs through
+``settings.deploy_handler`` (``controller.deployer``), which owns the stage from then on.
+With no handler the build just ends: the Space goes back to RUNNING when a version is
+serving, else to STOPPED (built, nothing started it).
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +27,16 @@ from rq.timeouts import JobTimeoutException
 from podium.config import Settings
 from podium.errors import BuildError, ConfigError, NoAppFile, PodiumError
 from podium.names import SpaceId
-from podium.plugins import load_callable
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 
 from . import keys
+from .deploys import DeployRequests
 from .lease import Lease
 from .logs import BuildLog
 from .queue import CLAIM_TTL
 from .records import fail_build, is_latest, is_serving, load_space
 
 log = logging.getLogger(__name__)
-
-DeployHandler = Callable[[Settings, SpaceId, str, str, int, str, str], None]
-
 
 def build_job(space: str, build_id: str, commit: str, factory: bool = False) -> str:
     """rq entry point. Returns the build's final status."""
@@ -131,7 +128,7 @@ def _build_and_record(
         blog.finish(BuildStatus.FAILED, "the build was given up while running")
         return BuildStatus.FAILED
     blog.finish(BuildStatus.SUCCEEDED)
-    _deploy(settings, conn, db, space_id, build_id, built, sha)
+    _hand_over(settings, conn, db, space_id, build_id, built, sha)
     return BuildStatus.SUCCEEDED
 
 
@@ -150,42 +147,37 @@ def _record_success(db: Any, space_id: SpaceId, build_id: str, image: str, text:
     return True
 
 
-def _deploy(
+def _hand_over(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     built: Any, commit: str,
 ) -> None:
+    """Leave a deploy request for the scheduler process, showing the Space as starting."""
     from podium.store import spaces as store_spaces
 
-    # One deploy per Space at a time, and only of its latest build: an older build that
-    # finishes after a newer one was pushed must not replace what the newer one deploys.
-    lock_timeout = settings.startup_timeout + 120
-    with conn.lock(keys.deploy_lock(space_id), timeout=lock_timeout, blocking_timeout=None):
+    # Under the lock a newer build is created with: while it is held the latest build cannot
+    # change, so an older build finishing late never overwrites a newer one's request.
+    with conn.lock(keys.space_lock(space_id), timeout=60, blocking_timeout=60):
         with db.session() as session:
             space = load_space(session, space_id)
-            latest = is_latest(session, space, build_id)
-            serving = is_serving(space)
-            if not latest:
+            if not is_latest(session, space, build_id):
                 log.info("build %s of %s is not the latest: not deploying", build_id, space_id)
-            elif not settings.deploy_handler:
+                return
+            serving = is_serving(space)
+            if not settings.deploy_handler:
                 stage, message = (
                     (Stage.RUNNING, "new image built; no deploy handler configured")
                     if serving else (Stage.STOPPED, "image built; no deploy handler configured")
                 )
                 store_spaces.set_stage(session, space, stage, message)
-        if not latest or not settings.deploy_handler:
-            return
-        try:
-            handler = load_deploy_handler(settings.deploy_handler)
-            handler(
-                settings, space_id, build_id, built.ref, built.app_port, str(built.sdk), commit
-            )
-        except Exception as exc:
-            log.exception("deploy handler failed for %s build %s", space_id, build_id)
-            with db.session() as session:
-                space = load_space(session, space_id)
-                stage = Stage.RUNNING if is_serving(space) else Stage.RUNTIME_ERROR
-                store_spaces.set_stage(session, space, stage, f"deploy failed: {exc}")
-
-
-def load_deploy_handler(dotted: str) -> DeployHandler:
-    return load_callable(dotted, "deploy_handler")
+                return
+            if space.paused:
+                stage = Stage.PAUSED
+                message = f"built {commit[:12]}; resume to run it"
+            else:
+                # Set before the request exists, so the deployer's own stages come after.
+                stage = Stage.RUNNING_APP_STARTING if serving else Stage.APP_STARTING
+                message = f"built {commit[:12]}; waiting for the scheduler to start it"
+            store_spaces.set_stage(session, space, stage, message)
+        DeployRequests(conn).put(
+            space_id.key, build_id, built.ref, built.app_port, str(built.sdk), commit
+        )

@@ -90,25 +90,37 @@ def worker(
 
 
 @app.command()
-def proxy(workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1) -> None:
+def proxy(
+    workers: Annotated[int | None, typer.Option(
+        help="worker processes (nginx's, or uvicorn's with the python data plane); "
+             "default PODIUM_PROXY_WORKERS")] = None,
+) -> None:
     """Run the proxy: the public door for Spaces, the dashboard, the API and git."""
     from podium.proxy.server import serve
 
-    serve(Settings(), workers=workers)
+    settings = Settings()
+    try:
+        serve(settings, workers=workers or settings.proxy_workers)
+    except PodiumError as exc:
+        raise fail(exc) from exc
 
 
 @app.command()
 def scheduler() -> None:
-    """Run the scheduler loop: reconcile with the engine, wake on request, sleep idle Spaces."""
+    """Run the scheduler loop: reconcile with the engine, deploy finished builds, wake on
+    request, sleep idle Spaces."""
+    from podium.controller.deployer import Deployer
     from podium.controller.platform import Platform
+    from podium.scheduler.loop import run_forever
 
     platform = Platform(Settings())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     report = platform.scheduler.reconcile()
     console.print(f"reconciled: adopted {len(report.adopted)}, removed {len(report.removed)}")
+    deployer = Deployer(platform.settings, platform.redis, platform.db)
     try:
-        platform.scheduler.run_forever(stop)
+        run_forever(platform.scheduler, stop, deploys=deployer)
     except KeyboardInterrupt:
         stop.set()
     finally:

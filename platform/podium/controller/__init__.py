@@ -1,7 +1,7 @@
 """The controller: glue between the edges (API, git hooks, build jobs) and the components.
 
 It is the only place that knows the store AND the scheduler, so the scheduler never touches
-the store and the build worker never starts containers itself: the build job calls
-``deploy`` here (through Settings.deploy_handler), the git hook calls ``on_push`` (through
-Settings.push_handler).
+the store and the build worker never starts containers itself: a finished build leaves a
+deploy request that the scheduler process's ``deployer`` runs through ``deploy`` here
+(Settings.deploy_handler), the git hook calls ``on_push`` (through Settings.push_handler).
 """

@@ -1,6 +1,7 @@
 """Deploying a built image (Settings.deploy_handler's default): gather what the Space's
 container needs from the store and the README at that commit, hand it to the scheduler,
-and record the result. Called by the build job after a successful build."""
+and record the result. Called by the deployer (``controller.deployer``) in the scheduler
+process for a Space's latest successful build; the build job only leaves the request."""
 
 from __future__ import annotations
 
