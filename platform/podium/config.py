@@ -36,6 +36,21 @@ class Settings(BaseSettings):
     # API binds 0.0.0.0 and the proxy dials http://api:8000). Empty = api_host:api_port.
     api_url: str = ""
     proxy_host: str = "0.0.0.0"
+    # The proxy's data plane (podium.proxy.plane): "nginx" serves plain requests to public,
+    # running Spaces from nginx, configured from the route table (bench/proxy.py measured it
+    # at 0.8-0.95x of direct vs 0.6-0.7x for Python alone), and hands everything else to the
+    # Python proxy behind it; "python" serves everything from the Python proxy.
+    proxy_data_plane: str = "nginx"
+    nginx_binary: str = "nginx"
+    # nginx worker processes (0 = one per core).
+    proxy_workers: int = 1
+    # A front proxy whose X-Forwarded-For is believed (an address, or "*"); empty = none,
+    # the Podium proxy is the public edge. The nginx data plane sets it for its own Python
+    # proxy.
+    proxy_trusted_front: str = ""
+    # How long a version replaced by a deploy keeps serving websockets and event streams
+    # opened before the swap (seconds), before it is stopped.
+    drain_timeout: float = 30.0
 
     # Empty = `podium up` starts its own redis-server with data in data_dir.
     redis_url: str = ""

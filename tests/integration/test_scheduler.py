@@ -22,6 +22,7 @@ from podium.config import Settings
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
 from podium.proxy.routes import RouteTable
+from podium.proxy.testing import settles
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.records import Desired
 from podium.scheduler.service import Scheduler
@@ -223,6 +224,79 @@ def test_redeploy_under_load_drops_no_request(
     assert stages == [Stage.RUNNING_APP_STARTING, Stage.RUNNING]
     assert [i.id for i in backend.list_instances(space.key)] == [second.id]
     assert backend.refresh(first.id) is None
+
+
+def test_old_version_serves_its_open_streams_until_they_close(
+    settings: Settings, backend: DockerBackend, routes: RouteTable, redis_conn: redis.Redis,
+    space: SpaceId, app_image: str,
+) -> None:
+    # A Gradio queue stream or a Streamlit session opened before a swap stays on the old
+    # version: it is stopped when its streams close (here) or after drain_timeout.
+    settings = settings.model_copy(update={"drain_timeout": 60.0})
+    scheduler = Scheduler(settings, backend, routes, redis_conn, drain_s=0.2)
+    first = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    routes.stream_opened(space.key, first.upstream)
+    deployed: list[str] = []
+    thread = threading.Thread(target=lambda: deployed.append(scheduler.deploy(
+        make_spec(settings, space, app_image, commit="c2", VERSION="v2")).id))
+    thread.start()
+    try:
+        assert settles(
+            lambda: getattr(routes.get(space.key), "upstream", None) not in (None, first.upstream),
+            30)
+        time.sleep(1.5)  # well past drain_s: only the open stream keeps v1
+        assert get(first.upstream).text.startswith("v1")  # type: ignore[arg-type]
+        # A stream to the *new* version does not hold the old one.
+        route = routes.get(space.key)
+        assert route is not None
+        routes.stream_opened(space.key, route.upstream)
+        assert backend.refresh(first.id) is not None
+    finally:
+        routes.stream_closed(space.key, first.upstream)
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert [i.id for i in backend.list_instances(space.key)] == deployed
+    assert backend.refresh(first.id) is None
+
+
+def test_old_version_is_cut_after_drain_timeout(
+    settings: Settings, backend: DockerBackend, routes: RouteTable, redis_conn: redis.Redis,
+    space: SpaceId, app_image: str,
+) -> None:
+    settings = settings.model_copy(update={"drain_timeout": 1.0})
+    scheduler = Scheduler(settings, backend, routes, redis_conn, drain_s=0.2)
+    first = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
+    routes.stream_opened(space.key, first.upstream)  # never closed: a tab left open
+    second = scheduler.deploy(make_spec(settings, space, app_image, commit="c2", VERSION="v2"))
+    assert [i.id for i in backend.list_instances(space.key)] == [second.id]
+
+
+def test_scheduler_waits_for_data_planes_to_apply_a_route_change(
+    settings: Settings, backend: DockerBackend, routes: RouteTable, redis_conn: redis.Redis,
+    space: SpaceId, app_image: str,
+) -> None:
+    # An nginx serving the old table would still send requests to the container: it is
+    # frozen only once every live data plane reports the new generation.
+    scheduler = Scheduler(settings, backend, routes, redis_conn, drain_s=0.1)
+    spec = make_spec(settings, space, app_image, VERSION="v1")
+    spec.sleep_time = 60
+    scheduler.deploy(spec)
+    routes.mark_applied("plane-test", routes.generation())
+    slept: list[bool] = []
+    thread = threading.Thread(target=lambda: slept.append(scheduler.sleep(space.key)))
+    thread.start()
+    try:
+        assert settles(lambda: getattr(routes.get(space.key), "stage", None) == Stage.SLEEPING,
+                       10)
+        time.sleep(1.0)
+        assert thread.is_alive() and slept == []  # still waiting for plane-test
+        assert all(i.running for i in backend.list_instances(space.key))
+        routes.mark_applied("plane-test", routes.generation())
+        thread.join(timeout=15)
+    finally:
+        routes.forget_plane("plane-test")
+        thread.join(timeout=15)
+    assert slept == [True]
 
 
 def test_crashing_new_version_keeps_the_old_one_serving(
@@ -434,7 +508,7 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     routes.touch(space.key, now=now)
     assert scheduler.idle_check(now + 30) == []
 
-    routes.redis.hincrby(routes.keys.streams(space.key), routes.instance, 1)
+    routes.stream_opened(space.key)
     routes.heartbeat(now + 90)
     assert scheduler.idle_check(now + 90) == []  # an open websocket keeps it awake
     routes.stream_closed(space.key)

@@ -198,7 +198,7 @@ class ProxyApp:
         key = route.space_key
         try:
             if websocket:
-                await self.routes.stream_opened(key)
+                await self.routes.stream_opened(key, route.upstream)
                 try:
                     host = conn.headers.get("host") or upstream.netloc
                     await bridge(scope, receive, send, uri=f"ws://{host}{path}",
@@ -206,11 +206,11 @@ class ProxyApp:
                                  headers=headers)
                 finally:
                     with anyio.CancelScope(shield=True):
-                        await self.routes.stream_closed(key)
+                        await self.routes.stream_closed(key, route.upstream)
             else:
                 async def on_stream(opened: bool) -> None:
-                    await (self.routes.stream_opened(key) if opened
-                           else self.routes.stream_closed(key))
+                    await (self.routes.stream_opened(key, route.upstream) if opened
+                           else self.routes.stream_closed(key, route.upstream))
 
                 await forward(self.client, scope, receive, send, base=base,  # type: ignore[arg-type]
                               raw_path=path, headers=headers,

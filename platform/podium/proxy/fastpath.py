@@ -94,7 +94,8 @@ class FastPathProtocol(asyncio.Protocol):
         self.started = False  # the response head reached the upstream side of us
         self.chunked = False  # re-framed for the client as chunks
         self.until_close = False  # the upstream ends its body by closing
-        self.stream_key: str | None = None  # counted as an open stream
+        # (space, upstream) counted as an open stream
+        self.stream_key: tuple[str, str | None] | None = None
         self.out: list[bytes] = []  # output of the current read, written by upstream_flush
         self.held: list[bytes] | None = None  # output held until the stream is counted
         self.done_held = False
@@ -240,7 +241,7 @@ class FastPathProtocol(asyncio.Protocol):
             out.append((b"transfer-encoding", b"chunked"))
             # Open-ended (SSE, streamed downloads): counted as activity while open, and
             # only forwarded once counted, as on the ASGI path.
-            self.stream_key = self.route.space_key
+            self.stream_key = (self.route.space_key, self.route.upstream)
             self.held = []
             self.upstream.pause()  # type: ignore[union-attr]
             self.planner.spawn(self._open_stream(self.stream_key))  # type: ignore[union-attr]
@@ -303,9 +304,9 @@ class FastPathProtocol(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         (self.out if self.held is None else self.held).append(data)
 
-    async def _open_stream(self, key: str) -> None:
+    async def _open_stream(self, key: tuple[str, str | None]) -> None:
         try:
-            await self.planner.routes.stream_opened(key)  # type: ignore[union-attr]
+            await self.planner.routes.stream_opened(*key)  # type: ignore[union-attr]
         finally:
             held, self.held = self.held, None
             if self.transport is not None and held is not None and self.stream_key == key:
@@ -319,7 +320,7 @@ class FastPathProtocol(asyncio.Protocol):
     def _end_stream(self) -> None:
         key, self.stream_key = self.stream_key, None
         if key is not None and self.planner is not None:
-            self.planner.spawn(self.planner.routes.stream_closed(key))
+            self.planner.spawn(self.planner.routes.stream_closed(*key))
 
     def _check_idle(self) -> None:
         if self.transport is None:

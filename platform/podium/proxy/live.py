@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from podium.proxy.routes import TOUCH_INTERVAL, WAKE_DEDUPE_SECONDS, Keys, Route
+from podium.proxy.routes import TOUCH_INTERVAL, WAKE_DEDUPE_SECONDS, Keys, Route, stream_field
 
 
 class LiveRoutes:
@@ -29,9 +29,9 @@ class LiveRoutes:
         # its heartbeat instead of keeping a Space awake forever.
         self.instance = uuid.uuid4().hex
         self._last_touch: dict[str, float] = {}
-        # Streams open on this process, by space: touched on every heartbeat, because an
-        # open websocket is activity even when no new request arrives.
-        self.local_streams: dict[str, int] = {}
+        # Streams open on this process, by (space, upstream): touched on every heartbeat,
+        # because an open websocket is activity even when no new request arrives.
+        self.local_streams: dict[tuple[str, str], int] = {}
 
     async def is_revoked(self, space_key: str, subject: str) -> bool:
         return bool(await self.redis.exists(self.keys.revoked(space_key, subject)))
@@ -99,25 +99,29 @@ class LiveRoutes:
     async def write_touch(self, space_key: str, now: float) -> None:
         await self.redis.hset(self.keys.activity, space_key, repr(now))
 
-    async def stream_opened(self, space_key: str) -> None:
-        self.local_streams[space_key] = self.local_streams.get(space_key, 0) + 1
+    async def stream_opened(self, space_key: str, upstream: str | None = None) -> None:
+        local = (space_key, upstream or "")
+        self.local_streams[local] = self.local_streams.get(local, 0) + 1
         await self.heartbeat()
-        await self.redis.hincrby(self.keys.streams(space_key), self.instance, 1)
+        await self.redis.hincrby(
+            self.keys.streams(space_key), stream_field(self.instance, upstream), 1)
 
-    async def stream_closed(self, space_key: str) -> None:
-        left = self.local_streams.get(space_key, 1) - 1
+    async def stream_closed(self, space_key: str, upstream: str | None = None) -> None:
+        local = (space_key, upstream or "")
+        left = self.local_streams.get(local, 1) - 1
         if left > 0:
-            self.local_streams[space_key] = left
+            self.local_streams[local] = left
         else:
-            self.local_streams.pop(space_key, None)
-        await self.redis.hincrby(self.keys.streams(space_key), self.instance, -1)
+            self.local_streams.pop(local, None)
+        await self.redis.hincrby(
+            self.keys.streams(space_key), stream_field(self.instance, upstream), -1)
         # A stream that just ended was activity up to now.
         await self.touch(space_key)
 
     async def heartbeat(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
         await self.redis.zadd(self.keys.proxies, {self.instance: now})
-        for space_key in list(self.local_streams):
+        for space_key in {key for key, _ in self.local_streams}:
             await self.touch(space_key, now)
 
     async def request_wake(self, space_key: str) -> None:
@@ -130,6 +134,7 @@ class LiveRoutes:
     async def forget_instance(self) -> None:
         """On clean shutdown: this process's streams are gone."""
         await self.redis.zrem(self.keys.proxies, self.instance)
-        for space_key in list(self.local_streams):
-            await self.redis.hdel(self.keys.streams(space_key), self.instance)
+        for space_key, upstream in list(self.local_streams):
+            await self.redis.hdel(
+                self.keys.streams(space_key), stream_field(self.instance, upstream))
         self.local_streams.clear()

@@ -7,11 +7,15 @@ Redis layout under ``{prefix}``:
 - ``routes``            hash  space_key -> Route JSON
 - ``routes:subdomain``  hash  subdomain -> space_key
 - ``activity``          hash  space_key -> unix time of the last request seen
-- ``streams:{key}``     hash  proxy instance id -> open websocket/SSE streams on it
+- ``streams:{key}``     hash  "{proxy instance id} {upstream}" -> open websocket/SSE streams
+  on that proxy to that version of the Space (the upstream tells versions apart during a swap)
 - ``proxies``           zset  proxy instance id -> last heartbeat (unix time); a crashed
   proxy's stream counts stop counting once its heartbeat is stale
 - ``wake``              list  space keys a proxy asked the scheduler to wake
 - ``wake:pending:{key}`` string  de-duplicates wake requests for a few seconds
+- ``routes:gen``        int   bumped by every route change
+- ``planes``            zset  data plane instance id (an nginx a proxy drives) -> heartbeat
+- ``planes:applied``    hash  data plane instance id -> the ``routes:gen`` it serves with
 """
 
 from __future__ import annotations
@@ -130,6 +134,9 @@ class Keys:
         self.activity = f"{prefix}:activity"
         self.proxies = f"{prefix}:proxies"
         self.wake = f"{prefix}:wake"
+        self.generation = f"{prefix}:routes:gen"
+        self.planes = f"{prefix}:planes"
+        self.applied = f"{prefix}:planes:applied"
 
     def streams(self, space_key: str) -> str:
         return f"{self.prefix}:streams:{space_key}"
@@ -147,13 +154,22 @@ def _text(value: bytes | str | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def stream_field(instance: str, upstream: str | None) -> str:
+    return f"{instance} {upstream or ''}"
+
+
 def count_live_streams(
-    counts: dict[Any, Any], heartbeats: dict[str, float], now: float
+    counts: dict[Any, Any], heartbeats: dict[str, float], now: float,
+    upstream: str | None = None,
 ) -> int:
-    """Sum of per-proxy stream counts, skipping proxies whose heartbeat is stale."""
+    """Sum of per-proxy stream counts, skipping proxies whose heartbeat is stale; with
+    ``upstream``, only streams to that version of the Space."""
     total = 0
-    for instance, count in counts.items():
-        beat = heartbeats.get(_text(instance) or "")
+    for name, count in counts.items():
+        instance, _, to = (_text(name) or "").partition(" ")
+        if upstream is not None and to != upstream:
+            continue
+        beat = heartbeats.get(instance)
         if beat is not None and now - beat <= STALE_PROXY_SECONDS:
             total += max(int(count), 0)
     return total
@@ -181,6 +197,7 @@ class RouteTable:
             pipe.hdel(self.keys.subdomains, old.subdomain)
         pipe.hset(self.keys.routes, route.space_key, route.to_json())
         pipe.hset(self.keys.subdomains, route.subdomain, route.space_key)
+        pipe.incr(self.keys.generation)
         pipe.execute()
 
     def get(self, space_key: str) -> Route | None:
@@ -199,6 +216,7 @@ class RouteTable:
         pipe.hdel(self.keys.routes, space_key)
         pipe.hdel(self.keys.activity, space_key)
         pipe.delete(self.keys.streams(space_key), self.keys.wake_pending(space_key))
+        pipe.incr(self.keys.generation)
         pipe.execute()
 
     def all(self) -> list[Route]:
@@ -217,25 +235,66 @@ class RouteTable:
         raw = _text(self.redis.hget(self.keys.activity, space_key))  # type: ignore[arg-type]
         return float(raw) if raw is not None else None
 
-    def stream_opened(self, space_key: str) -> None:
+    def stream_opened(self, space_key: str, upstream: str | None = None) -> None:
         self.heartbeat()
-        self.redis.hincrby(self.keys.streams(space_key), self.instance, 1)
+        self.redis.hincrby(self.keys.streams(space_key), stream_field(self.instance, upstream), 1)
 
-    def stream_closed(self, space_key: str) -> None:
-        self.redis.hincrby(self.keys.streams(space_key), self.instance, -1)
+    def stream_closed(self, space_key: str, upstream: str | None = None) -> None:
+        self.redis.hincrby(self.keys.streams(space_key), stream_field(self.instance, upstream), -1)
 
     def heartbeat(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
         self.redis.zadd(self.keys.proxies, {self.instance: now})
 
-    def open_streams(self, space_key: str, now: float | None = None) -> int:
+    def open_streams(
+        self, space_key: str, now: float | None = None, *, upstream: str | None = None
+    ) -> int:
+        """Websockets and event streams open to the Space (with ``upstream``: to that
+        version of it) on every live proxy."""
         now = time.time() if now is None else now
         counts = self.redis.hgetall(self.keys.streams(space_key))
         if not counts:
             return 0
         beats = self.redis.zrange(self.keys.proxies, 0, -1, withscores=True)
         heartbeats = {_text(m) or "": float(s) for m, s in beats}  # type: ignore[union-attr]
-        return count_live_streams(counts, heartbeats, now)  # type: ignore[arg-type]
+        return count_live_streams(counts, heartbeats, now, upstream)  # type: ignore[arg-type]
+
+    # -- data planes (a proxy's nginx applies the table; the scheduler waits for it) -----
+    def generation(self) -> int:
+        return int(_text(self.redis.get(self.keys.generation)) or 0)  # type: ignore[arg-type]
+
+    def mark_applied(self, plane: str, generation: int, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(self.keys.planes, {plane: now})
+        pipe.hset(self.keys.applied, plane, generation)
+        pipe.execute()
+
+    def forget_plane(self, plane: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrem(self.keys.planes, plane)
+        pipe.hdel(self.keys.applied, plane)
+        pipe.execute()
+
+    def wait_applied(self, timeout: float, poll: float = 0.05) -> bool:
+        """Block until every live data plane serves with the route table as it is now
+        (True at once when no proxy runs one; False when ``timeout`` passed first).
+
+        Called after a route stops sending traffic to a container and before that
+        container is frozen or stopped: a frozen one would hang requests sent to it."""
+        target = self.generation()
+        deadline = time.monotonic() + timeout
+        while True:
+            live = self.redis.zrangebyscore(
+                self.keys.planes, time.time() - STALE_PROXY_SECONDS, "+inf")
+            if not live:
+                return True
+            applied = self.redis.hmget(self.keys.applied, live)  # type: ignore[arg-type]
+            if all(int(_text(a) or 0) >= target for a in applied):  # type: ignore[union-attr]
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(poll)
 
     # -- wake (proxy -> scheduler) ---------------------------------------------------------
     def request_wake(self, space_key: str) -> None:

@@ -121,10 +121,27 @@ class Scheduler:
 
     def _retire(self, space_key: str, keep: str) -> None:
         others = [i for i in self.backend.list_instances(space_key) if i.id != keep]
-        if any(i.running for i in others):
-            time.sleep(self.drain_s)  # requests already sent to the old version finish
+        running = [i for i in others if i.running]
+        if running:
+            self._drain(space_key, running)
         for instance in others:
             self._discard(instance)
+
+    def _drain(self, space_key: str, leaving: list[Instance]) -> None:
+        """Let a version the route no longer sends to finish what it was sent: wait until
+        every proxy's data plane has the new route, then for requests in flight (and the
+        Python proxy's route cache), then for websockets and event streams opened to it
+        (a Gradio queue stream, a Streamlit session), up to ``settings.drain_timeout``."""
+        if not self.routes.wait_applied(timeout=self.drain_s + 5):
+            log.warning("a proxy did not apply the route change for %s in time", space_key)
+        time.sleep(self.drain_s)
+        deadline = time.monotonic() + self.settings.drain_timeout
+        upstreams = [i.upstream for i in leaving if i.upstream]
+        while any(self.routes.open_streams(space_key, upstream=u) for u in upstreams):
+            if time.monotonic() >= deadline:
+                log.info("%s: cutting streams still open to the old version", space_key)
+                return
+            time.sleep(0.25)
 
     # -- sleep, wake, pause --------------------------------------------------------------
 
@@ -140,9 +157,12 @@ class Scheduler:
             if idle_before is not None and not self._idle(space_key, record, idle_before):
                 return False
             self.routes.put(route_for(record.spec, None, Stage.SLEEPING))
-            # Proxies cache a serving route for up to a second: until that has passed, a
-            # request may still be sent to this container, and a frozen one would hang it
-            # instead of waking it. Waiting also lets requests in flight finish.
+            # Until every proxy has the new route (nginx reloaded, the Python proxy's
+            # one-second cache expired), a request may still be sent to this container, and a
+            # frozen one would hang it instead of waking it. Waiting also lets requests in
+            # flight finish.
+            if not self.routes.wait_applied(timeout=self.drain_s + 5):
+                log.warning("a proxy did not apply the route change for %s", space_key)
             time.sleep(self.drain_s)
             freeze = self.freeze_s > 0
             for instance in self.backend.list_instances(space_key):
@@ -196,6 +216,7 @@ class Scheduler:
             self.routes.put(route_for(record.spec, None, Stage.PAUSED))
             found = self.backend.list_instances(space_key)
             if any(i.running for i in found):
+                self.routes.wait_applied(timeout=self.drain_s + 5)
                 time.sleep(self.drain_s)
             for instance in found:
                 self._discard(instance)
