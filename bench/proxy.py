@@ -1,6 +1,7 @@
-"""Proxy benchmark: Podium's proxy (1 and 2 worker processes) vs nginx vs no proxy, all on
-loopback against the same real upstream (podium.proxy.testing, one process). Prints one
-JSON document.
+"""Proxy benchmark: Podium's proxy with each data plane (the Python proxy alone; nginx
+driven from the route table in front of it), 1 and 2 worker processes, vs a bare nginx
+(a static config, no Podium logic: the floor) vs no proxy, all on loopback against the
+same real upstream (podium.proxy.testing, one process). Prints one JSON document.
 
     .venv/bin/python bench/proxy.py [--duration 4] [--rounds 3] [--conns 1,16,64]
                                     [--wrk-cpu N|-1] [--no-nginx]
@@ -236,14 +237,19 @@ def main() -> None:
         # name -> (port, Host header, pid of the target's process tree or None)
         targets: dict[str, tuple[int, str, int | None]] = {
             "direct": (up_port, f"127.0.0.1:{up_port}", None)}
-        for workers in (1, 2):
+        # Podium's proxy as `podium proxy` runs it: the Python proxy alone, and nginx driven
+        # from the route table in front of it (the default data plane).
+        planes = [("python", 1), ("python", 2)] + (
+            [("nginx", 1), ("nginx", 2)] if use_nginx else [])
+        for plane, workers in planes:
             port = free_port()
             env = {**os.environ, "PODIUM_REDIS_URL": server.url, "PODIUM_DOMAIN": DOMAIN,
                    "PODIUM_PUBLIC_PORT": str(port), "PODIUM_PROXY_HOST": "127.0.0.1",
-                   "PODIUM_DATA_DIR": f"{tmp}/data", "PODIUM_API_PORT": str(free_port())}
+                   "PODIUM_DATA_DIR": f"{tmp}/data", "PODIUM_API_PORT": str(free_port()),
+                   "PODIUM_PROXY_DATA_PLANE": plane}
             pid = stack.enter_context(process(
                 [py, "-m", "podium.proxy", "--workers", str(workers)], env))
-            targets[f"podium_w{workers}"] = (port, f"{space_host}:{port}", pid)
+            targets[f"podium_{plane}_w{workers}"] = (port, f"{space_host}:{port}", pid)
         if use_nginx:
             for workers in (1, 2):
                 port = free_port()
@@ -253,7 +259,7 @@ def main() -> None:
                 conf.write_text(NGINX_CONF.format(tmp=ndir, upstream=up_port, port=port,
                                                   workers=workers))
                 pid = stack.enter_context(process(["nginx", "-c", str(conf), "-p", str(ndir)]))
-                targets[f"nginx_w{workers}"] = (port, f"{space_host}:{port}", pid)
+                targets[f"bare_nginx_w{workers}"] = (port, f"{space_host}:{port}", pid)
         for port, _, _ in targets.values():
             wait_port(port)
 

@@ -1,7 +1,8 @@
-"""The data plane: the single public door. Routes Space traffic by host or path to the
-Space's container (HTTP streaming, SSE, websockets), wakes sleeping Spaces and forwards
-everything else to the API process. ``create_proxy_app`` builds the ASGI app; ``serve``
-runs it."""
+"""The single public door. Routes Space traffic by host or path to the Space's container
+(HTTP streaming, SSE, websockets), wakes sleeping Spaces and forwards everything else to
+the API process. ``create_proxy_app`` builds the Python proxy (ASGI); ``serve`` runs the
+data plane Settings.proxy_data_plane names (``plane/``: nginx in front of the Python proxy,
+or the Python proxy alone)."""
 
 from typing import Any
 

@@ -10,9 +10,10 @@ from podium.proxy.server import serve
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m podium.proxy")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
-    serve(Settings(), workers=args.workers)
+    settings = Settings()
+    serve(settings, workers=args.workers or settings.proxy_workers)
 
 
 if __name__ == "__main__":

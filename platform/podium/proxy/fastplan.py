@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from podium.config import Settings
 from podium.proxy.access import AccessPolicy
-from podium.proxy.headers import ForwardedFor, ResponsePolicy, request_headers
+from podium.proxy.headers import ForwardedFor, ResponsePolicy, header, request_headers
 from podium.proxy.live import LiveRoutes
 from podium.proxy.routes import Route
 from podium.proxy.routing import SpaceTarget, resolve, upstream_path
@@ -46,6 +46,7 @@ class FastPlanner:
     def __init__(self, settings: Settings, routes: LiveRoutes, policy: AccessPolicy) -> None:
         self.domain = settings.domain
         self.scheme = settings.scheme
+        self.trusted_front = settings.proxy_trusted_front
         self.routes = routes
         self.policy = policy
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -83,10 +84,19 @@ class FastPlanner:
         now = time.time()
         if self.routes.touch_due(route.space_key, now):
             self.spawn(self.routes.write_touch(route.space_key, now))
-        fwd = ForwardedFor(client_ip, head.host.decode("latin-1"), self.scheme, target.prefix)
+        fwd = ForwardedFor(self.client_of(head, client_ip), head.host.decode("latin-1"),
+                           self.scheme, target.prefix)
         path = upstream_path(target, route).encode("latin-1")
         request = request_bytes(head.method, path, request_headers(head.headers, fwd))
         return Plan(route, address, request, self._policy(route))
+
+    def client_of(self, head: RequestHead, peer: str) -> str:
+        """The client's address: the peer's, or what a trusted front proxy says it was."""
+        if self.trusted_front and self.trusted_front in ("*", peer):
+            claimed = header(head.headers, b"x-forwarded-for")
+            if claimed:
+                return claimed.rsplit(b",", 1)[-1].strip().decode("latin-1")
+        return peer
 
     def _policy(self, route: Route) -> ResponsePolicy:
         hit = self._policies.get(id(route))

@@ -89,18 +89,21 @@ async def _relay(receive: Receive, send: Send, upstream: ClientConnection) -> No
 
         async def upstream_to_client() -> None:
             try:
-                async for data in upstream:
-                    if isinstance(data, bytes):
-                        await send({"type": "websocket.send", "bytes": data})
-                    else:
-                        await send({"type": "websocket.send", "text": data})
-            except ConnectionClosed:
-                pass
-            rcvd = upstream.close_code
-            await send({
-                "type": "websocket.close", "code": sendable(rcvd),
-                "reason": upstream.close_reason or "",
-            })
+                try:
+                    async for data in upstream:
+                        if isinstance(data, bytes):
+                            await send({"type": "websocket.send", "bytes": data})
+                        else:
+                            await send({"type": "websocket.send", "text": data})
+                except ConnectionClosed:
+                    pass
+                rcvd = upstream.close_code
+                await send({
+                    "type": "websocket.close", "code": sendable(rcvd),
+                    "reason": upstream.close_reason or "",
+                })
+            except OSError:
+                pass  # the client went first (uvicorn's ClientDisconnected): nothing to tell
             tg.cancel_scope.cancel()
 
         tg.start_soon(client_to_upstream)

@@ -1,0 +1,272 @@
+"""nginx on the public port, driven from the route table, with the Python proxy behind it.
+
+One process (``podium proxy``) runs three things: nginx (a child that dies with it), a sync
+thread that renders nginx's config whenever the route table changes, checks it and reloads
+nginx, then records in Redis which table generation this nginx serves (the scheduler waits
+for that before it freezes or stops a container the old table sent traffic to), and an
+activity thread reading nginx's buffered activity log (a Space's key per request) so that
+requests nginx serves count as activity for sleep. The Python proxy serves, on a loopback
+port, everything nginx hands over (see podium.proxy.plane.nginxconf).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import redis
+
+from podium.config import Settings
+from podium.errors import ServiceUnavailable
+from podium.proxy.plane.base import DataPlane, require_redis
+from podium.proxy.plane.nginxconf import NginxLayout, render
+from podium.proxy.plane.python import serve_python
+from podium.proxy.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
+from podium.services.supervisor import die_with_parent
+
+log = logging.getLogger("podium.proxy")
+
+_POLL_SECONDS = 0.1
+_RELOAD_WAIT_SECONDS = 5.0
+
+
+def _children(pid: int) -> set[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return set()
+    return {int(p) for p in text.split()}
+
+
+def _retiring(pid: int) -> bool:
+    """An nginx worker that stopped accepting (its title says so) or is gone."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return b"shutting down" in title or b"worker" not in title
+
+
+class ActivityLog:
+    """nginx's activity log (a Space key per served request, written by nginx in buffered
+    batches) -> the route table's activity hash, every TOUCH_INTERVAL.
+
+    Why a file and not syslog datagrams: one datagram per request cost a third of the
+    throughput on two cores (bench/proxy.py); a buffered file costs nginx one write per
+    batch and this thread one read a second. Rotated (renamed, reopened by nginx on
+    SIGUSR1) when it grows past ``rotate_bytes``."""
+
+    def __init__(self, routes: RouteTable, path: Path, rotate_bytes: int = 8 << 20) -> None:
+        self.routes = routes
+        self.path = path
+        self.rotate_bytes = rotate_bytes
+        self.offset = 0
+        self.rest = b""
+        self.nginx: subprocess.Popen[bytes] | None = None
+        path.unlink(missing_ok=True)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(TOUCH_INTERVAL):
+            self.collect()
+
+    def collect(self) -> None:
+        keys = self._read(self.path)
+        if self.offset >= self.rotate_bytes and self._rotate():
+            keys |= self._read(self.path.with_suffix(".old"))
+            self.path.with_suffix(".old").unlink(missing_ok=True)
+            self.offset = 0
+        self._record(keys)
+
+    def _read(self, path: Path) -> set[bytes]:
+        try:
+            with path.open("rb") as file:
+                file.seek(self.offset)
+                data = self.rest + file.read()
+                self.offset = file.tell()
+        except FileNotFoundError:
+            return set()
+        lines = data.split(b"\n")
+        self.rest = lines.pop()  # an unfinished line waits for the next read
+        return set(lines)
+
+    def _rotate(self) -> bool:
+        nginx = self.nginx
+        if nginx is None or nginx.poll() is not None:
+            return False
+        self.path.rename(self.path.with_suffix(".old"))
+        nginx.send_signal(signal.SIGUSR1)  # reopen: workers flush and write a new file
+        time.sleep(0.5)
+        return True
+
+    def _record(self, keys: set[bytes]) -> None:
+        keys.discard(b"")
+        if not keys:
+            return
+        now = repr(time.time())
+        try:
+            pipe = self.routes.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.hset(self.routes.keys.activity, key.decode("latin-1"), now)
+            pipe.execute()
+        except redis.RedisError as exc:
+            log.warning("recording activity failed: %s", exc)
+
+
+class NginxPlane(DataPlane):
+    name = "nginx"
+
+    def serve(self, *, workers: int = 1) -> None:
+        settings = self.settings
+        binary = shutil.which(settings.nginx_binary)
+        if binary is None:
+            raise ServiceUnavailable(
+                f"nginx ({settings.nginx_binary}) is not installed",
+                hint="apt-get install nginx-light, or set PODIUM_PROXY_DATA_PLANE=python",
+            )
+        routes = RouteTable(redis.Redis.from_url(require_redis(settings)))
+        python_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        python_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        python_sock.bind(("127.0.0.1", 0))
+        python_sock.listen(2048)
+        run_dir = settings.data_dir / "proxy" / f"nginx-{settings.public_port}"
+        activity = ActivityLog(routes, run_dir / "activity.log")
+        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+            (run_dir / sub).mkdir(parents=True, exist_ok=True)
+            # nginx's workers run as nobody when the master is root.
+            os.chmod(run_dir / sub, 0o1777)
+        layout = NginxLayout(
+            run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
+            python_port=python_sock.getsockname()[1], activity_log=activity.path,
+            workers=workers, shutdown_timeout=settings.drain_timeout + 30,
+        )
+        sync = ConfigSync(binary, layout, routes, settings)
+        stop = threading.Event()
+        sync.write_initial()
+        nginx = subprocess.Popen(
+            [binary, "-p", str(run_dir), "-c", str(sync.conf), "-e", "stderr"],
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - a prctl only, before exec
+        )
+        sync.nginx = activity.nginx = nginx
+        threads = [
+            threading.Thread(target=sync.run, args=(stop,), name="podium-nginx-sync",
+                             daemon=True),
+            threading.Thread(target=activity.run, args=(stop,), name="podium-activity",
+                             daemon=True),
+        ]
+        for thread in threads:
+            thread.start()
+        behind = settings.model_copy(update={"proxy_trusted_front": "127.0.0.1"})
+        try:
+            serve_python(behind, sock=python_sock)
+        finally:
+            stop.set()
+            sync.stop_nginx()
+            for thread in threads:
+                thread.join(timeout=3)
+            activity.collect()
+            routes.forget_plane(sync.plane)
+
+
+class ConfigSync:
+    """Route table -> nginx.conf -> reload -> "applied" marker, whenever the table changes
+    (and a heartbeat of the marker, so the scheduler knows this nginx is alive)."""
+
+    def __init__(
+        self, binary: str, layout: NginxLayout, routes: RouteTable, settings: Settings
+    ) -> None:
+        self.binary = binary
+        self.layout = layout
+        self.routes = routes
+        self.settings = settings
+        self.conf = layout.run_dir / "nginx.conf"
+        self.plane = f"nginx-{uuid.uuid4().hex[:12]}"
+        self.nginx: subprocess.Popen[bytes] | None = None
+        self.generation = -1
+        self.text = ""
+
+    def _render(self) -> str:
+        return render(self.routes.all(), self.layout, domain=self.settings.domain,
+                      scheme=self.settings.scheme)
+
+    def write_initial(self) -> None:
+        generation = self.routes.generation()
+        self.text = self._render()
+        self.conf.write_text(self.text)
+        self.generation = generation
+
+    def run(self, stop: threading.Event) -> None:
+        beat = 0.0
+        while not stop.wait(_POLL_SECONDS):
+            if self.nginx is not None and self.nginx.poll() is not None:
+                # The public port is gone: stop this process so its supervisor restarts it.
+                log.error("nginx exited with %s; stopping the proxy", self.nginx.returncode)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+            try:
+                generation = self.routes.generation()
+                if generation != self.generation and self._apply():
+                    self.generation = generation
+                    beat = 0.0
+                if time.monotonic() - beat >= HEARTBEAT_SECONDS / 2 and self.generation >= 0:
+                    self.routes.mark_applied(self.plane, self.generation)
+                    beat = time.monotonic()
+            except redis.RedisError as exc:
+                log.warning("route table unreachable: %s", exc)
+                stop.wait(1.0)
+
+    def _apply(self) -> bool:
+        text = self._render()
+        if text == self.text:
+            return True
+        candidate = self.conf.with_suffix(".next")
+        candidate.write_text(text)
+        check = subprocess.run(
+            [self.binary, "-t", "-q", "-p", str(self.layout.run_dir), "-c", str(candidate),
+             "-e", "stderr"], capture_output=True, text=True, check=False)
+        if check.returncode != 0:
+            # Keep serving the last good config; the Python proxy still routes everything.
+            log.error("nginx rejected the rendered config: %s", check.stderr.strip())
+            return False
+        candidate.replace(self.conf)
+        self.text = text
+        return self._reload()
+
+    def _reload(self) -> bool:
+        nginx = self.nginx
+        if nginx is None or nginx.poll() is not None:
+            return False
+        before = _children(nginx.pid)
+        nginx.send_signal(signal.SIGHUP)
+        if not before:  # no /proc children list here: give the master a moment instead
+            time.sleep(0.25)
+            return True
+        # New workers serve the new config; the old ones stop accepting once told to shut
+        # down, then finish their requests and exit. Until then they may still take a new
+        # connection with the old routes: the reload counts once all of them are told.
+        deadline = time.monotonic() + _RELOAD_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            now = _children(nginx.pid)
+            if now - before and all(_retiring(pid) for pid in now & before):
+                return True
+            time.sleep(0.01)
+        log.error("nginx did not replace its workers after a reload")
+        return False
+
+    def stop_nginx(self) -> None:
+        nginx = self.nginx
+        if nginx is None or nginx.poll() is not None:
+            return
+        nginx.send_signal(signal.SIGTERM)  # fast shutdown: the platform is stopping
+        try:
+            nginx.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            nginx.kill()
+            nginx.wait()

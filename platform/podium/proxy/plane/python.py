@@ -1,0 +1,60 @@
+"""The Python proxy alone on the public port: every request through podium.proxy.app."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import redis.asyncio as aioredis
+import uvicorn
+
+from podium.config import Settings
+from podium.proxy.app import create_proxy_app
+from podium.proxy.fastpath import PROTOCOL
+from podium.proxy.plane.base import DataPlane, require_redis
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    trusted = settings.proxy_trusted_front
+    return dict(
+        access_log=False,
+        # Upstream Date/Server headers are passed through; uvicorn must not add its own.
+        server_header=False, date_header=False,
+        # The proxy is the public edge unless a trusted front says who the client was.
+        proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
+        timeout_keep_alive=75,
+        # Plain requests to serving Spaces skip the ASGI machinery (podium.proxy.fastpath).
+        http=PROTOCOL,
+    )
+
+
+def factory() -> object:
+    """For uvicorn's multi-worker mode, which imports the app in each worker process; the
+    process edge builds Settings from the environment there."""
+    settings = Settings()
+    return create_proxy_app(settings, aioredis.Redis.from_url(require_redis(settings)))
+
+
+def serve_python(settings: Settings, *, workers: int = 1,
+                 sock: socket.socket | None = None) -> None:
+    """The Python proxy on settings.proxy_host:public_port, or on ``sock`` (one worker)."""
+    options = uvicorn_options(settings)
+    if sock is not None:
+        app = create_proxy_app(settings, aioredis.Redis.from_url(require_redis(settings)))
+        server = uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]
+        server.run(sockets=[sock])
+        return
+    address = dict(host=settings.proxy_host, port=settings.public_port)
+    if workers > 1:
+        uvicorn.run("podium.proxy.plane.python:factory", factory=True, workers=workers,
+                    **address, **options)  # type: ignore[arg-type]
+        return
+    app = create_proxy_app(settings, aioredis.Redis.from_url(require_redis(settings)))
+    uvicorn.run(app, **address, **options)  # type: ignore[arg-type]
+
+
+class PythonPlane(DataPlane):
+    name = "python"
+
+    def serve(self, *, workers: int = 1) -> None:
+        serve_python(self.settings, workers=workers)
