@@ -93,6 +93,9 @@ def apply_to_runtime(platform: Platform, space_id: SpaceId) -> None:
     route = platform.routes.get(space_id.key)
     if route is not None and route.private != private:
         platform.routes.put(replace(route, private=private))
+        if private:
+            # Closed when the call returns: no proxy still serves it as public.
+            platform.routes.settle()
 
 
 def _mark_starting(platform: Platform, space_id: SpaceId) -> Space:

@@ -27,7 +27,7 @@ from podium.proxy.fastplan import FastPlanner
 from podium.proxy.headers import ForwardedFor, request_headers, response_headers, wants_html
 from podium.proxy.live import LiveRoutes
 from podium.proxy.pool import UpstreamPool
-from podium.proxy.routes import HEARTBEAT_SECONDS, Route
+from podium.proxy.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
 from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path
 from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
 from podium.proxy.websocket import UpstreamRefused, bridge, deny
@@ -298,7 +298,7 @@ class ProxyApp:
 
 def create_proxy_app(
     settings: Settings, redis: aioredis.Redis, *, policy: AccessPolicy | None = None,
-    prefix: str = "podium", cache_seconds: float = 1.0,
+    prefix: str = "podium", cache_seconds: float = ROUTE_CACHE_SECONDS,
 ) -> ASGIApp:
     """The proxy as an ASGI app over an asyncio Redis client (the route table's store).
     ``cache_seconds``: how long a serving route is reused without asking Redis."""

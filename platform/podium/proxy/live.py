@@ -11,12 +11,20 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from podium.proxy.routes import TOUCH_INTERVAL, WAKE_DEDUPE_SECONDS, Keys, Route, stream_field
+from podium.proxy.routes import (
+    ROUTE_CACHE_SECONDS,
+    TOUCH_INTERVAL,
+    WAKE_DEDUPE_SECONDS,
+    Keys,
+    Route,
+    stream_field,
+)
 
 
 class LiveRoutes:
     def __init__(
-        self, redis: aioredis.Redis, prefix: str = "podium", cache_seconds: float = 1.0
+        self, redis: aioredis.Redis, prefix: str = "podium",
+        cache_seconds: float = ROUTE_CACHE_SECONDS,
     ) -> None:
         self.redis = redis
         # Serving routes are cached briefly: two Redis round trips per request cost more

@@ -37,6 +37,8 @@ HEARTBEAT_SECONDS = 10.0
 STALE_PROXY_SECONDS = 3 * HEARTBEAT_SECONDS
 # Activity is written at most this often per space and process: every request touches.
 TOUCH_INTERVAL = 1.0
+# How long a Python proxy reuses a serving route without asking Redis (podium.proxy.live).
+ROUTE_CACHE_SECONDS = 1.0
 # A burst of requests for a sleeping space queues one wake request, not thousands.
 WAKE_DEDUPE_SECONDS = 5
 
@@ -275,6 +277,14 @@ class RouteTable:
         pipe.zrem(self.keys.planes, plane)
         pipe.hdel(self.keys.applied, plane)
         pipe.execute()
+
+    def settle(self, timeout: float = 10.0) -> bool:
+        """Block until every proxy routes with the table as it is now: each nginx has
+        applied it and each Python proxy's route cache has expired. For changes that must
+        hold when the call returns (a Space made private)."""
+        applied = self.wait_applied(timeout)
+        time.sleep(ROUTE_CACHE_SECONDS)
+        return applied
 
     def wait_applied(self, timeout: float, poll: float = 0.05) -> bool:
         """Block until every live data plane serves with the route table as it is now
