@@ -85,9 +85,10 @@ def test_code_only_redeploy_under_load_drops_no_request(
         podium_up.push(SPACE, workdir, "say hi")
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            # A probe for the new version, not part of the load: a Gradio session (queue
-            # join + its event stream) that straddles the swap can be cut when the old
-            # container stops after its drain, so a failed probe is simply retried.
+            # A probe for the new version, not part of the load: a Gradio session whose
+            # queue join reached the old version and its event stream the new one (the
+            # route switched in between) does not exist there, so such a probe is retried.
+            # Streams opened to the old version before the swap are kept (drain_timeout).
             try:
                 if predict(url) == "Hi, Ada!":
                     break
