@@ -20,12 +20,12 @@ from enum import StrEnum
 from typing import Any
 
 import redis
-from redis.exceptions import LockError
 
 from podium.builds import keys
 from podium.builds.deploys import DeployRequest, DeployRequests
 from podium.builds.records import is_latest, is_serving
 from podium.config import Settings
+from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.plugins import load_callable
 from podium.spaces.stage import Stage
@@ -34,9 +34,6 @@ from podium.store import find_space, set_stage
 log = logging.getLogger(__name__)
 
 DeployHandler = Callable[[Settings, SpaceId, str, str, int, str, str], None]
-
-# The deploy lock outlives the longest start it guards; a crashed holder frees it by expiry.
-_LOCK_SLACK_S = 120
 
 
 class Outcome(StrEnum):
@@ -66,11 +63,11 @@ class Deployer:
         """Deploy the Space's waiting request, if any and still wanted."""
         space_id = SpaceId.parse(space_key)
         lock = self.conn.lock(
-            keys.deploy_lock(space_id), timeout=self.settings.startup_timeout + _LOCK_SLACK_S,
+            keys.deploy_lock(space_id), timeout=LEASE_S, blocking=False, thread_local=False,
         )
-        if not lock.acquire(blocking=False):
-            return Outcome.BUSY
-        try:
+        with renewed(lock) as got:
+            if not got:
+                return Outcome.BUSY
             request = self.requests.get(space_key)
             if request is None:
                 return Outcome.NOTHING
@@ -80,11 +77,6 @@ class Deployer:
             outcome = self._call_handler(space_id, request)
             self.requests.done(request)
             return outcome
-        finally:
-            try:
-                lock.release()
-            except LockError:
-                log.warning("deploy lock of %s expired before release", space_key)
 
     def _wanted(self, space_id: SpaceId, request: DeployRequest) -> bool:
         with self.db.session() as session:

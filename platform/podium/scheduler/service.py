@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import redis
-from redis.exceptions import LockError
 
 from podium.config import Settings
 from podium.errors import NotFound, PodiumError, SpaceRuntimeError
+from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.proxy.routes import RouteTable
 from podium.scheduler.base import Backend, Instance
@@ -364,16 +364,11 @@ class Scheduler:
 
     @contextmanager
     def locked(self, space_key: str, ttl: float, wait: float | None = None) -> Iterator[bool]:
-        lock = self.records.lock(space_key, ttl=ttl, wait=wait)
-        got = bool(lock.acquire())
-        try:
+        """One operation per Space. Held while this process works on it (renewed), and
+        freed within ``min(ttl, LEASE_S)`` when the process dies holding it."""
+        lease = min(ttl, LEASE_S)
+        with renewed(self.records.lock(space_key, ttl=lease, wait=wait), lease) as got:
             yield got
-        finally:
-            if got:
-                try:
-                    lock.release()
-                except LockError:
-                    log.warning("lock for %s expired before release", space_key)
 
 
 def _detail(err: PodiumError) -> str:
