@@ -26,11 +26,12 @@ h1{{font-size:1.25rem;margin:0 0 .5rem}} p{{margin:.5rem 0}} .hint{{color:#6b728
 """
 
 # Polls the proxy's status endpoint and reloads as soon as the Space serves, so a visitor
-# does not wait out the whole meta-refresh interval.
+# does not wait out the whole meta-refresh interval: every 200 ms for the first 5 s (a
+# frozen Space thaws in tens of ms, a Gradio app starts in ~3 s), then every second.
 _POLL = """<script>
-(function poll(){{fetch({url},{{cache:"no-store"}}).then(function(r){{return r.json()}})
-.then(function(s){{if(s.ready){{location.reload()}}else{{setTimeout(poll,1000)}}}})
-.catch(function(){{setTimeout(poll,2000)}})}})();
+(function poll(n){{fetch({url},{{cache:"no-store"}}).then(function(r){{return r.json()}})
+.then(function(s){{if(s.ready){{location.reload()}}else{{setTimeout(poll,n<25?200:1000,n+1)}}}})
+.catch(function(){{setTimeout(poll,2000,n+1)}})}})(0);
 </script>"""
 
 
