@@ -1,5 +1,6 @@
 """Proxy benchmark: Podium's proxy with each data plane (the Python proxy alone; nginx
-driven from the route table in front of it), 1 and 2 worker processes, vs a bare nginx
+driven from the route table in front of it, reloaded per change or with routes in its shared
+memory: nginx-lua), 1 and 2 worker processes, vs a bare nginx
 (a static config, no Podium logic: the floor) vs no proxy, all on loopback against the
 same real upstream (podium.proxy.testing, one process). Prints one JSON document.
 
@@ -43,6 +44,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from podium.names import SpaceId
+from podium.proxy.plane.nginx import lua_modules
 from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import free_port
 from podium.services.redis_server import EmbeddedRedis
@@ -219,6 +221,8 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     wrk_cpu = args.wrk_cpu if args.wrk_cpu >= 0 and shutil.which("taskset") else None
     use_nginx = not args.no_nginx and shutil.which("nginx") is not None
+    # The nginx-lua plane (routes in nginx's shared memory) needs libnginx-mod-http-lua.
+    use_lua = use_nginx and lua_modules("nginx") is not None
     py = sys.executable
     results: dict[str, object] = {
         "cpus": os.cpu_count(), "duration_s": args.duration, "rounds": args.rounds,
@@ -240,7 +244,8 @@ def main() -> None:
         # Podium's proxy as `podium proxy` runs it: the Python proxy alone, and nginx driven
         # from the route table in front of it (the default data plane).
         planes = [("python", 1), ("python", 2)] + (
-            [("nginx", 1), ("nginx", 2)] if use_nginx else [])
+            [("nginx", 1), ("nginx", 2)] if use_nginx else []) + (
+            [("nginx-lua", 1), ("nginx-lua", 2)] if use_lua else [])
         for plane, workers in planes:
             port = free_port()
             env = {**os.environ, "PODIUM_REDIS_URL": server.url, "PODIUM_DOMAIN": DOMAIN,

@@ -19,10 +19,11 @@ class DataPlane:
 
 
 def plane_for(settings: Settings) -> DataPlane:
-    from podium.proxy.plane.nginx import NginxPlane
+    from podium.proxy.plane.nginx import NginxLuaPlane, NginxPlane
     from podium.proxy.plane.python import PythonPlane
 
-    planes: dict[str, type[DataPlane]] = {p.name: p for p in (NginxPlane, PythonPlane)}
+    planes: dict[str, type[DataPlane]] = {
+        p.name: p for p in (NginxPlane, NginxLuaPlane, PythonPlane)}
     try:
         return planes[settings.proxy_data_plane](settings)
     except KeyError:

@@ -1,5 +1,9 @@
 """nginx on the public port, driven from the route table, with the Python proxy behind it.
 
+Two planes: ``nginx`` (below: config re-rendered and reloaded per route change) and
+``nginx-lua`` (NginxLuaPlane: config written once, routes pushed into nginx's shared memory,
+no reload, so no keep-alive connection is closed by a route change).
+
 One process (``podium proxy``) runs three things: nginx (a child that dies with it), a sync
 thread that renders nginx's config whenever the route table changes, checks it and reloads
 nginx, then records in Redis which table generation this nginx serves (the scheduler waits
@@ -11,8 +15,11 @@ port, everything nginx hands over (see podium.proxy.plane.nginxconf).
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
 import socket
@@ -26,10 +33,13 @@ import redis
 
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
+from podium.proxy.plane import nginxlua
 from podium.proxy.plane.base import DataPlane, require_redis
 from podium.proxy.plane.nginxconf import NginxLayout, render
+from podium.proxy.plane.nginxlua import LuaLayout
 from podium.proxy.plane.python import serve_python
 from podium.proxy.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
+from podium.services.redis_server import free_port
 from podium.services.supervisor import die_with_parent
 
 log = logging.getLogger("podium.proxy")
@@ -142,12 +152,8 @@ class NginxPlane(DataPlane):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
             # nginx's workers run as nobody when the master is root.
             os.chmod(run_dir / sub, 0o1777)
-        layout = NginxLayout(
-            run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
-            python_port=python_sock.getsockname()[1], activity_log=activity.path,
-            workers=workers, shutdown_timeout=settings.drain_timeout + 30,
-        )
-        sync = ConfigSync(binary, layout, routes, settings)
+        sync = self._sync(binary, run_dir, python_sock.getsockname()[1], activity.path,
+                          routes, workers)
         stop = threading.Event()
         sync.write_initial()
         nginx = subprocess.Popen(
@@ -174,13 +180,24 @@ class NginxPlane(DataPlane):
             activity.collect()
             routes.forget_plane(sync.plane)
 
+    def _sync(self, binary: str, run_dir: Path, python_port: int, activity_log: Path,
+              routes: RouteTable, workers: int) -> ConfigSync:
+        settings = self.settings
+        layout = NginxLayout(
+            run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
+            python_port=python_port, activity_log=activity_log,
+            workers=workers, shutdown_timeout=settings.drain_timeout + 30,
+        )
+        return ConfigSync(binary, layout, routes, settings)
+
 
 class ConfigSync:
     """Route table -> nginx.conf -> reload -> "applied" marker, whenever the table changes
     (and a heartbeat of the marker, so the scheduler knows this nginx is alive)."""
 
     def __init__(
-        self, binary: str, layout: NginxLayout, routes: RouteTable, settings: Settings
+        self, binary: str, layout: NginxLayout | LuaLayout, routes: RouteTable,
+        settings: Settings,
     ) -> None:
         self.binary = binary
         self.layout = layout
@@ -193,6 +210,7 @@ class ConfigSync:
         self.text = ""
 
     def _render(self) -> str:
+        assert isinstance(self.layout, NginxLayout)
         return render(self.routes.all(), self.layout, domain=self.settings.domain,
                       scheme=self.settings.scheme)
 
@@ -270,3 +288,91 @@ class ConfigSync:
         except subprocess.TimeoutExpired:
             nginx.kill()
             nginx.wait()
+
+
+def lua_modules(binary: str) -> Path | None:
+    """The directory holding the ndk and Lua modules for this nginx, if they are there."""
+    try:
+        info = subprocess.run([binary, "-V"], capture_output=True, text=True, check=False,
+                              timeout=10).stderr
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"--modules-path=(\S+)", info)
+    directory = Path(found[1] if found else "/usr/lib/nginx/modules")
+    return directory if all((directory / m).is_file() for m in nginxlua.MODULES) else None
+
+
+class NginxLuaPlane(NginxPlane):
+    """nginx configured once; route changes pushed into its shared memory, never reloaded
+    (podium.proxy.plane.nginxlua)."""
+
+    name = "nginx-lua"
+
+    def _sync(self, binary: str, run_dir: Path, python_port: int, activity_log: Path,
+              routes: RouteTable, workers: int) -> ConfigSync:
+        settings = self.settings
+        modules = lua_modules(binary)
+        if modules is None:
+            raise ServiceUnavailable(
+                f"nginx ({binary}) has no Lua module",
+                hint="apt-get install libnginx-mod-http-lua, or set "
+                     "PODIUM_PROXY_DATA_PLANE=nginx",
+            )
+        layout = LuaLayout(
+            run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
+            python_port=python_port, activity_log=activity_log, control_port=free_port(),
+            token=secrets.token_hex(16), modules=modules, workers=workers,
+            shutdown_timeout=settings.drain_timeout + 30,
+        )
+        return LuaSync(binary, layout, routes, settings)
+
+
+class LuaSync(ConfigSync):
+    """Route table -> nginx's shared dict (a POST to its loopback control server) ->
+    "applied" marker. Every worker reads the dict per request, so the POST's answer means
+    every worker routes with the new table; no reload, no connection closed."""
+
+    def __init__(
+        self, binary: str, layout: LuaLayout, routes: RouteTable, settings: Settings
+    ) -> None:
+        super().__init__(binary, layout, routes, settings)
+        self.lua = layout
+        self.pushed: dict[str, str] = {}  # the dict as nginx acknowledged it
+        self.reached = False  # nginx answered once (before that, a refusal is expected)
+
+    def write_initial(self) -> None:
+        # The config holds no route; generation stays -1 so that the first pass of run()
+        # pushes the table once nginx listens, and only then marks it applied.
+        self.text = nginxlua.render(self.lua, domain=self.settings.domain,
+                                    scheme=self.settings.scheme)
+        self.conf.write_text(self.text)
+
+    def _apply(self) -> bool:
+        wanted = nginxlua.entries(self.routes.all())
+        body = nginxlua.changes(self.pushed, wanted)
+        if not body and self.reached:
+            return True
+        if not self._post(body):
+            return False
+        self.pushed = wanted
+        return True
+
+    def _post(self, body: str) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.lua.control_port, timeout=10)
+        try:
+            conn.request("POST", "/routes", body=body.encode(),
+                         headers={"X-Podium-Token": self.lua.token,
+                                  "Content-Type": "text/plain"})
+            resp = conn.getresponse()
+            answer = resp.read().decode(errors="replace").strip()
+        except OSError as exc:
+            # Until nginx listens the first time, refusals are the normal start-up.
+            (log.warning if self.reached else log.debug)("route update not sent: %s", exc)
+            return False
+        finally:
+            conn.close()
+        if resp.status != 200:
+            log.error("nginx refused the route update (%s): %s", resp.status, answer)
+            return False
+        self.reached = True
+        return True

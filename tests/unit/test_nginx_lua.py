@@ -1,0 +1,74 @@
+"""The nginx-lua plane's pure parts: which Spaces nginx serves, the shared-dict records and
+updates pushed to it, and that the static config is one nginx (with Debian's Lua module)
+accepts."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from podium.names import SpaceId
+from podium.proxy.plane import nginxlua
+from podium.proxy.plane.nginx import lua_modules
+from podium.proxy.routes import Route
+from podium.spaces.stage import Sdk, Stage
+from tests.conftest import require
+
+
+def route(owner: str = "alice", name: str = "demo", **kw: object) -> Route:
+    values: dict[str, object] = {"upstream": "http://172.18.0.5:7860", "sdk": Sdk.GRADIO,
+                                 "stage": Stage.RUNNING, **kw}
+    return Route.for_space(SpaceId(owner, name), **values)  # type: ignore[arg-type]
+
+
+def test_only_public_running_spaces_on_an_address_are_served_by_nginx() -> None:
+    assert nginxlua.served_here(route())
+    assert nginxlua.served_here(route(upstream="http://[fd00::5]:7860"))
+    assert not nginxlua.served_here(route(private=True))
+    assert not nginxlua.served_here(route(upstream=None, stage=Stage.SLEEPING))
+    assert not nginxlua.served_here(route(stage=Stage.PAUSED))
+    # balancer_by_lua takes addresses only: a name stays on the Python proxy.
+    assert not nginxlua.served_here(route(upstream="http://space-a:7860"))
+    # Any printable value is data here, not config syntax; a tab or newline is not.
+    assert nginxlua.served_here(route(custom_headers={"x-a": 'a"; $host {}'}))
+    assert not nginxlua.served_here(route(custom_headers={"x-a": "a\tb"}))
+    assert not nginxlua.served_here(route(custom_headers={"x a": "b"}))
+
+
+def test_records_by_host_and_path_carry_what_the_lua_side_needs() -> None:
+    streamlit = route("Bob", "St_App", sdk=Sdk.STREAMLIT, disable_embedding=True,
+                      custom_headers={"cross-origin-opener-policy": "same-origin"})
+    docker = route("dan", "api", sdk=Sdk.DOCKER, upstream="http://172.18.0.9:8000")
+    entries = nginxlua.entries([streamlit, docker, route("carol", "x", private=True)])
+    assert set(entries) == {f"h:{streamlit.subdomain}", "p:bob/st_app",
+                            f"h:{docker.subdomain}", "p:dan/api"}
+    assert entries["p:bob/st_app"] == (
+        "bob/st_app\t172.18.0.5\t7860\t/spaces/bob/st_app\tsbd\t"
+        "cross-origin-opener-policy\tsame-origin")
+    assert entries["p:dan/api"] == "dan/api\t172.18.0.9\t8000\t/spaces/dan/api\t-"
+
+
+def test_changes_send_only_what_differs() -> None:
+    old = {"h:a": "1", "p:a": "1", "h:b": "2"}
+    new = {"h:a": "1", "p:a": "3", "h:c": "4"}
+    assert nginxlua.changes(old, new).split("\n") == ["S\tp:a\t3", "S\th:c\t4", "D\th:b"]
+    assert nginxlua.changes(new, new) == ""
+
+
+def test_rendered_config_is_accepted_by_nginx(tmp_path: Path) -> None:
+    require(shutil.which("nginx") is not None, "nginx is not installed (nginx-light)")
+    modules = lua_modules("nginx")
+    require(modules is not None, "nginx's Lua module is not installed "
+            "(libnginx-mod-http-lua)")
+    assert modules is not None
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / "tmp" / sub).mkdir(parents=True)
+    layout = nginxlua.LuaLayout(tmp_path, "127.0.0.1:18080", 9001, tmp_path / "activity.log",
+                                9002, "ab12", modules, 2)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginxlua.render(layout, domain="Example.org", scheme="https"))
+    assert 'local SUFFIX = ".example.org"' in conf.read_text()
+    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
+                            "stderr"], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
