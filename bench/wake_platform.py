@@ -1,5 +1,5 @@
 """Wake time as a user sees it, through the whole platform: from a request at the public port
-(nginx → Python proxy → wake request in Redis → scheduler loop → thaw or fresh start → the
+(data plane → Python proxy → wake request in Redis → scheduler loop → thaw or fresh start → the
 proxy forwards) to the first 200, printed as one JSON document (progress on stderr).
 bench/wake.py times ``Scheduler.wake`` against the container alone; this is what the target
 "wake time from SLEEPING to first 200 for a Gradio hello Space < 3 s" means for a user.
@@ -17,15 +17,15 @@ and for each client:
 - api:     ``GET {space}/config`` without text/html: the proxy holds it until the Space serves
   (``wake_wait_timeout``), timed to the 200;
 - browser: ``GET {space}/`` with text/html: a 503 "waking" page at once, then
-  ``__podium/status`` polled like the page's own script (at once, then 1 s after each "not
-  ready"), then the page again until 200.
+  ``__podium/status`` polled like the page's own script (at once, then after each "not
+  ready" with the delays the served script uses), then the page again until 200.
 
 Each run is split with a watcher on Redis (the proxy's wake request, the route's stage as the
 scheduler writes it) and the engine's events (unpause / create / start), all relative to the
 moment the request was sent.
 
     PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt .venv/bin/python bench/wake_platform.py \
-        [--rounds 5] [--build-timeout 1200]
+        [--rounds 5] [--build-timeout 1200] [--data-plane nginx-lua|nginx|python]
 
 Bounded: every wait has a timeout; the platform's processes are stopped and every container
 of this run's instance removed at the end (the Space's image and its /data volume are left,
@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -66,8 +67,11 @@ from podium.spaces.stage import Stage
 
 SCOPE_LABEL = "podium.scope"
 HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-# The waking page's script polls again this long after a "not ready" (podium.proxy.pages).
-PAGE_POLL_S = 1.0
+# The waking page's script (podium.proxy.pages) polls the status at once, then again after
+# each "not ready": ``setTimeout(poll, n<25?200:1000, n+1)`` (or a fixed delay). Read from
+# the page served, so the bench follows the page.
+FAST_POLL_RE = re.compile(r"setTimeout\(\s*poll\s*,\s*n\s*<\s*(\d+)\s*\?\s*(\d+)\s*:\s*(\d+)")
+FIXED_POLL_RE = re.compile(r"setTimeout\(\s*poll\s*,\s*(\d+)")
 WATCH_POLL_S = 0.005
 ERROR_STAGES = {Stage.BUILD_ERROR, Stage.RUNTIME_ERROR, Stage.CONFIG_ERROR, Stage.NO_APP_FILE}
 T_START = time.monotonic()
@@ -183,6 +187,18 @@ class EngineEvents:
         return next((t for t, what in list(self.seen) if what == action and t >= since), None)
 
 
+def page_poll_delays(html: str) -> Callable[[int], float]:
+    """The delay the waking page's script waits after its poll number ``n`` said not ready."""
+    fast = FAST_POLL_RE.search(html)
+    if fast:
+        limit, quick, slow = (int(g) for g in fast.groups())
+        return lambda n: (quick if n < limit else slow) / 1000
+    fixed = FIXED_POLL_RE.search(html)
+    if fixed:
+        return lambda _n: int(fixed.group(1)) / 1000
+    raise RuntimeError("the waking page has no status poll script this bench understands")
+
+
 class Bench:
     def __init__(self, started: Any, space_id: SpaceId, client: docker.DockerClient) -> None:
         from podium.controller.platform import Platform
@@ -276,16 +292,18 @@ class Bench:
         if page.status_code != 503 or "waking" not in page.text.lower():
             raise RuntimeError(f"first visit answered {page.status_code}, not the waking page: "
                                f"{page.text[:300]}")
+        delay = page_poll_delays(page.text)
         polls = 0
         deadline = time.monotonic() + self.settings.wake_wait_timeout
-        while True:  # the page's script: poll at once, then 1 s after each "not ready"
+        while True:  # the page's script: poll at once, then again after each "not ready"
             status = self.http.get(self.url + "__podium/status", headers={"Accept": "*/*"})
-            polls += 1
             if status.status_code == 200 and status.json().get("ready"):
+                polls += 1
                 break
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"status not ready after {polls} polls: {status.text[:300]}")
-            time.sleep(PAGE_POLL_S)
+            time.sleep(delay(polls))
+            polls += 1
         ready_at = time.time()
         loaded = self.http.get(self.url, headers={"Accept": HTML})
         if loaded.status_code != 200:
@@ -381,6 +399,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--build-timeout", type=float, default=1200.0,
                         help="seconds for the demo Space's first build and deploy")
+    parser.add_argument("--data-plane", default=None,
+                        help="PODIUM_PROXY_DATA_PLANE for this run (default: the setting's)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _terminate)
     client = docker.from_env()
@@ -393,6 +413,7 @@ def main() -> int:
             public_port=free_port(), api_port=free_port(),
             admin_password=secrets.token_urlsafe(12),
             instance=f"bench-{uuid.uuid4().hex[:8]}",
+            **({"proxy_data_plane": args.data_plane} if args.data_plane else {}),
         )
         if settings.ca_bundle is None:
             say("PODIUM_CA_BUNDLE is not set: pip inside the build may fail behind a TLS proxy")
@@ -429,6 +450,10 @@ def main() -> int:
             say(results["error"])
             traceback.print_exc()
             code = 1
+            # start_platform runs no supervisor watch (only `podium up` restarts children):
+            # say which process is gone, if one is.
+            results["dead_processes"] = [
+                role for role, alive in started.supervisor.status().items() if not alive]
             kept = Path(tempfile.mkdtemp(prefix="podium-wake-logs-"))
             shutil.copytree(settings.data_dir / "logs", kept / "logs", dirs_exist_ok=True)
             results["logs"] = str(kept / "logs")
