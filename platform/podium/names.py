@@ -114,9 +114,12 @@ class SpaceId:
             raise InvalidName(f"Space id {self} does not map inside the repository root")
         return path
 
-    def data_volume(self) -> str:
-        """Docker volume holding the Space's persistent /data."""
-        return f"podium-data-{self._docker_slug()}"
+    def data_volume(self, scope: str = "podium") -> str:
+        """Docker volume holding the Space's persistent /data. ``scope`` (Settings.instance)
+        keeps two installs on one engine (a test run beside a real one) off each other's
+        data; the default scope keeps the name volumes always had."""
+        prefix = "podium" if scope == "podium" else f"podium-{_slug(scope)}"
+        return f"{prefix}-data-{self._docker_slug()}"
 
     def image_repository(self) -> str:
         """Docker image repository (no tag) for this Space's builds."""

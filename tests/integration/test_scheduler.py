@@ -598,7 +598,10 @@ def test_stream_logs_and_remove(
     scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
     lines = list(scheduler.stream_logs(space.key, follow=False))
     assert "starting mode=serve" in lines
+    volume = space.data_volume(backend.scope)
+    assert volume != space.data_volume()  # scoped: a real install's data stays apart
+    assert docker_client.volumes.get(volume) is not None
     scheduler.remove(space.key, delete_volume=True)
     assert routes.get(space.key) is None and backend.list_instances(space.key) == []
     with pytest.raises(docker.errors.NotFound):
-        docker_client.volumes.get(space.data_volume())
+        docker_client.volumes.get(volume)

@@ -75,6 +75,8 @@ def assert_identifiers_valid(sid: SpaceId) -> None:
     for suffix in ("blue", "green", "build-1", "Weird Suffix/../!"):
         assert DOCKER_OBJECT.fullmatch(sid.container_name(suffix))
     assert DOCKER_OBJECT.fullmatch(sid.data_volume())
+    assert DOCKER_OBJECT.fullmatch(sid.data_volume("E2E run.1"))
+    assert sid.data_volume("e2e-1") != sid.data_volume()
     assert SpaceId.parse(str(sid)) == sid
 
 

@@ -199,6 +199,10 @@ class RouteTable:
             pipe.hdel(self.keys.subdomains, old.subdomain)
         pipe.hset(self.keys.routes, route.space_key, route.to_json())
         pipe.hset(self.keys.subdomains, route.subdomain, route.space_key)
+        if route.stage == Stage.SLEEPING:
+            # A new sleep: the next request must wake it, even within the few seconds a
+            # wake request from before is de-duplicated for.
+            pipe.delete(self.keys.wake_pending(route.space_key))
         pipe.incr(self.keys.generation)
         pipe.execute()
 

@@ -281,12 +281,12 @@ class DockerBackend(Backend):
 
     def remove_volume(self, space_id: SpaceId) -> None:
         try:
-            self.client.volumes.get(space_id.data_volume()).remove(force=True)
+            self.client.volumes.get(space_id.data_volume(self.scope)).remove(force=True)
         except docker.errors.NotFound:
             pass
 
     def _ensure_volume(self, spec: RunSpec, image: Any) -> str:
-        name = spec.space_id.data_volume()
+        name = spec.space_id.data_volume(self.scope)
         try:
             self.client.volumes.get(name)
             return name
