@@ -60,6 +60,9 @@ def plane(
         proc.terminate()
         proc.wait(timeout=15)
         log.close()
+    # A stopped plane unregisters itself: the scheduler must not wait for it.
+    conn = redis.Redis.from_url(redis_url)
+    assert conn.zcard(RouteTable(conn).keys.planes) == 0, (data / "proxy.log").read_text()
     # nginx went with its parent: nothing listens any more.
     assert not _listening(port)
 

@@ -56,6 +56,10 @@ def _children(pid: int) -> set[int]:
     return {int(p) for p in text.split()}
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _retiring(pid: int) -> bool:
     """An nginx worker that stopped accepting (its title says so) or is gone."""
     try:
@@ -170,9 +174,19 @@ class NginxPlane(DataPlane):
         for thread in threads:
             thread.start()
         behind = settings.model_copy(update={"proxy_trusted_front": "127.0.0.1"})
+        # uvicorn handles SIGTERM/SIGINT itself, then re-raises the signal it caught with the
+        # handler it found: with the default one the process would die right there, before
+        # nginx is stopped and this data plane is forgotten (the scheduler would then wait
+        # for it until its heartbeat went stale).
+        previous = {sig: signal.signal(sig, _exit_cleanly)
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             serve_python(behind, sock=python_sock)
+        except SystemExit:
+            pass
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             stop.set()
             sync.stop_nginx()
             for thread in threads:
