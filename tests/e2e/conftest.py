@@ -150,3 +150,6 @@ def _remove_space_containers(client, scope: str) -> None:  # type: ignore[no-unt
     # session must not leave them running.
     for container in client.containers.list(all=True, filters={"label": f"podium.scope={scope}"}):
         container.remove(force=True)
+    # Their data volumes too: each run has a scope of its own, so nothing else uses them.
+    for volume in client.volumes.list(filters={"label": f"podium.scope={scope}"}):
+        volume.remove(force=True)

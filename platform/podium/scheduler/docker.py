@@ -292,7 +292,8 @@ class DockerBackend(Backend):
             return name
         except docker.errors.NotFound:
             pass
-        self.client.volumes.create(name, labels={ROLE_LABEL: "data", KEY_LABEL: spec.key})
+        self.client.volumes.create(
+            name, labels={ROLE_LABEL: "data", KEY_LABEL: spec.key, SCOPE_LABEL: self.scope})
         # A fresh volume is root-owned; hand it to the app's uid once, with only CHOWN.
         try:
             self.client.containers.run(
