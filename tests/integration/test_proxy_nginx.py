@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -35,18 +36,19 @@ def upstreams() -> Iterator[tuple[ServerThread, ServerThread]]:
         yield one, two
 
 
-@pytest.fixture(scope="module")
-def plane(
-    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+@contextmanager
+def running_plane(
+    redis_url: str, data: Path, plane: str, workers: int = 1
 ) -> Iterator[tuple[int, Path]]:
-    require(shutil.which("nginx") is not None, "nginx is not installed (apt-get install "
-            "nginx-light)")
+    """`python -m podium.proxy` with the named data plane, as `podium proxy` runs it; yields
+    its public port and nginx's run directory, and checks on the way out that it stopped
+    cleanly."""
     port = free_port()
-    data = tmp_path_factory.mktemp("nginx-plane")
     env = {**os.environ, "PODIUM_REDIS_URL": redis_url, "PODIUM_DOMAIN": DOMAIN,
            "PODIUM_PUBLIC_PORT": str(port), "PODIUM_PROXY_HOST": "127.0.0.1",
            "PODIUM_DATA_DIR": str(data), "PODIUM_API_PORT": str(free_port()),
-           "PODIUM_PROXY_DATA_PLANE": "nginx", "PODIUM_SECRET_KEY": "test-key"}
+           "PODIUM_PROXY_DATA_PLANE": plane, "PODIUM_SECRET_KEY": "test-key",
+           "PODIUM_PROXY_WORKERS": str(workers)}
     log = (data / "proxy.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "podium.proxy"], env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -65,6 +67,16 @@ def plane(
     assert conn.zcard(RouteTable(conn).keys.planes) == 0, (data / "proxy.log").read_text()
     # nginx went with its parent: nothing listens any more.
     assert not _listening(port)
+
+
+@pytest.fixture(scope="module")
+def plane(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[int, Path]]:
+    require(shutil.which("nginx") is not None, "nginx is not installed (apt-get install "
+            "nginx-light)")
+    with running_plane(redis_url, tmp_path_factory.mktemp("nginx-plane"), "nginx") as found:
+        yield found
 
 
 def _listening(port: int) -> bool:

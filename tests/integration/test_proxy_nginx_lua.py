@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,15 +22,20 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 
 from podium.proxy.plane.nginx import lua_modules
 from podium.proxy.routes import Route, RouteTable
-from podium.proxy.testing import ServerThread, free_port, settles, upstream_app
+from podium.proxy.testing import ServerThread, upstream_app
 from podium.spaces.stage import Sdk, Stage
 from tests.conftest import require
 from tests.integration import test_proxy_nginx as reload_plane
-from tests.integration.test_proxy_nginx import DOMAIN, SPACE, _listening, get, put_and_apply
+from tests.integration.test_proxy_nginx import (
+    DOMAIN,
+    SPACE,
+    get,
+    put_and_apply,
+    running_plane,
+)
 
 # The reload-based plane's fixture and behaviour tests, run here against this module's
 # ``plane``, in that module's order (the refused-upstream test last: the Python proxy's
@@ -94,30 +97,10 @@ def plane(
     if PLANE == "nginx-lua":
         require(lua_modules("nginx") is not None, "nginx's Lua module is not installed "
                 "(apt-get install libnginx-mod-http-lua)")
-    port = free_port()
-    data = tmp_path_factory.mktemp("nginx-lua-plane")
-    env = {**os.environ, "PODIUM_REDIS_URL": redis_url, "PODIUM_DOMAIN": DOMAIN,
-           "PODIUM_PUBLIC_PORT": str(port), "PODIUM_PROXY_HOST": "127.0.0.1",
-           "PODIUM_DATA_DIR": str(data), "PODIUM_API_PORT": str(free_port()),
-           "PODIUM_PROXY_DATA_PLANE": PLANE, "PODIUM_SECRET_KEY": "test-key",
-           # Two workers: a route change must reach every worker, not just one.
-           "PODIUM_PROXY_WORKERS": "2"}
-    log = (data / "proxy.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "podium.proxy"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    try:
-        assert settles(lambda: _listening(port), 20), (data / "proxy.log").read_text()
-        conn = redis.Redis.from_url(redis_url)
-        assert settles(lambda: conn.zcard(RouteTable(conn).keys.planes) > 0, 10)
-        yield port, data / "proxy" / f"nginx-{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
-    # A stopped plane unregisters itself: the scheduler must not wait for it.
-    conn = redis.Redis.from_url(redis_url)
-    assert conn.zcard(RouteTable(conn).keys.planes) == 0, (data / "proxy.log").read_text()
-    assert not _listening(port)
+    # Two workers: a route change must reach every worker, not just one.
+    with running_plane(redis_url, tmp_path_factory.mktemp("nginx-lua-plane"), PLANE,
+                       workers=2) as found:
+        yield found
 
 
 def _workers(run_dir: Path) -> set[int]:

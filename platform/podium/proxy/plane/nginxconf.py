@@ -173,22 +173,15 @@ def _path_location(route: Route, layout: NginxLayout, scheme: str) -> str:
     }}"""
 
 
-def render(routes: list[Route], layout: NginxLayout, *, domain: str, scheme: str) -> str:
-    here = [r for r in routes if served_here(r)]
-    run = layout.run_dir
-    upstreams = "".join(
-        f"\n    upstream {upstream_name(r)} {{ server {_server_address(r)}; keepalive 32; }}"
-        for r in here
-    )
-    hosts = "".join(_host_server(r, layout, domain, scheme) for r in here)
-    paths = "".join(_path_location(r, layout, scheme) for r in here)
-    workers = layout.workers if layout.workers > 0 else "auto"
-    return f"""# Written by podium.proxy.plane.nginx from the route table: do not edit.
-worker_processes {workers};
+def preamble(run: Path, workers: int, shutdown_timeout: float) -> str:
+    """The process settings and the start of the http block, shared by both nginx planes:
+    everything nginx writes stays in ``run``, logs go to the proxy's stderr."""
+    count = workers if workers > 0 else "auto"
+    return f"""worker_processes {count};
 daemon off;
 pid {run}/nginx.pid;
 error_log stderr warn;
-worker_shutdown_timeout {int(layout.shutdown_timeout)}s;
+worker_shutdown_timeout {int(shutdown_timeout)}s;
 events {{ worker_connections 8192; }}
 http {{
     access_log off;
@@ -200,7 +193,20 @@ http {{
     uwsgi_temp_path {run}/tmp/uwsgi;
     scgi_temp_path {run}/tmp/scgi;
     keepalive_timeout 75s;
-    keepalive_requests 100000;
+    keepalive_requests 100000;"""
+
+
+def render(routes: list[Route], layout: NginxLayout, *, domain: str, scheme: str) -> str:
+    here = [r for r in routes if served_here(r)]
+    run = layout.run_dir
+    upstreams = "".join(
+        f"\n    upstream {upstream_name(r)} {{ server {_server_address(r)}; keepalive 32; }}"
+        for r in here
+    )
+    hosts = "".join(_host_server(r, layout, domain, scheme) for r in here)
+    paths = "".join(_path_location(r, layout, scheme) for r in here)
+    return f"""# Written by podium.proxy.plane.nginx from the route table: do not edit.
+{preamble(run, layout.workers, layout.shutdown_timeout)}
     server_names_hash_bucket_size 128;
     server_names_hash_max_size 65536;
     log_format podium_activity $podium_space;

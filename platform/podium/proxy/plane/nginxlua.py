@@ -32,6 +32,7 @@ from podium.proxy.plane.nginxconf import (
     _VALUE,
     _common,
     _python_location,
+    preamble,
 )
 from podium.proxy.routes import Route
 from podium.spaces.stage import Sdk
@@ -284,26 +285,9 @@ def render(layout: LuaLayout, *, domain: str, scheme: str) -> str:
     run = layout.run_dir
     lua = _LUA % {"suffix": _literal("." + domain.lower().rstrip(".")),
                   "token": _literal(layout.token)}
-    workers = layout.workers if layout.workers > 0 else "auto"
     modules = "".join(f"load_module {layout.modules / name};\n" for name in MODULES)
     return f"""# Written by podium.proxy.plane.nginx (nginx-lua): routes live in shared memory.
-{modules}worker_processes {workers};
-daemon off;
-pid {run}/nginx.pid;
-error_log stderr warn;
-worker_shutdown_timeout {int(layout.shutdown_timeout)}s;
-events {{ worker_connections 8192; }}
-http {{
-    access_log off;
-    server_tokens off;
-    client_max_body_size 0;
-    client_body_temp_path {run}/tmp/body;
-    proxy_temp_path {run}/tmp/proxy;
-    fastcgi_temp_path {run}/tmp/fastcgi;
-    uwsgi_temp_path {run}/tmp/uwsgi;
-    scgi_temp_path {run}/tmp/scgi;
-    keepalive_timeout 75s;
-    keepalive_requests 100000;
+{modules}{preamble(run, layout.workers, layout.shutdown_timeout)}
     log_format podium_activity $podium_space;
     lua_shared_dict podium {layout.dict_mb}m;
     init_by_lua_block {{{lua}}}
