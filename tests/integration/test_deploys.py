@@ -83,13 +83,19 @@ def deploys_seen(settings: Settings) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def two_builds(db: Database, space_id: SpaceId, commit: str) -> tuple[str, str]:
-    """Two build records of one Space: (older, latest) as the store orders them."""
+def two_builds(
+    db: Database, space_id: SpaceId, commit: str, status: BuildStatus = BuildStatus.SUCCEEDED,
+) -> tuple[str, str]:
+    """Two build records of one Space: (older, latest) as the store orders them, both left
+    in ``status`` (QUEUED: as created)."""
     ids = []
     for _ in range(2):
         with db.session() as session:
             space = store_spaces.get_space(session, space_id)
-            ids.append(str(store_builds.create_build(session, space, commit).id))
+            build = store_builds.create_build(session, space, commit)
+            if status.is_final:
+                store_builds.mark_finished(session, build, status, image="img:x")
+            ids.append(str(build.id))
     with db.session() as session:
         latest = store_builds.latest_build(session, store_spaces.get_space(session, space_id))
         latest_id = str(latest.id)
@@ -129,6 +135,28 @@ def test_a_stale_request_is_dropped_and_the_latest_one_deploys(
     assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.DEPLOYED}
     assert deploys_seen(settings) == [{"space": str(space_id), "build_id": latest}]
     assert requests.pending() == []
+
+
+@pytest.mark.redis
+def test_a_request_waits_for_its_build_to_be_recorded_and_goes_if_the_build_failed(
+    build_settings: Settings, redis_conn: redis.Redis, db: Database,
+) -> None:
+    # The job leaves its request just before it records the build's success; a worker
+    # dying in between leaves the build to the reaper, which fails it.
+    settings = build_settings.model_copy(update={"deploy_handler": f"{__name__}:record_deploy"})
+    space_id, commit = new_space(settings, db)
+    _, latest = two_builds(db, space_id, commit, status=BuildStatus.QUEUED)
+    requests = DeployRequests(redis_conn)
+    requests.put(space_id.key, latest, "img:1", 7860, "gradio", commit)
+    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.WAITING}
+    assert requests.get(space_id.key) is not None and deploys_seen(settings) == []
+    with db.session() as session:
+        build = store_builds.find_build(session, latest)
+        assert build is not None
+        store_builds.mark_finished(session, build, BuildStatus.FAILED,
+                                   failure_reason="the worker died")
+    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.STALE}
+    assert requests.pending() == [] and deploys_seen(settings) == []
 
 
 @pytest.mark.redis

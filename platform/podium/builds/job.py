@@ -124,11 +124,14 @@ def _build_and_record(
         fail_build(db, conn, space_id, build_id, reason, log=blog.text, idle_stage=idle_stage)
         return BuildStatus.FAILED
 
+    # The deploy request first, then the success it waits for: a worker dying in between
+    # leaves a request for a build the reaper then fails (the deployer drops it), never a
+    # succeeded build without a request (a Space stuck starting).
+    _hand_over(settings, conn, db, space_id, build_id, built, sha)
     if not _record_success(db, space_id, build_id, built.ref, blog.text):
         blog.finish(BuildStatus.FAILED, "the build was given up while running")
         return BuildStatus.FAILED
     blog.finish(BuildStatus.SUCCEEDED)
-    _hand_over(settings, conn, db, space_id, build_id, built, sha)
     return BuildStatus.SUCCEEDED
 
 
@@ -152,6 +155,7 @@ def _hand_over(
     built: Any, commit: str,
 ) -> None:
     """Leave a deploy request for the scheduler process, showing the Space as starting."""
+    from podium.store import builds as store_builds
     from podium.store import spaces as store_spaces
 
     # Under the lock a newer build is created with: while it is held the latest build cannot
@@ -162,6 +166,9 @@ def _hand_over(
             if not is_latest(session, space, build_id):
                 log.info("build %s of %s is not the latest: not deploying", build_id, space_id)
                 return
+            build = store_builds.find_build(session, build_id)
+            if build is None or BuildStatus(build.status).is_final:
+                return  # the reaper gave it up: its verdict and stage stand
             serving = is_serving(space)
             if not settings.deploy_handler:
                 stage, message = (

@@ -28,8 +28,9 @@ from podium.config import Settings
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.plugins import load_callable
-from podium.spaces.stage import Stage
+from podium.spaces.stage import BuildStatus, Stage
 from podium.store import find_space, set_stage
+from podium.store.builds import find_build
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Outcome(StrEnum):
     FAILED = "failed"  # the handler raised; recorded here
     STALE = "stale"  # a newer build exists, or the Space is gone: dropped unrun
     BUSY = "busy"  # another deployer is deploying this Space; the request stays
+    WAITING = "waiting"  # its build is not recorded as succeeded yet; the request stays
     NOTHING = "nothing"  # no request (already run)
 
 
@@ -71,24 +73,38 @@ class Deployer:
             request = self.requests.get(space_key)
             if request is None:
                 return Outcome.NOTHING
-            if not self._wanted(space_id, request):
+            verdict = self._verdict(space_id, request)
+            if verdict is Outcome.STALE:
                 self.requests.done(request)
-                return Outcome.STALE
+            if verdict is not None:
+                return verdict
             outcome = self._call_handler(space_id, request)
             self.requests.done(request)
             return outcome
 
-    def _wanted(self, space_id: SpaceId, request: DeployRequest) -> bool:
+    def _verdict(self, space_id: SpaceId, request: DeployRequest) -> Outcome | None:
+        """None when the request is to be deployed now; else why not (STALE: drop it)."""
         with self.db.session() as session:
             space = find_space(session, space_id)
             if space is None:
                 log.info("dropping the deploy of %s: the Space is gone", space_id)
-                return False
+                return Outcome.STALE
             if not is_latest(session, space, request.build_id):
                 log.info("dropping the deploy of %s build %s: a newer build exists",
                          space_id, request.build_id)
-                return False
-        return True
+                return Outcome.STALE
+            build = find_build(session, request.build_id)
+            status = BuildStatus(build.status) if build is not None else BuildStatus.FAILED
+        # The job leaves its request before it records the build's success (so a worker
+        # dying in between cannot leave a built Space that never starts): until then, wait;
+        # if the reaper fails the build instead, drop it.
+        if status is BuildStatus.SUCCEEDED:
+            return None
+        if status.is_final:
+            log.info("dropping the deploy of %s build %s: the build ended %s", space_id,
+                     request.build_id, status)
+            return Outcome.STALE
+        return Outcome.WAITING
 
     def _call_handler(self, space_id: SpaceId, request: DeployRequest) -> Outcome:
         try:
