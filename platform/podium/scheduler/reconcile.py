@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from podium.names import SpaceId
 from podium.scheduler.base import Instance
-from podium.scheduler.records import SHORT_LOCK_S, Desired, SpaceRecord
+from podium.scheduler.records import Desired, SpaceRecord
 from podium.scheduler.spec import RunSpec, route_for
 from podium.spaces.stage import Stage
 
@@ -41,7 +41,7 @@ def reconcile(sched: Scheduler) -> ReconcileReport:
         by_key.setdefault(instance.space_key, []).append(instance)
     for key in sorted(set(by_key) | set(sched.records.keys())):
         # A Space mid-deploy has two containers on purpose: leave it to its deploy.
-        with sched.locked(key, SHORT_LOCK_S, wait=0) as got:
+        with sched.locked(key, wait=0) as got:
             if not got:
                 result.busy.append(key)
                 continue

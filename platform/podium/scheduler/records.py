@@ -13,9 +13,6 @@ from redis.lock import Lock
 
 from podium.scheduler.spec import RunSpec
 
-# Locks for short operations (sleep, pause, reconcile one Space) expire after this.
-SHORT_LOCK_S = 120.0
-
 
 class Desired(StrEnum):
     RUNNING = "running"

@@ -25,7 +25,7 @@ from podium.proxy.routes import RouteTable
 from podium.scheduler.base import Backend, Instance
 from podium.scheduler.loop import run_forever
 from podium.scheduler.reconcile import ReconcileReport, reconcile
-from podium.scheduler.records import SHORT_LOCK_S, Desired, SpaceRecord, SpaceRecords
+from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
 from podium.spaces.stage import Stage
 
@@ -35,8 +35,6 @@ OnStage = Callable[[Stage, str | None], None]
 OnChange = Callable[[str, Stage, str | None], None]
 SecretsProvider = Callable[[str], dict[str, str]]
 
-# Locks outlive the longest operation they guard; a crashed holder frees them by expiry.
-_LOCK_SLACK_S = 120.0
 
 
 class Scheduler:
@@ -71,7 +69,7 @@ class Scheduler:
         """Start ``spec`` beside any running version, switch the route once it is healthy,
         then retire the old one. On failure the old version keeps serving."""
         report = self.reporter(spec.key, on_stage)
-        with self.locked(spec.key, spec.startup_timeout + _LOCK_SLACK_S):
+        with self.locked(spec.key):
             return self._deploy(spec, report)
 
     def restart(self, space_key: str, on_stage: OnStage | None = None) -> Instance:
@@ -132,9 +130,7 @@ class Scheduler:
         every proxy's data plane has the new route, then for requests in flight (and the
         Python proxy's route cache), then for websockets and event streams opened to it
         (a Gradio queue stream, a Streamlit session), up to ``settings.drain_timeout``."""
-        if not self.routes.wait_applied(timeout=self.drain_s + 5):
-            log.warning("a proxy did not apply the route change for %s in time", space_key)
-        time.sleep(self.drain_s)
+        self._move_traffic_off(space_key)
         deadline = time.monotonic() + self.settings.drain_timeout
         upstreams = [i.upstream for i in leaving if i.upstream]
         while any(self.routes.open_streams(space_key, upstream=u) for u in upstreams):
@@ -143,6 +139,14 @@ class Scheduler:
                 return
             time.sleep(0.25)
 
+    def _move_traffic_off(self, space_key: str) -> None:
+        """After a route change that takes traffic away from a container: wait until every
+        proxy routes by the new table (each nginx applied it, the Python proxy's route cache
+        expired) and the requests already sent to the container have finished."""
+        if not self.routes.wait_applied(timeout=self.drain_s + 5):
+            log.warning("a proxy did not apply the route change for %s in time", space_key)
+        time.sleep(self.drain_s)
+
     # -- sleep, wake, pause --------------------------------------------------------------
 
     def sleep(self, space_key: str, *, idle_before: float | None = None) -> bool:
@@ -150,20 +154,15 @@ class Scheduler:
         image and volume; the proxy shows a waking page and asks for a wake on the next
         request. With ``idle_before``, only if there was no activity since then (re-checked
         under the lock)."""
-        with self.locked(space_key, SHORT_LOCK_S, wait=0) as got:
+        with self.locked(space_key, wait=0) as got:
             record = self.records.get(space_key)
             if not got or record is None or record.desired is not Desired.RUNNING:
                 return False
             if idle_before is not None and not self._idle(space_key, record, idle_before):
                 return False
             self.routes.put(route_for(record.spec, None, Stage.SLEEPING))
-            # Until every proxy has the new route (nginx reloaded, the Python proxy's
-            # one-second cache expired), a request may still be sent to this container, and a
-            # frozen one would hang it instead of waking it. Waiting also lets requests in
-            # flight finish.
-            if not self.routes.wait_applied(timeout=self.drain_s + 5):
-                log.warning("a proxy did not apply the route change for %s", space_key)
-            time.sleep(self.drain_s)
+            # A frozen container would hang a request still sent to it instead of waking it.
+            self._move_traffic_off(space_key)
             freeze = self.freeze_s > 0
             for instance in self.backend.list_instances(space_key):
                 if freeze and instance.running:
@@ -181,7 +180,7 @@ class Scheduler:
         memory. Its next wake starts a fresh container: bench/wake.py measured restarting
         the stopped one no faster (image layers sit in the page cache either way), and a
         fresh one picks up current secrets and a clean disk, as on Spaces."""
-        with self.locked(space_key, SHORT_LOCK_S, wait=0) as got:
+        with self.locked(space_key, wait=0) as got:
             record = self.records.get(space_key)
             if not got or record is None or record.desired is not Desired.SLEEPING:
                 return False
@@ -199,7 +198,7 @@ class Scheduler:
         record = self.records.get(space_key)
         if record is None:
             return None
-        with self.locked(space_key, record.spec.startup_timeout + _LOCK_SLACK_S):
+        with self.locked(space_key):
             record = self.records.get(space_key)
             if record is None or record.desired in (Desired.PAUSED, Desired.FAILED):
                 return None
@@ -211,13 +210,12 @@ class Scheduler:
 
     def pause(self, space_key: str) -> None:
         """Stop the Space until someone unpauses it; requests do not wake it."""
-        with self.locked(space_key, SHORT_LOCK_S):
+        with self.locked(space_key):
             record = self._record(space_key)
             self.routes.put(route_for(record.spec, None, Stage.PAUSED))
             found = self.backend.list_instances(space_key)
             if any(i.running for i in found):
-                self.routes.wait_applied(timeout=self.drain_s + 5)
-                time.sleep(self.drain_s)
+                self._move_traffic_off(space_key)
             for instance in found:
                 self._discard(instance)
             self.records.set_desired(space_key, Desired.PAUSED, "")
@@ -261,7 +259,7 @@ class Scheduler:
 
     def remove(self, space_key: str, *, delete_volume: bool = False) -> None:
         """Remove the Space's containers and route; its /data volume only on delete."""
-        with self.locked(space_key, SHORT_LOCK_S):
+        with self.locked(space_key):
             for instance in self.backend.list_instances(space_key):
                 self.backend.remove(instance)
             self.routes.remove(space_key)
@@ -363,11 +361,11 @@ class Scheduler:
         return report
 
     @contextmanager
-    def locked(self, space_key: str, ttl: float, wait: float | None = None) -> Iterator[bool]:
-        """One operation per Space. Held while this process works on it (renewed), and
-        freed within ``min(ttl, LEASE_S)`` when the process dies holding it."""
-        lease = min(ttl, LEASE_S)
-        with renewed(self.records.lock(space_key, ttl=lease, wait=wait), lease) as got:
+    def locked(self, space_key: str, wait: float | None = None) -> Iterator[bool]:
+        """One operation per Space, however long it takes (a start waits out the app's
+        startup timeout): renewed while this process works on it, freed within LEASE_S
+        when the process dies holding it."""
+        with renewed(self.records.lock(space_key, ttl=LEASE_S, wait=wait)) as got:
             yield got
 
 
