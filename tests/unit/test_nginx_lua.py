@@ -65,7 +65,7 @@ def test_rendered_config_is_accepted_by_nginx(tmp_path: Path) -> None:
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / "tmp" / sub).mkdir(parents=True)
     layout = nginxlua.LuaLayout(tmp_path, "127.0.0.1:18080", 9001, tmp_path / "activity.log",
-                                9002, "ab12", modules, 2)
+                                workers=2, control_port=9002, token="ab12", modules=modules)
     conf = tmp_path / "nginx.conf"
     conf.write_text(nginxlua.render(layout, domain="Example.org", scheme="https"))
     assert 'local SUFFIX = ".example.org"' in conf.read_text()

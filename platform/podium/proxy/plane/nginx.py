@@ -156,8 +156,12 @@ class NginxPlane(DataPlane):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
             # nginx's workers run as nobody when the master is root.
             os.chmod(run_dir / sub, 0o1777)
-        sync = self._sync(binary, run_dir, python_sock.getsockname()[1], activity.path,
-                          routes, workers)
+        layout = NginxLayout(
+            run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
+            python_port=python_sock.getsockname()[1], activity_log=activity.path,
+            workers=workers, shutdown_timeout=settings.drain_timeout + 30,
+        )
+        sync = self._sync(binary, layout, routes)
         stop = threading.Event()
         sync.write_initial()
         nginx = subprocess.Popen(
@@ -194,15 +198,8 @@ class NginxPlane(DataPlane):
             activity.collect()
             routes.forget_plane(sync.plane)
 
-    def _sync(self, binary: str, run_dir: Path, python_port: int, activity_log: Path,
-              routes: RouteTable, workers: int) -> ConfigSync:
-        settings = self.settings
-        layout = NginxLayout(
-            run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
-            python_port=python_port, activity_log=activity_log,
-            workers=workers, shutdown_timeout=settings.drain_timeout + 30,
-        )
-        return ConfigSync(binary, layout, routes, settings)
+    def _sync(self, binary: str, layout: NginxLayout, routes: RouteTable) -> ConfigSync:
+        return ConfigSync(binary, layout, routes, self.settings)
 
 
 class ConfigSync:
@@ -210,8 +207,7 @@ class ConfigSync:
     (and a heartbeat of the marker, so the scheduler knows this nginx is alive)."""
 
     def __init__(
-        self, binary: str, layout: NginxLayout | LuaLayout, routes: RouteTable,
-        settings: Settings,
+        self, binary: str, layout: NginxLayout, routes: RouteTable, settings: Settings
     ) -> None:
         self.binary = binary
         self.layout = layout
@@ -224,7 +220,6 @@ class ConfigSync:
         self.text = ""
 
     def _render(self) -> str:
-        assert isinstance(self.layout, NginxLayout)
         return render(self.routes.all(), self.layout, domain=self.settings.domain,
                       scheme=self.settings.scheme)
 
@@ -322,9 +317,7 @@ class NginxLuaPlane(NginxPlane):
 
     name = "nginx-lua"
 
-    def _sync(self, binary: str, run_dir: Path, python_port: int, activity_log: Path,
-              routes: RouteTable, workers: int) -> ConfigSync:
-        settings = self.settings
+    def _sync(self, binary: str, layout: NginxLayout, routes: RouteTable) -> ConfigSync:
         modules = lua_modules(binary)
         if modules is None:
             raise ServiceUnavailable(
@@ -332,13 +325,9 @@ class NginxLuaPlane(NginxPlane):
                 hint="apt-get install libnginx-mod-http-lua, or set "
                      "PODIUM_PROXY_DATA_PLANE=nginx",
             )
-        layout = LuaLayout(
-            run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
-            python_port=python_port, activity_log=activity_log, control_port=free_port(),
-            token=secrets.token_hex(16), modules=modules, workers=workers,
-            shutdown_timeout=settings.drain_timeout + 30,
-        )
-        return LuaSync(binary, layout, routes, settings)
+        lua = LuaLayout(**vars(layout), control_port=free_port(),
+                        token=secrets.token_hex(16), modules=modules)
+        return LuaSync(binary, lua, routes, self.settings)
 
 
 class LuaSync(ConfigSync):

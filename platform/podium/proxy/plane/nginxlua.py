@@ -30,6 +30,7 @@ from podium.proxy.plane.nginxconf import (
     _TOKEN,
     _UPSTREAM,
     _VALUE,
+    NginxLayout,
     _common,
     _python_location,
     preamble,
@@ -202,17 +203,11 @@ package.loaded.podium_plane = M
 """
 
 
-@dataclass(frozen=True)
-class LuaLayout:
-    run_dir: Path  # pid file and temp paths
-    listen: str  # "0.0.0.0:8080"
-    python_port: int  # the Python proxy behind nginx, on 127.0.0.1
-    activity_log: Path  # a Space's key per served request (podium.proxy.plane.nginx)
+@dataclass(frozen=True, kw_only=True)
+class LuaLayout(NginxLayout):
     control_port: int  # loopback: route updates from the sync thread
     token: str  # the sync thread's X-Podium-Token (hex)
     modules: Path  # where ndk_http_module.so and ngx_http_lua_module.so are
-    workers: int = 1  # 0 = auto
-    shutdown_timeout: float = 60.0
     dict_mb: int = 32  # ~200 bytes a Space, twice (by host, by path): >50k Spaces
 
 
