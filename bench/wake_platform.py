@@ -41,7 +41,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -49,8 +48,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -62,6 +60,7 @@ import redis
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.routes import WAKE_DEDUPE_SECONDS, Keys
+from podium.proxy.testing import localhost_resolver
 from podium.services.redis_server import free_port
 from podium.spaces.stage import Stage
 
@@ -90,23 +89,6 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, poll: float 
         if time.monotonic() >= deadline:
             raise TimeoutError(f"{what}: not after {timeout:.0f} s")
         time.sleep(poll)
-
-
-@contextmanager
-def localhost_resolver() -> Iterator[None]:
-    """*.localhost to loopback, as browsers do (RFC 6761) and tests/e2e teach Python."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if isinstance(host, str) and host.endswith(".localhost"):
-            host = "127.0.0.1"
-        return real(host, *args, **kwargs)
-
-    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
-    try:
-        yield
-    finally:
-        socket.getaddrinfo = real  # type: ignore[assignment]
 
 
 class RedisWatcher:

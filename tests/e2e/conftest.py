@@ -9,7 +9,6 @@ to loopback (RFC 6761); Python's resolver does not, so the session teaches it th
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +21,7 @@ import pytest
 
 from podium.config import Settings
 from podium.names import SpaceId
+from podium.proxy.testing import localhost_resolver as resolve_localhost
 from podium.services.redis_server import free_port
 from podium.services.up import Started, start_platform
 from podium.spaces.stage import Stage
@@ -106,16 +106,8 @@ class Podium:
 
 @pytest.fixture(scope="session", autouse=True)
 def localhost_resolver() -> Iterator[None]:
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if isinstance(host, str) and host.endswith(".localhost"):
-            host = "127.0.0.1"
-        return real(host, *args, **kwargs)
-
-    socket.getaddrinfo = getaddrinfo
-    yield
-    socket.getaddrinfo = real
+    with resolve_localhost():
+        yield
 
 
 @pytest.fixture(scope="session")

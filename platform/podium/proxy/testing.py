@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 
 import uvicorn
 from starlette.applications import Starlette
@@ -120,6 +122,24 @@ def upstream_app() -> Starlette:
         WebSocketRoute("/ws", ws_echo),
         Route("/{path:path}", echo, methods=["GET", "POST", "HEAD", "DELETE", "PUT"]),
     ])
+
+
+@contextmanager
+def localhost_resolver() -> Iterator[None]:
+    """Resolve *.localhost to loopback in this process, as browsers do (RFC 6761), so
+    Spaces' hosts answer without editing /etc/hosts."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(host, str) and host.endswith(".localhost"):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    socket.getaddrinfo = getaddrinfo  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = real  # type: ignore[assignment]
 
 
 def settles(check: Callable[[], bool], within: float = 5.0) -> bool:
