@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 
 import redis
 from rq import Worker
@@ -17,6 +18,7 @@ from rq import Worker
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
 
+from .catchup import CATCH_UP_EVERY, catch_up
 from .queue import build_queue
 from .reaper import REAP_EVERY, reap_stale_builds
 
@@ -32,9 +34,13 @@ def _reap_forever(settings: Settings, stop: threading.Event) -> None:
 
     conn = redis.Redis.from_url(settings.redis_url)
     db = Database(settings)
+    last_catch_up = time.monotonic()
     while not stop.wait(REAP_EVERY):
         try:
             reap_stale_builds(settings, conn, db)
+            if time.monotonic() - last_catch_up >= CATCH_UP_EVERY:
+                last_catch_up = time.monotonic()
+                catch_up(settings, conn, db)
         except Exception:  # Redis or the database blipped: the next pass retries
             log.exception("reaping stale builds failed")
 
@@ -57,6 +63,7 @@ def run_worker(settings: Settings, burst: bool = False, *, name: str | None = No
         raise ServiceUnavailable(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
     db = Database(settings)
     reap_stale_builds(settings, conn, db)
+    catch_up(settings, conn, db)
     worker = Worker([build_queue(settings, conn)], connection=conn, name=name)
     stop = threading.Event()
     reaper = threading.Thread(
