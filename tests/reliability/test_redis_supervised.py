@@ -43,5 +43,8 @@ def test_item11_a_killed_redis_comes_back_within_seconds(tmp_path: Path) -> None
             time.sleep(0.2)
         print(f"redis back {time.monotonic() - killed_at:.1f} s after SIGKILL")
         assert conn.get("item11") == b"kept"  # appendonly: written before the kill
+        time.sleep(5)  # the other children rode out the outage: none crashed
+        restarts = {c.role: (c.restarts, c.alive()) for c in started.supervisor.children}
+        assert all(n == 0 and alive for n, alive in restarts.values()), restarts
     finally:
         started.stop()
