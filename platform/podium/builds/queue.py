@@ -22,7 +22,9 @@ import redis
 from rq import Queue
 from rq.exceptions import InvalidJobOperation
 from rq.job import Job, JobStatus
-from rq.rate_limit import RateLimit
+from rq.job_lifecycle import record_job_failure
+from rq.rate_limit import RateLimit, release_slot
+from rq.registry import StartedJobRegistry
 
 from podium.config import Settings
 from podium.names import SpaceId
@@ -132,8 +134,26 @@ def _pending_build(
         # attaching the caller to a build that will never end.
         fail_build(db, conn, space_id, build_id, WORKER_DIED)
         lease.release(conn, build_id)
+        free_dead_job(queue, job_id)
         return None
     return build_id
+
+
+def free_dead_job(queue: Queue, job_id: str) -> None:
+    """Fail the rq job of a build whose worker died and free its build slot now, promoting
+    the next waiting build. rq frees it by itself only once the job's execution heartbeat
+    runs out (job_monitoring_interval + 60 s) and an idle worker next runs maintenance
+    (its dequeue blocks for up to worker_ttl - 15 s): ~7 minutes in QUEUED (issue item 13).
+    Only for a build whose lease is gone: the lease, not rq, says the worker died."""
+    job = queue.fetch_job(job_id)
+    if job is None or job.get_status() != JobStatus.STARTED:
+        return
+    registry = StartedJobRegistry(queue.name, connection=queue.connection)
+    with queue.connection.pipeline() as pipe:
+        registry.remove_executions(job, pipeline=pipe)
+        record_job_failure(job, WORKER_DIED, pipe)
+        pipe.execute()
+    release_slot(job)
 
 
 def _supersede_queued(

@@ -1,4 +1,4 @@
-"""The build worker: an rq Worker on ``settings.queue_name`` that also runs the reaper.
+"""The build worker: an rq Worker on ``settings.queue_name``, with the reaper on a thread.
 
 Jobs run in rq's forked work horse, which rebuilds Settings from the environment, so the
 worker first exports its own Settings as PODIUM_* variables: whatever the caller built
@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+import threading
+import time
 
 import redis
 from rq import Worker
@@ -17,24 +18,31 @@ from rq import Worker
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
 
+from .catchup import CATCH_UP_EVERY, catch_up
 from .queue import build_queue
 from .reaper import REAP_EVERY, reap_stale_builds
 
 log = logging.getLogger(__name__)
 
 
-class BuildWorker(Worker):
-    """rq's Worker with the reaper added to its periodic maintenance."""
+def _reap_forever(settings: Settings, stop: threading.Event) -> None:
+    """The reaper every REAP_EVERY s, on a thread: rq's own maintenance runs only between
+    jobs and after a dequeue that blocks up to worker_ttl - 15 s, so a dead worker's slot
+    waited minutes. Its own Redis client and database: nothing shared with the forked
+    work horse."""
+    from podium.store.db import Database
 
-    reap: Any = None
-
-    def run_maintenance_tasks(self) -> None:
-        super().run_maintenance_tasks()
-        if self.reap is not None:
-            try:
-                self.reap()
-            except Exception:  # a maintenance hiccup must not stop the worker
-                log.exception("reaping stale builds failed")
+    conn = redis.Redis.from_url(settings.redis_url)
+    db = Database(settings)
+    last_catch_up = time.monotonic()
+    while not stop.wait(REAP_EVERY):
+        try:
+            reap_stale_builds(settings, conn, db)
+            if time.monotonic() - last_catch_up >= CATCH_UP_EVERY:
+                last_catch_up = time.monotonic()
+                catch_up(settings, conn, db)
+        except Exception:  # Redis or the database blipped: the next pass retries
+            log.exception("reaping stale builds failed")
 
 
 def run_worker(settings: Settings, burst: bool = False, *, name: str | None = None) -> bool:
@@ -55,12 +63,17 @@ def run_worker(settings: Settings, burst: bool = False, *, name: str | None = No
         raise ServiceUnavailable(f"cannot reach Redis at {settings.redis_url}: {exc}") from exc
     db = Database(settings)
     reap_stale_builds(settings, conn, db)
-    worker = BuildWorker(
-        [build_queue(settings, conn)], connection=conn, name=name,
-        maintenance_interval=REAP_EVERY,
+    catch_up(settings, conn, db)
+    worker = Worker([build_queue(settings, conn)], connection=conn, name=name)
+    stop = threading.Event()
+    reaper = threading.Thread(
+        target=_reap_forever, args=(settings, stop), name="reaper", daemon=True
     )
-    worker.reap = lambda: reap_stale_builds(settings, conn, db)
-    return worker.work(burst=burst, logging_level="INFO")
+    reaper.start()
+    try:
+        return worker.work(burst=burst, logging_level="INFO")
+    finally:
+        stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 
+import redis
+
 from podium.builds.queue import enqueue_build
 from podium.config import Settings
 from podium.errors import ConfigError
@@ -31,7 +33,15 @@ def on_push(
             pass  # the build reports it as CONFIG_ERROR / NO_APP_FILE with line and field
         with platform.db.session() as session:
             update_space(session, get_space(session, space_id), **fields)
-        build = enqueue_build(settings, platform.redis, platform.db, space_id, new)
+        try:
+            build = enqueue_build(settings, platform.redis, platform.db, space_id, new)
+        except redis.RedisError as exc:
+            log.warning("push to %s at %s: build not queued: %s", space_id, new[:12], exc)
+            return [
+                f"Podium: pushed {new[:12]} to {space_id} and stored it, but the build queue",
+                "is unavailable right now; the build starts by itself once it is back",
+                "(the build worker catches up on unbuilt pushes every 30 s).",
+            ]
     finally:
         platform.close()
     base = settings.public_base_url

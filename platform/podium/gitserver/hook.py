@@ -1,4 +1,4 @@
-"""The pre-receive and post-receive hooks, run by git as `python -m podium.gitserver.hook NAME`.
+"""The pre-receive and post-receive hooks, run by git through `python -c` (see repo._hook_script).
 
 Hooks are grandchildren of the server (server -> git http-backend -> receive-pack -> hook),
 so everything they need travels in the environment: the server's Settings as PODIUM_*
@@ -108,7 +108,7 @@ def post_receive(
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in ("pre-receive", "post-receive"):
-        print("usage: python -m podium.gitserver.hook pre-receive|post-receive", file=sys.stderr)
+        print("usage: hook pre-receive|post-receive", file=sys.stderr)
         return 2
     settings = Settings()
     # Hooks of a bare repository run with the repository as their working directory.

@@ -4,6 +4,7 @@ needs from them (the dashboard's Files view, build contexts, templates, imports)
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from .git import run_git as _git
 from .hook import PYTHON_VAR, repo_size
 
 HOOKS = ("pre-receive", "post-receive")
+HOOK_ENTRY = "import sys; from podium.gitserver.hook import main; sys.exit(main(sys.argv[1:]))"
 REPO_CONFIG = {
     "http.receivepack": "true",
     # Reflogs record each push with the pusher as committer (http-backend sets
@@ -42,12 +44,15 @@ class TreeEntry:
 
 
 def _hook_script(name: str) -> str:
+    # `-c`, not `-m podium.gitserver.hook`: runpy would import the module twice (once as a
+    # package member, once as __main__) and print a RuntimeWarning into every push's
+    # `remote:` lines (issue item 16).
     # The server passes its interpreter in the environment; the baked-in one serves pushes
     # that do not come through the server (an admin pushing to the path directly).
     return (
         "#!/bin/sh\n"
         "# Installed by Podium (podium.gitserver.repo); rewritten when it changes.\n"
-        f'exec "${{{PYTHON_VAR}:-{sys.executable}}}" -m podium.gitserver.hook {name}\n'
+        f'exec "${{{PYTHON_VAR}:-{sys.executable}}}" -c {shlex.quote(HOOK_ENTRY)} {name}\n'
     )
 
 

@@ -67,6 +67,9 @@ class EmbeddedRedis:
         self.stop()
         raise ServiceUnavailable(f"redis-server did not answer on port {self.port}")
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
     def stop(self) -> None:
         if self.process is None:
             return

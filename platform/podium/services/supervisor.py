@@ -16,8 +16,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from podium.config import Settings
+from podium.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from podium.services.redis_server import EmbeddedRedis
 
 _PR_SET_PDEATHSIG = 1
 
@@ -73,9 +78,17 @@ class Child:
 class Supervisor:
     ROLES = ("api", "worker", "proxy", "scheduler")
 
-    def __init__(self, settings: Settings, env: dict[str, str], roles: tuple[str, ...] = ROLES):
+    def __init__(
+        self, settings: Settings, env: dict[str, str], roles: tuple[str, ...] = ROLES,
+        redis: EmbeddedRedis | None = None,
+    ):
         self.settings = settings
         self.env = env
+        # The embedded redis-server (issue item 11): restarted on the same port and data
+        # dir (AOF keeps the queue) when it dies; the roles reconnect to it.
+        self.redis = redis
+        self._redis_failures = 0
+        self._redis_retry_at = 0.0
         logs = settings.data_dir / "logs"
         self.children = [
             Child(role, [sys.executable, "-m", "podium", role], logs / f"{role}.log")
@@ -90,6 +103,7 @@ class Supervisor:
     def watch(self, poll: float = 1.0) -> None:
         """Restart dead children until stop() is called."""
         while not self._stop.wait(poll):
+            self._watch_redis()
             for child in self.children:
                 if child.alive() or self._stop.is_set():
                     continue
@@ -102,10 +116,26 @@ class Supervisor:
                 child.stop()
                 child.start(self.env)
 
+    def _watch_redis(self) -> None:
+        """Restart a dead embedded Redis, backing off (1, 2, 4 ... 30 s) while it keeps
+        failing to start; the reason is in its log."""
+        if self.redis is None or self.redis.alive() or time.monotonic() < self._redis_retry_at:
+            return
+        try:
+            self.redis.stop()
+            self.redis.start()
+            self._redis_failures = 0
+        except ServiceUnavailable:
+            self._redis_failures += 1
+            self._redis_retry_at = time.monotonic() + min(30.0, 2.0 ** self._redis_failures)
+
     def stop(self) -> None:
         self._stop.set()
         for child in reversed(self.children):
             child.stop()
 
     def status(self) -> dict[str, bool]:
-        return {child.role: child.alive() for child in self.children}
+        roles = {child.role: child.alive() for child in self.children}
+        if self.redis is not None:
+            roles["redis"] = self.redis.alive()
+        return roles

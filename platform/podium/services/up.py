@@ -107,7 +107,7 @@ def start_platform(settings: Settings, *, demo: bool = True, say: Say = print) -
         say(f"embedded Redis on {settings.redis_url} (data in {embedded.data_dir})")
     settings, generated = ensure_admin_password(settings)
     platform = Platform(settings)
-    supervisor = Supervisor(settings, {**os.environ, **settings.to_env()})
+    supervisor = Supervisor(settings, {**os.environ, **settings.to_env()}, redis=embedded)
     try:
         platform.db.migrate()
         with platform.db.session() as session:
