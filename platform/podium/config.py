@@ -105,6 +105,23 @@ class Settings(BaseSettings):
     # so two Podiums (or a test run beside a real one) can share one engine.
     instance: str = "podium"
 
+    # Password guessing (dashboard and API login, git basic auth): failed checks are counted
+    # in Redis over a moving window of login_failure_window seconds, per account and per
+    # client address; past either limit the caller gets 429 with Retry-After. Per account
+    # is low (a person mistypes a few times; an online guesser gets 10 tries / 5 min, ~3000
+    # a day) and costs a victim at most one window of lock-out, while tokens keep working;
+    # per address is higher because several people share one NAT address.
+    login_account_failures: int = Field(10, ge=1)
+    login_address_failures: int = Field(30, ge=1)
+    login_failure_window: int = Field(300, ge=1)
+    # Dashboard sessions live in Redis (revoked by logout, password change, disabling the
+    # user) and expire after this many seconds.
+    session_ttl: int = Field(14 * 24 * 3600, ge=60)
+    # The session cookie is honoured only for requests from the dashboard's own origin
+    # (public_base_url). Other origins the dashboard is opened at, e.g.
+    # ["http://127.0.0.1:8080"]; never a Space's host.
+    dashboard_extra_origins: list[str] = []
+
     # Bootstrap admin created on first start when no user exists.
     admin_user: str = "admin"
     admin_password: str = ""

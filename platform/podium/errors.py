@@ -17,6 +17,10 @@ class PodiumError(Exception):
         self.message = message
         self.hint = hint
 
+    def http_headers(self) -> dict[str, str]:
+        """Headers every HTTP edge adds to this error's response (API, git server)."""
+        return {}
+
     def to_dict(self) -> dict[str, str]:
         out = {"error": self.code, "message": self.message}
         if self.hint:
@@ -80,6 +84,21 @@ class Forbidden(PodiumError):
     http_status = 403
     exit_code = 5
     code = "forbidden"
+
+
+class TooManyRequests(PodiumError):
+    """Too many failed password checks: the caller must wait ``retry_after`` seconds."""
+
+    http_status = 429
+    exit_code = 7
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = max(1, retry_after)
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class BadRequest(PodiumError):

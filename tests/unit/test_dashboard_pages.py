@@ -1,5 +1,5 @@
 """Dashboard pages through the real API app: SQLite in tmp_path, a real Redis, real git for
-the Files view. Sessions come from the API's own cookie signer."""
+the Files view. Sessions come from the API's own session store."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from podium.api.app import create_api
-from podium.api.auth import SESSION_COOKIE, session_signer
+from podium.api.auth import SESSION_COOKIE
 from podium.config import Settings
 from podium.controller.platform import Platform
 from podium.gitserver.repo import init_from_template
@@ -51,7 +51,7 @@ class Dash:
     def sign_in(self, username: str) -> None:
         with self.platform.db.session() as session:
             user_id = get_user(session, username).id
-        self.client.cookies.set(SESSION_COOKIE, session_signer(self.platform).issue(user_id))
+        self.client.cookies.set(SESSION_COOKIE, self.client.app.state.sessions.issue(user_id))
 
     def sign_out(self) -> None:
         self.client.cookies.clear()

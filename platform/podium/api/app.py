@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis.asyncio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium import __version__
@@ -16,8 +16,11 @@ from podium.controller.access import StoreGitAccess
 from podium.controller.platform import Platform
 from podium.gitserver.app import create_git_app, is_git_path
 from podium.store import ensure_admin
+from podium.throttle import PasswordThrottle
 
 from .errors import install_error_handlers
+from .origin import refuse_cross_origin_changes
+from .sessions import SessionStore
 
 
 class GitDispatch:
@@ -49,9 +52,13 @@ def create_api(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app = FastAPI(
         title="Podium", version=__version__, lifespan=lifespan,
         description="Self-hosted Spaces: git push an ML demo, get a live URL.",
+        # Before any route: a change another origin (a Space) asks for is refused (CSRF).
+        dependencies=[Depends(refuse_cross_origin_changes)],
     )
     app.state.platform = platform
     app.state.settings = settings
+    app.state.sessions = SessionStore(platform.redis, settings.session_ttl)
+    app.state.throttle = PasswordThrottle(settings)
     # Created lazily-connecting: the first use opens connections on the serving loop.
     app.state.aredis = redis.asyncio.Redis.from_url(settings.redis_url)
     install_error_handlers(app)
@@ -70,7 +77,7 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     platform = Platform(settings)
     api = create_api(settings, platform)
-    git = create_git_app(settings, StoreGitAccess(platform.db))
+    git = create_git_app(settings, StoreGitAccess(platform.db), api.state.throttle)
     dispatch = GitDispatch(api, git)
     # uvicorn drives lifespan through the outer app; hand it to FastAPI.
     return _WithLifespan(dispatch, api)

@@ -12,7 +12,7 @@ from podium.errors import PodiumError, Unauthorized
 
 async def podium_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PodiumError)
-    headers = {}
+    headers = exc.http_headers()
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="Podium"'
     return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)

@@ -44,6 +44,22 @@ class UserIn(Request):
     is_admin: bool = False
 
 
+class PasswordIn(Request):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class UserPatch(Request):
+    # An admin disables (true) or enables (false) an account.
+    disabled: bool
+
+
+class UserAdminView(BaseModel):
+    username: str
+    is_admin: bool
+    disabled: bool
+
+
 class UserProfile(BaseModel):
     username: str
     spaces_count: int

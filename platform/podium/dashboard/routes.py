@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from starlette.convertors import StringConvertor, register_url_convertor
 
-from podium.api.deps import OptionalUser, readable_space
+from podium.api.auth import principal_from_request
+from podium.api.deps import PlatformDep, readable_space
 from podium.config import Settings
 from podium.controller.access import Principal, may_write
 from podium.controller.metadata import config_at
@@ -44,7 +45,8 @@ MAX_TREE_ENTRIES = 2000
 MAX_FILE_VIEW = 512 * 1024
 
 
-def _viewer(request: Request, principal: OptionalUser) -> Principal | None:
+def _viewer(request: Request, platform: PlatformDep) -> Principal | None:
+    principal = principal_from_request(platform, request, page=True)
     request.state.viewer = principal  # for error pages rendered after the handler failed
     return principal
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from podium.config import Settings
 from podium.errors import ConfigError
@@ -202,8 +202,16 @@ def list_templates(root: Path) -> list[Template]:
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
-    """A post-login redirect that stays on this site: a path, never //host or a scheme."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """A post-login redirect that stays on this site: an absolute path, never //host, a
+    scheme or a backslash. Browsers drop tabs and newlines from URLs and read a backslash
+    as "/", so "/<tab>/evil" would become "//evil": a control character or space refuses
+    the target."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return default
+    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in target):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
         return default
     return target
 

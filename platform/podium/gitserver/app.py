@@ -18,7 +18,7 @@ from podium.config import Settings
 from podium.errors import BadRequest, InvalidName, NotFound, PodiumError, Unauthorized
 from podium.names import SpaceId
 
-from .auth import GitAccess, authorize
+from .auth import FailureThrottle, GitAccess, authorize
 from .cgi import GitBackendResponse, RequestTooLarge
 from .hook import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, load_push_handler
 from .repo import ensure_repo
@@ -58,9 +58,12 @@ def _extra_python_path() -> str:
 
 
 class GitServer:
-    def __init__(self, settings: Settings, access: GitAccess) -> None:
+    def __init__(
+        self, settings: Settings, access: GitAccess, throttle: FailureThrottle | None = None,
+    ) -> None:
         self.settings = settings
         self.access = access
+        self.throttle = throttle
         if settings.push_handler:
             load_push_handler(settings.push_handler)  # a typo fails at start, not on push
         base = {
@@ -97,6 +100,7 @@ class GitServer:
         principal = await run_in_threadpool(
             authorize, self.access, space_id,
             write=service == RECEIVE_PACK, authorization=request.headers.get("authorization"),
+            throttle=self.throttle, address=request.client.host if request.client else "",
         )
         git_dir = await run_in_threadpool(ensure_repo, self.settings, space_id)
         limit, too_large = self._limit(service, space_id)
@@ -143,12 +147,17 @@ async def _error_response(request: Request, exc: Exception) -> Response:
     # git shows text/plain bodies of failed info/refs requests as "remote:" lines.
     assert isinstance(exc, PodiumError)
     text = exc.message + (f"\n{exc.hint}" if exc.hint else "") + "\n"
-    headers = {"WWW-Authenticate": 'Basic realm="Podium"'} if isinstance(exc, Unauthorized) else {}
+    headers = exc.http_headers()
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Basic realm="Podium"'
+
     return PlainTextResponse(text, status_code=exc.http_status, headers=headers)
 
 
-def create_git_app(settings: Settings, access: GitAccess) -> ASGIApp:
-    server = GitServer(settings, access)
+def create_git_app(
+    settings: Settings, access: GitAccess, throttle: FailureThrottle | None = None,
+) -> ASGIApp:
+    server = GitServer(settings, access, throttle)
     # {name} also matches "demo.git": both URL spellings serve the same repository.
     space = "/spaces/{owner}/{name}"
     routes = [

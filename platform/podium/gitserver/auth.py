@@ -51,20 +51,44 @@ def parse_basic(header: str | None) -> tuple[str, str] | None:
     return (username, password) if sep else None
 
 
+class FailureThrottle(Protocol):
+    """``podium.throttle.PasswordThrottle``: counts failed credentials per account and
+    address, raising TooManyRequests past its limits."""
+
+    def check(self, username: str, address: str) -> None: ...
+
+    def failed(self, username: str, address: str) -> None: ...
+
+
+def _authenticate(
+    access: GitAccess, creds: tuple[str, str], throttle: FailureThrottle | None, address: str,
+) -> GitPrincipal:
+    """A right token always passes (it cannot be guessed, and a guesser's lock-out must not
+    stop CI pushes); wrong credentials, passwords included, count as failed guesses and
+    past the limit get 429 instead of 401."""
+    principal = access.authenticate(*creds)
+    if principal is not None:
+        return principal
+    if throttle is not None:
+        throttle.failed(creds[0], address)
+        throttle.check(creds[0], address)
+    raise Unauthorized(f"Invalid username or token for {creds[0]!r}.", hint=TOKEN_HINT)
+
+
 def authorize(
     access: GitAccess, space_id: SpaceId, *, write: bool, authorization: str | None,
+    throttle: FailureThrottle | None = None, address: str = "",
 ) -> GitPrincipal | None:
     """The principal allowed to read (or, with ``write``, push to) the Space; None means
-    anonymous read. Raises NotFound / Unauthorized / Forbidden with messages for git."""
+    anonymous read. Raises NotFound / Unauthorized / Forbidden / TooManyRequests with
+    messages for git."""
     if not access.space_exists(space_id):
         raise NotFound(
             f"Space {space_id} does not exist.",
             hint="create it on the dashboard or with `podium create` before pushing",
         )
     creds = parse_basic(authorization)
-    principal = access.authenticate(*creds) if creds else None
-    if creds and principal is None:
-        raise Unauthorized(f"Invalid username or token for {creds[0]!r}.", hint=TOKEN_HINT)
+    principal = _authenticate(access, creds, throttle, address) if creds else None
     if write:
         if principal is None:
             raise Unauthorized(f"Pushing to {space_id} needs a token.", hint=TOKEN_HINT)

@@ -59,6 +59,7 @@ from .users import (
     get_user,
     list_tokens,
     revoke_token,
+    set_disabled,
     set_password,
     verify_token,
 )
@@ -71,7 +72,7 @@ __all__ = [
     "find_user", "get_build", "get_space", "get_user", "latest_build", "list_builds",
     "list_secret_keys", "list_share_links", "list_spaces", "list_tokens", "list_variables",
     "mark_finished", "mark_started", "mark_superseded", "record_access", "revoke_share_link",
-    "revoke_token", "secret_values", "set_password", "set_secret", "set_stage",
+    "revoke_token", "secret_values", "set_disabled", "set_password", "set_secret", "set_stage",
     "set_variable", "update_space", "use_share_link", "utcnow", "validate_env_key",
     "verify_token",
 ]

@@ -124,6 +124,9 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Set by an admin: the account can no longer sign in or use its tokens (kept, not
+    # deleted, so its Spaces keep an owner and it can be enabled again).
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
 
     tokens: Mapped[list[ApiToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

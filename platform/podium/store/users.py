@@ -90,6 +90,21 @@ def set_password(session: Session, user: User, password: str) -> None:
     session.flush()
 
 
+def _refuse_disabled(user: User) -> None:
+    if user.disabled_at is not None:
+        raise Unauthorized(f"the account {user.username!r} is disabled",
+                           hint="ask an administrator to enable it")
+
+
+def set_disabled(session: Session, user: User, disabled: bool) -> None:
+    """An admin's switch; the caller ends the user's sessions (they live in Redis)."""
+    if disabled and user.disabled_at is None:
+        user.disabled_at = utcnow()
+    elif not disabled:
+        user.disabled_at = None
+    session.flush()
+
+
 def authenticate(session: Session, username: str, password: str) -> User:
     user = find_user(session, username) if isinstance(username, str) else None
     try:
@@ -98,6 +113,7 @@ def authenticate(session: Session, username: str, password: str) -> User:
         user = None
     if user is None:
         raise Unauthorized("invalid user name or password")
+    _refuse_disabled(user)
     if _hasher.check_needs_rehash(user.password_hash):  # parameters were raised since
         user.password_hash = _hasher.hash(password)
         session.flush()
@@ -148,6 +164,7 @@ def verify_token(session: Session, plaintext: str) -> tuple[User, ApiToken]:
         raise Unauthorized("invalid token")
     if token.revoked_at is not None:
         raise Unauthorized("this token was revoked", hint="create a new token")
+    _refuse_disabled(token.user)
     now = utcnow()
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         token.last_used_at = now
