@@ -224,6 +224,28 @@ def _sleeping_space(settings: Settings, db: Database, base_image: str, marker: s
     return space_id, commit
 
 
+def _two_sleeping_builds(
+    settings: Settings, redis_conn: redis.Redis, db: Database, base_image: str,
+    made_spaces: list[SpaceId],
+) -> tuple[str, Any, Any]:
+    """Two queued builds whose RUN step sleeps for two minutes: (marker, first, second)."""
+    marker = f"sleeping-{uuid.uuid4().hex}"
+    first_space, first_commit = _sleeping_space(settings, db, base_image, marker)
+    second_space, second_commit = _sleeping_space(settings, db, base_image, marker)
+    made_spaces.extend([first_space, second_space])
+    first = enqueue_build(settings, redis_conn, db, first_space, first_commit)
+    second = enqueue_build(settings, redis_conn, db, second_space, second_commit)
+    return marker, first, second
+
+
+def _wait_for_sleep_step(redis_conn: redis.Redis, build_id: str, marker: str) -> None:
+    """Follow the build's log until its RUN step is running (it printed ``marker``)."""
+    for event in follow_build_log(redis_conn, build_id, idle_timeout=120):
+        assert not event.is_terminal, f"build ended early: {event.reason}"
+        if marker in event.data and not event.data.startswith("Step"):
+            return
+
+
 def test_killing_the_worker_mid_build_fails_the_build(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database,
     docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
@@ -234,10 +256,7 @@ def test_killing_the_worker_mid_build_fails_the_build(
     ref = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
     proc = start_worker(docker_settings, burst=False)
     try:
-        for event in follow_build_log(redis_conn, ref.build_id, idle_timeout=120):
-            assert not event.is_terminal, f"build ended early: {event.reason}"
-            if marker in event.data and not event.data.startswith("Step"):
-                break
+        _wait_for_sleep_step(redis_conn, ref.build_id, marker)
         assert build_record(db, ref.build_id).status == BuildStatus.BUILDING
         # Asked again while it runs: the same build, no second job.
         again = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
@@ -303,18 +322,11 @@ def test_two_workers_run_one_build_at_a_time_under_a_limit_of_one(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database,
     docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
 ) -> None:
-    marker = f"sleeping-{uuid.uuid4().hex}"
-    first_space, first_commit = _sleeping_space(docker_settings, db, own_base, marker)
-    second_space, second_commit = _sleeping_space(docker_settings, db, own_base, marker)
-    made_spaces.extend([first_space, second_space])
-    first = enqueue_build(docker_settings, redis_conn, db, first_space, first_commit)
-    second = enqueue_build(docker_settings, redis_conn, db, second_space, second_commit)
+    marker, first, second = _two_sleeping_builds(
+        docker_settings, redis_conn, db, own_base, made_spaces)
     workers = [start_worker(docker_settings, burst=False) for _ in range(2)]
     try:
-        for event in follow_build_log(redis_conn, first.build_id, idle_timeout=120):
-            assert not event.is_terminal, f"build ended early: {event.reason}"
-            if marker in event.data and not event.data.startswith("Step"):
-                break
+        _wait_for_sleep_step(redis_conn, first.build_id, marker)
         # Both workers are up (one idle), yet the second build must still be waiting.
         queue = build_queue(docker_settings, redis_conn)
         wait_for(lambda: Worker.count(queue=queue) == 2, 60, "both workers to register")

@@ -6,22 +6,23 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 
 import docker
 import pytest
 import redis
 
 from podium.builds.lease import lease_holder
-from podium.builds.logs import follow_build_log
-from podium.builds.queue import enqueue_build
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.spaces.stage import BuildStatus
 from podium.store.db import Database
 from tests.integration import test_builds_docker as shared_docker
 from tests.integration import test_builds_queue as shared
-from tests.integration.test_builds_docker import _remove_build_containers, _sleeping_space
+from tests.integration.test_builds_docker import (
+    _remove_build_containers,
+    _two_sleeping_builds,
+    _wait_for_sleep_step,
+)
 from tests.integration.test_builds_queue import build_record, start_worker, wait_for
 
 build_settings = shared.build_settings
@@ -37,19 +38,12 @@ def test_item13_a_dead_workers_slot_is_free_within_30_s(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database,
     docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
 ) -> None:
-    marker = f"sleeping-{uuid.uuid4().hex}"
-    first_space, first_commit = _sleeping_space(docker_settings, db, own_base, marker)
-    second_space, second_commit = _sleeping_space(docker_settings, db, own_base, marker)
-    made_spaces.extend([first_space, second_space])
-    first = enqueue_build(docker_settings, redis_conn, db, first_space, first_commit)
-    second = enqueue_build(docker_settings, redis_conn, db, second_space, second_commit)
+    marker, first, second = _two_sleeping_builds(
+        docker_settings, redis_conn, db, own_base, made_spaces)
     doomed = start_worker(docker_settings, burst=False)
     waiting = None
     try:
-        for event in follow_build_log(redis_conn, first.build_id, idle_timeout=120):
-            assert not event.is_terminal, f"build ended early: {event.reason}"
-            if marker in event.data and not event.data.startswith("Step"):
-                break
+        _wait_for_sleep_step(redis_conn, first.build_id, marker)
         waiting = start_worker(docker_settings, burst=False)
         time.sleep(3)  # the waiting worker is up and blocked on the queue
         assert build_record(db, second.build_id).status == BuildStatus.QUEUED
