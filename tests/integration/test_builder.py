@@ -102,11 +102,13 @@ def build(settings: Settings, client: docker.DockerClient, images: list[str], si
     return result
 
 
-def serve(client: docker.DockerClient, image: BuiltImage, path: str) -> httpx.Response:
-    """Run the image briefly and GET ``path`` once the app answers."""
+def serve(client: docker.DockerClient, image: BuiltImage, path: str,
+          environment: dict[str, str] | None = None,
+          seen: list[str] | None = None) -> httpx.Response:
+    """Run the image briefly and GET ``path`` once the app answers (its log into ``seen``)."""
     container = client.containers.run(
         image.ref, detach=True, ports={f"{image.app_port}/tcp": ("127.0.0.1", None)},
-        name=f"podium-test-{uuid.uuid4().hex[:12]}",
+        name=f"podium-test-{uuid.uuid4().hex[:12]}", environment=environment,
     )
     try:
         container.reload()
@@ -116,6 +118,8 @@ def serve(client: docker.DockerClient, image: BuiltImage, path: str) -> httpx.Re
             try:
                 response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=5)
                 if response.status_code < 500:
+                    if seen is not None:
+                        seen.append(container.logs().decode(errors="replace"))
                     return response
             except httpx.TransportError:
                 pass
@@ -195,6 +199,53 @@ def test_an_old_streamlit_pin_runs_with_its_constraints(
     ).decode().split()
     assert out[0].startswith("1.") and out[1] == "1.25.0", out
     assert serve(docker_client, built, "/_stcore/health").text.strip() == "ok"
+
+
+def _versions(client: docker.DockerClient, ref: str, probe: str) -> list[str]:
+    return client.containers.run(
+        ref, ["python", "-c", probe], remove=True, entrypoint=[],
+    ).decode().split()
+
+
+def test_a_streamlit_pin_in_requirements_is_built_when_readme_has_no_sdk_version(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path,
+) -> None:
+    """Issue 13 item 6: on main this failed with pip's "The user requested (constraint)
+    streamlit==1.67.0" against the requirements line."""
+    src = checkout(tmp_path, "streamlit-hello")
+    readme = src / "README.md"
+    readme.write_text("".join(line for line in readme.read_text().splitlines(keepends=True)
+                              if not line.startswith("sdk_version:")))
+    (src / "requirements.txt").write_text("streamlit==1.25.0\n")
+    log = Log()
+    built = build(build_settings, docker_client, images, space("stpin"), src, "6" * 40, log)
+    assert "using streamlit 1.25.0, pinned in requirements.txt line 1" in log.text()
+    probe = "import numpy, streamlit; print(numpy.__version__, streamlit.__version__)"
+    out = _versions(docker_client, built.ref, probe)
+    assert out[0].startswith("1.") and out[1] == "1.25.0", out  # old-pin constraints too
+
+
+def test_readme_sdk_version_wins_and_gradio_images_have_the_spaces_package(
+    build_settings: Settings, docker_client: docker.DockerClient, images: list[str],
+    tmp_path: Path,
+) -> None:
+    """Issue 13 items 4 and 6: a contradicting gradio line no longer fails the build, and
+    `import spaces` works, so Gradio under SYSTEM=spaces stops logging that it is missing."""
+    src = checkout(tmp_path, "gradio-hello")
+    (src / "requirements.txt").write_text("gradio==5.0.0\n")
+    (src / "app.py").write_text(
+        "import spaces\nimport gradio as gr\n\n\n@spaces.GPU\ndef hi(name):\n"
+        "    return 'hi ' + name\n\n\ngr.Interface(hi, 'text', 'text').launch()\n")
+    log = Log()
+    built = build(build_settings, docker_client, images, space("grpin"), src, "7" * 40, log)
+    assert "sdk_version 6.31.0 in README.md wins over 'gradio==5.0.0'" in log.text()
+    out = _versions(docker_client, built.ref,
+                    "import spaces, gradio; print(gradio.__version__, spaces.__name__)")
+    assert out == ["6.31.0", "spaces"], out
+    logs: list[str] = []
+    assert serve(docker_client, built, "/", {"SYSTEM": "spaces"}, logs).status_code == 200
+    assert "spaces package is required" not in logs[0], logs[0]
 
 
 def test_a_docker_space_builds_its_own_dockerfile(

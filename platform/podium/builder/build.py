@@ -17,18 +17,16 @@ from podium.builder.context import prepare_own_context, prepare_sdk_context, rep
 from podium.builder.engine import build_limits, stream_build
 from podium.builder.packs import BuildPack, RenderContext, pick_pack
 from podium.builder.progress import PhaseTracker, failure_reason, step_phases
+from podium.builder.sdk import choose_sdk
 from podium.config import Settings
 from podium.errors import BuildError, ServiceUnavailable
 from podium.names import SpaceId
 from podium.resources import runners_dir
-from podium.spaces.config import SpaceConfig, load_space_config
+from podium.spaces.config import load_space_config
 from podium.spaces.stage import BuildPhase, Sdk
 
 # Image tags are the commit's first 12 hex digits: unique in practice, short in listings.
 COMMIT_TAG_LEN = 12
-# The Python every runner image has (Debian bookworm's); other python_version values are
-# accepted and reported, as Spaces' own images also differ from what was asked.
-RUNTIME_PYTHON = "3.11"
 
 BuildLog = Callable[[BuildPhase, str], None]
 
@@ -62,7 +60,8 @@ def build_space_image(
     files = repo_files(source_dir)
     pack = pick_pack(config, files)
     runners = runners_dir(settings)
-    sdk_version = _sdk_version(pack, config, runners, log)
+    sdk = choose_sdk(pack, config, runners, source_dir, log)
+    sdk_version = sdk.version
     if not pack.own_context:
         _require_base_image(client, settings.base_image)
     ref = space_id.image_ref(commit[:COMMIT_TAG_LEN])
@@ -70,7 +69,7 @@ def build_space_image(
         config=config, files=files, runners=runners, base_image=settings.base_image,
         sdk_version=sdk_version, has_ca_bundle=_ca_bundle(settings) is not None,
         index_url=bool(settings.index_url), extra_index_url=bool(settings.extra_index_url),
-        source_dir=source_dir,
+        source_dir=source_dir, rewritten=frozenset(sdk.rewritten),
         labels=_labels(space_id, commit, pack.sdk, sdk_version, config.app_port),
     )
     dockerfile = pack.render(render_ctx)
@@ -85,7 +84,7 @@ def build_space_image(
         else:
             dockerfile_path = prepare_sdk_context(
                 source_dir, context_dir, dockerfile=dockerfile,
-                extra=_extra_files(settings, pack, runners, sdk_version),
+                extra=_extra_files(settings, pack, runners, sdk_version) | sdk.rewritten,
             )
         tracker = PhaseTracker(step_phases(dockerfile))
         log(BuildPhase.CLONE, f"building {ref}")
@@ -118,21 +117,6 @@ def build_space_image(
     )
 
 
-def _sdk_version(pack: BuildPack, config: SpaceConfig, runners: Path, log: BuildLog) -> str:
-    wanted = config.python_version.split(".")[:2] if config.python_version else []
-    if wanted and wanted != RUNTIME_PYTHON.split(".")[: len(wanted)]:
-        log(BuildPhase.CLONE, f"note: python_version {config.python_version} is not "
-            f"available; the image runs Python {RUNTIME_PYTHON}")
-    if not pack.installs_sdk:
-        return config.sdk_version or ""
-    if config.sdk_version:
-        constraints.parse_version(config.sdk_version)
-        return config.sdk_version
-    version = constraints.default_version(runners, pack.sdk)
-    log(BuildPhase.CLONE, f"no sdk_version in README.md: using {pack.sdk.value} {version}")
-    return version
-
-
 def _require_base_image(client: docker.DockerClient, ref: str) -> None:
     try:
         client.images.get(ref)
@@ -162,7 +146,7 @@ def _extra_files(
         extra["ca.crt"] = bundle.read_bytes()
     if pack.installs_sdk:
         chosen = constraints.select(runners, pack.sdk, sdk_version)
-        extra["sdk.txt"] = f"{chosen.sdk_pin}\n".encode()
+        extra["sdk.txt"] = chosen.sdk_requirements().encode()
         extra["constraints.txt"] = chosen.text().encode()
     return extra
 
@@ -191,5 +175,7 @@ def _hint(reason: str) -> str | None:
     if "from packages.txt" in reason:
         return "packages.txt lists Debian bookworm package names, one per line"
     if "sdk_version" in reason or "conflicting" in reason:
-        return "pick another sdk_version in README.md, or loosen the conflicting pins"
+        return ("set sdk_version in README.md to the SDK version your requirements need "
+                "(or pin it there as gradio==X / streamlit==X and leave sdk_version out), "
+                "or loosen the conflicting pins")
     return None

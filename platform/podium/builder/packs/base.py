@@ -50,6 +50,9 @@ class RenderContext:
     extra_index_url: bool = False
     # The checkout, for packs that read a file from it (the docker pack's Dockerfile).
     source_dir: Path | None = None
+    # Dependency files Podium rewrote into BUILD_DIR (podium.builder.sdk drops lines that
+    # contradict sdk_version); the Dockerfile copies those instead of the Space's.
+    rewritten: frozenset[str] = frozenset()
     # podium.space, podium.commit, ... put on the image's last layer.
     labels: dict[str, str] = field(default_factory=dict)
 
@@ -96,6 +99,9 @@ class BuildPack:
             packages=context.has(PACKAGES_FILE),
             pre_requirements=context.has(PRE_REQUIREMENTS_FILE),
             requirements=context.has(REQUIREMENTS_FILE),
+            # Where each dependency file is copied from: the Space's, or Podium's rewrite.
+            from_dir={name: BUILD_DIR if name in context.rewritten else APP_DIR
+                      for name in (PRE_REQUIREMENTS_FILE, REQUIREMENTS_FILE)},
         )
 
     def __repr__(self) -> str:
