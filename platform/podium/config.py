@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     build_cpus: float = 1.5
     build_memory: str = "4g"
     max_concurrent_builds: int = 1
+    # Images kept per Space besides the running one (for a rollback); older ones, dangling
+    # images and day-old build cache are removed after builds and every gc_interval s.
+    image_retention: int = 2
+    gc_interval: int = 3600
     queue_name: str = "podium-builds"
     # Dotted path "module:function" a successful build hands its image to:
     # deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit) -> None.

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -40,6 +42,7 @@ from tests.integration.test_builds_queue import (
     space_record,
     start_worker,
     wait_for,
+    worker_env,
     worker_log,
 )
 
@@ -344,3 +347,56 @@ def test_two_workers_run_one_build_at_a_time_under_a_limit_of_one(
         if holder is not None and not holder.is_dead():
             os.kill(holder.pid, signal.SIGKILL)
         _remove_build_containers(docker_client, marker)
+
+
+def test_six_builds_of_one_space_leave_three_images_and_delete_leaves_none(
+    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
+    docker_client: docker.DockerClient, made_spaces: list[SpaceId],
+) -> None:
+    """Issue 15 item 3: every build used to leave its image on the engine forever. The
+    running image and the previous PODIUM_IMAGE_RETENTION (2) stay; older ones go after
+    the next build; deleting the Space removes the rest."""
+    from podium.builder.retention import space_images
+    from podium.controller.lifecycle import delete
+    from podium.controller.platform import Platform
+
+    settings = docker_settings.model_copy(update={
+        "deploy_handler": f"{__name__}:record_deploy", "image_retention": 2})
+    space_id, commit = new_space(settings, db)
+    made_spaces.append(space_id)
+    built: list[str] = []
+    for round_no in range(6):
+        if round_no:
+            commit = commit_files(settings, space_id, {
+                "app.py": f"import gradio as gr\ngr.Markdown('v{round_no} {uuid.uuid4().hex}')"
+                          ".launch()\n"})
+        ref = enqueue_build(settings, redis_conn, db, space_id, commit)
+        run_burst_worker(settings)
+        assert build_record(db, ref.build_id).status == BuildStatus.SUCCEEDED, \
+            worker_log(settings)
+        process_pending_deploys(settings, redis_conn, db)
+        built.append(space_id.image_ref(commit[:12]))
+        assert space_record(db, space_id).deployed_image == built[-1]
+    left = [ref for ref, _ in space_images(docker_client, space_id)]
+    assert left == built[:-4:-1], left  # the running one and the two before it
+
+    # A sleeping Space's deployed image has no container holding it: retention keeps it
+    # even when it is not among the newest (here: retention 0 and a build not deployed).
+    quiet = settings.model_copy(update={"deploy_handler": "", "image_retention": 0})
+    commit = commit_files(quiet, space_id, {"app.py": f"print('{uuid.uuid4().hex}')\n"})
+    enqueue_build(quiet, redis_conn, db, space_id, commit)
+    run_burst_worker(quiet)
+    left = [ref for ref, _ in space_images(docker_client, space_id)]
+    assert left == [space_id.image_ref(commit[:12]), built[-1]], left
+    # `podium gc` (the worker's hourly pass) keeps the same two.
+    gc = subprocess.run([sys.executable, "-m", "podium", "gc"], env=worker_env(quiet),
+                        capture_output=True, text=True, timeout=300)
+    assert gc.returncode == 0 and "reclaimed" in gc.stdout + gc.stderr, gc.stdout + gc.stderr
+    assert [ref for ref, _ in space_images(docker_client, space_id)] == left
+
+    platform = Platform(settings)
+    try:
+        delete(platform, space_id)
+    finally:
+        platform.close()
+    assert space_images(docker_client, space_id) == []

@@ -132,7 +132,19 @@ def _build_and_record(
         blog.finish(BuildStatus.FAILED, "the build was given up while running")
         return BuildStatus.FAILED
     blog.finish(BuildStatus.SUCCEEDED)
+    _prune(settings, db, client or docker_client(), space_id)
     return BuildStatus.SUCCEEDED
+
+
+def _prune(settings: Settings, db: Any, client: Any, space_id: SpaceId) -> None:
+    """Older images of the Space go once a new one exists; a failure here is the
+    operator's to see, never the build's."""
+    from .retention import prune_after_build
+
+    try:
+        prune_after_build(settings, db, client, space_id)
+    except Exception:
+        log.exception("removing old images of %s failed", space_id)
 
 
 def _user_message(exc: PodiumError) -> str:

@@ -1,4 +1,5 @@
-"""The build worker: an rq Worker on ``settings.queue_name``, with the reaper on a thread.
+"""The build worker: an rq Worker on ``settings.queue_name``, with the reaper (and the
+catch-up and image garbage collection passes) on a thread.
 
 Jobs run in rq's forked work horse, which rebuilds Settings from the environment, so the
 worker first exports its own Settings as PODIUM_* variables: whatever the caller built
@@ -21,6 +22,7 @@ from podium.errors import ServiceUnavailable
 from .catchup import CATCH_UP_EVERY, catch_up
 from .queue import build_queue
 from .reaper import REAP_EVERY, reap_stale_builds
+from .retention import collect
 
 log = logging.getLogger(__name__)
 
@@ -34,15 +36,24 @@ def _reap_forever(settings: Settings, stop: threading.Event) -> None:
 
     conn = redis.Redis.from_url(settings.redis_url)
     db = Database(settings)
-    last_catch_up = time.monotonic()
+    last_catch_up = last_gc = time.monotonic()
     while not stop.wait(REAP_EVERY):
         try:
             reap_stale_builds(settings, conn, db)
             if time.monotonic() - last_catch_up >= CATCH_UP_EVERY:
                 last_catch_up = time.monotonic()
                 catch_up(settings, conn, db)
+            if settings.gc_interval and time.monotonic() - last_gc >= settings.gc_interval:
+                last_gc = time.monotonic()
+                _collect(settings, db)
         except Exception:  # Redis or the database blipped: the next pass retries
             log.exception("reaping stale builds failed")
+
+
+def _collect(settings: Settings, db: object) -> None:
+    from podium.builder.engine import docker_client
+
+    collect(settings, db, docker_client())
 
 
 def run_worker(settings: Settings, burst: bool = False, *, name: str | None = None) -> bool:

@@ -147,3 +147,24 @@ def base_image_build(
     except PodiumError as exc:
         raise fail(exc) from exc
     console.print(f"base image ready: [bold]{ref}[/]")
+
+
+@app.command()
+def gc() -> None:
+    """Remove old images now: per Space all but the running one and the previous
+    PODIUM_IMAGE_RETENTION, then dangling images and day-old build cache."""
+    from podium.builder.engine import docker_client
+    from podium.builds.retention import collect
+    from podium.store.db import Database
+
+    settings = Settings()
+    db = Database(settings)
+    try:
+        reclaimed = collect(settings, db, docker_client())
+    except PodiumError as exc:
+        raise fail(exc) from exc
+    finally:
+        db.dispose()
+    for ref in reclaimed.images:
+        console.print(f"removed {ref}", markup=False, highlight=False)
+    console.print(f"reclaimed {reclaimed.bytes / 1e6:.1f} MB ({len(reclaimed.images)} images)")

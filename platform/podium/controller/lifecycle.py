@@ -8,6 +8,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 
+from podium.builder.retention import remove_space_images
 from podium.config import Settings
 from podium.errors import BadRequest, Forbidden, NotFound
 from podium.gitserver.git import run_git
@@ -182,13 +183,16 @@ def delete(platform: Platform, space_id: SpaceId) -> None:
         space = get_space(session, space_id)
         set_stage(session, space, Stage.DELETING)
         deployed = bool(space.deployed_image)
-        queued = [b.job_id for b in list_builds(session, space, limit=50)
-                  if b.job_id and not BuildStatus(b.status).is_final]
+        builds = list_builds(session, space, limit=50)
+        queued = [b.job_id for b in builds if b.job_id and not BuildStatus(b.status).is_final]
+        built = deployed or any(b.image for b in builds)
     _cancel_jobs(platform, queued)
     if deployed or SpaceRecords(platform.redis).get(space_id.key) is not None:
         # Only then can a container or volume exist; a Space never started needs no engine.
         platform.scheduler.remove(space_id.key, delete_volume=True)
     platform.routes.remove(space_id.key)
+    if built:  # its images, which retention would otherwise keep forever
+        remove_space_images(platform.docker, space_id)
     _remove_repo(settings, space_id)
     with platform.db.session() as session:
         space = get_space(session, space_id)

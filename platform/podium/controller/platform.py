@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import docker
 import redis
 
 from podium.config import Settings
@@ -30,13 +31,18 @@ class Platform:
         return Cipher(self.settings)
 
     @cached_property
-    def scheduler(self) -> Scheduler:
+    def docker(self) -> docker.DockerClient:
         from podium.builder.engine import docker_client
+
+        return docker_client()
+
+    @cached_property
+    def scheduler(self) -> Scheduler:
         from podium.scheduler import get_backend
 
         from .secrets import secrets_provider
 
-        backend = get_backend(self.settings, client=docker_client())
+        backend = get_backend(self.settings, client=self.docker)
         return Scheduler(
             self.settings, backend, self.routes, self.redis,
             secrets_provider=secrets_provider(self),
