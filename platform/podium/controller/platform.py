@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import redis
@@ -28,6 +29,12 @@ class Platform:
     @cached_property
     def cipher(self) -> Cipher:
         return Cipher(self.settings)
+
+    @cached_property
+    def import_pool(self) -> ThreadPoolExecutor:
+        """Imports from git URLs (controller.imports), a few at a time off the request path."""
+        return ThreadPoolExecutor(max_workers=max(1, self.settings.import_concurrency),
+                                  thread_name_prefix="podium-import")
 
     @cached_property
     def scheduler(self) -> Scheduler:
@@ -59,5 +66,8 @@ class Platform:
                 set_stage(session, space, Stage(str(stage)), message, detail)
 
     def close(self) -> None:
+        if "import_pool" in self.__dict__:
+            # Queued imports are dropped; the next API start marks their Spaces failed.
+            self.import_pool.shutdown(wait=False, cancel_futures=True)
         self.redis.close()
         self.db.dispose()
