@@ -76,10 +76,10 @@ class Settings(BaseSettings):
     build_cpus: float = 1.5
     build_memory: str = "4g"
     max_concurrent_builds: int = 1
-    # Docker network the build's RUN steps get: a bridge firewalled from this host like the
-    # Spaces network (podium.scheduler.firewall), so a Dockerfile cannot reach the API,
-    # Redis or the proxy through the bridge gateway; the internet (the package index)
-    # stays reachable.
+    # Docker network the build's RUN steps get: a bridge the build worker creates and
+    # firewalls from this host like the Spaces network (podium.scheduler.firewall), so a
+    # Dockerfile cannot reach the API, Redis or the proxy through the bridge gateway or any
+    # host address; the internet (the package index) stays reachable.
     build_network: str = "podium-builds"
     queue_name: str = "podium-builds"
     # Dotted path "module:function" a successful build hands its image to:

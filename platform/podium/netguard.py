@@ -130,22 +130,34 @@ def parse_url(url: str) -> tuple[str, str, int]:
                          hint="give an http:// or https:// git URL") from None
     scheme = parts.scheme.lower()
     host = parts.hostname or ""
+    try:
+        # curl connects to the IDNA form: the pinned name (Target.host) must be that one,
+        # or curl would resolve the name itself, unpinned.
+        host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        host = ""
     if scheme not in FETCH_SCHEMES or not host:
         raise BadRequest(f"cannot import from {url!r}", hint="give an http:// or https:// git URL")
     return scheme, host, port or FETCH_SCHEMES[scheme]
 
 
-def check_url(url: str, allow: AllowList | None = None) -> Target:
-    """Resolve ``url``'s host and pick an address to connect to, or raise EgressRefused
-    when any resolved address is not public (and not opened by ``allow``)."""
-    scheme, host, port = parse_url(url)
+def check_host(host: str, allow: AllowList | None = None, port: int = 0) -> IPAddress:
+    """Resolve ``host`` and return the address to connect to, or raise EgressRefused when
+    any address it resolves to is not public (and not opened by ``allow``)."""
     allow = allow or AllowList()
     addresses = resolve(host, port)
     # ANY bad address refuses: a name with one public and one loopback answer would let
     # the fetcher's own resolver pick the loopback one.
     if not all(is_public(a) or allow.opens(host, a) for a in addresses):
         raise EgressRefused()
-    return Target(scheme=scheme, host=host, port=port, address=str(addresses[0]))
+    return addresses[0]
+
+
+def check_url(url: str, allow: AllowList | None = None) -> Target:
+    """``check_host`` for ``url``'s host: the Target to fetch it from."""
+    scheme, host, port = parse_url(url)
+    address = check_host(host, allow, port)
+    return Target(scheme=scheme, host=host, port=port, address=str(address))
 
 
 def probe(target: Target, timeout: float) -> None:
