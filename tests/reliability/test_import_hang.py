@@ -125,3 +125,24 @@ def wait_all_failed(base: str, auth: dict[str, str], bound: float) -> list[dict]
         if time.monotonic() > deadline:
             return listed
         time.sleep(0.5)
+
+
+def test_item3_an_import_cut_by_an_api_restart_ends_as_build_error(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis,
+) -> None:
+    settings = api_settings(tmp_path, redis_url, egress_allow="127.0.0.1/32",
+                            import_concurrency=1, import_stall_s=30, import_timeout=60)
+    with Listener() as hanging:
+        url = f"http://127.0.0.1:{hanging.port}/eve/repo.git"
+        with ServedApp(settings) as server:
+            auth = {"Authorization": f"Bearer {admin_token(server.url)}"}
+            for name in ("running", "queued"):
+                reply = httpx.post(f"{server.url}/api/spaces", headers=auth, timeout=10,
+                                   json={"name": name, "from_url": url})
+                assert reply.status_code == 201, reply.text
+        # The API stopped with "queued" still waiting for the pool: it will never run.
+    with ServedApp(settings) as server:
+        queued = httpx.get(f"{server.url}/api/spaces/admin/queued", headers=auth,
+                           timeout=10).json()
+    assert queued["stage"] == "BUILD_ERROR", queued
+    assert "interrupted by a restart" in queued["stage_message"], queued

@@ -49,6 +49,7 @@ def create_api(settings: Settings, platform: Platform | None = None) -> FastAPI:
         try:
             yield
         finally:
+            platform.stop_imports()
             await app.state.aredis.aclose()
 
     app = FastAPI(

@@ -65,9 +65,14 @@ class Platform:
                 message = detail.splitlines()[0] if detail else None
                 set_stage(session, space, Stage(str(stage)), message, detail)
 
+    def stop_imports(self) -> None:
+        """Drop the imports still queued (the next API start marks their Spaces failed);
+        running ones end within their bounds. A later import gets a fresh pool."""
+        pool = self.__dict__.pop("import_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
-        if "import_pool" in self.__dict__:
-            # Queued imports are dropped; the next API start marks their Spaces failed.
-            self.import_pool.shutdown(wait=False, cancel_futures=True)
+        self.stop_imports()
         self.redis.close()
         self.db.dispose()
