@@ -42,8 +42,9 @@ def host_ipv4() -> str | None:
 @pytest.fixture
 def served(tmp_path: Path, redis_url: str, redis_conn: redis.Redis) -> Iterator[
         tuple[str, Settings]]:
-    settings = api_settings(tmp_path, redis_url, import_connect_timeout=3, import_stall_s=3,
-                            import_timeout=6)
+    # Bounds far above the refusal time: a refusal that waited for any network would show.
+    settings = api_settings(tmp_path, redis_url, import_connect_timeout=10, import_stall_s=10,
+                            import_timeout=20)
     with ServedApp(settings) as server:
         yield server.url, settings
 
@@ -106,7 +107,9 @@ def test_item4_imports_from_this_host_and_private_networks_are_refused_alike(ser
     assert recorder.accepted == 0, recorder.requests
     slowest = max(seconds for _, seconds in results)
     print(f"\n{len(urls)} refused imports, slowest told in {slowest * 1000:.0f} ms")
-    assert slowest < 3, {u: round(s, 2) for u, (_, s) in zip(urls, results, strict=True)}
+    # All told at once, well before import_connect_timeout (the 20
+    # imports share the pool and the database: a few seconds under CI load).
+    assert slowest < 6, {u: round(s, 2) for u, (_, s) in zip(urls, results, strict=True)}
 
 
 def test_item4_a_redirect_from_an_opened_source_is_not_followed(
