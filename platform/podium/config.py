@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     # Importing a Space from a git URL (POST /api/spaces {"from_url": ...}) runs in the
     # API process off the request path, this many at a time; the rest wait their turn.
     import_concurrency: int = 4
+    # Imports one owner may have queued or running at once; past it the POST gets 429.
+    import_per_owner: int = 4
     # Bounds on one import, so a source that accepts and never answers (or trickles)
     # holds a slot for a bounded time: TCP connect (s), the whole clone (s), and a
     # transfer slower than 1 kB/s for import_stall_s. Its size is bounded by repo_max_bytes.

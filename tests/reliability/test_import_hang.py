@@ -38,9 +38,10 @@ def served(tmp_path: Path, redis_url: str, redis_conn: redis.Redis) -> Iterator[
         tuple[str, Settings]]:
     # The hanging server is on loopback, which the egress guard refuses: opened here so the
     # imports reach it (item 4's test checks the guard itself).
+    # import_per_owner raised so one user's 40 imports are all in flight, as in the issue.
     settings = api_settings(tmp_path, redis_url, egress_allow="127.0.0.1/32",
                             import_concurrency=4, import_connect_timeout=2,
-                            import_stall_s=2, import_timeout=4)
+                            import_stall_s=2, import_timeout=4, import_per_owner=IMPORTS)
     with ServedApp(settings) as server:
         yield server.url, settings
 
@@ -146,3 +147,29 @@ def test_item3_an_import_cut_by_an_api_restart_ends_as_build_error(
                            timeout=10).json()
     assert queued["stage"] == "BUILD_ERROR", queued
     assert "interrupted by a restart" in queued["stage_message"], queued
+
+
+def test_item3_one_owner_cannot_hold_the_import_pool(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis,
+) -> None:
+    settings = api_settings(tmp_path, redis_url, egress_allow="127.0.0.1/32",
+                            import_per_owner=2, import_stall_s=30, import_timeout=60)
+    with Listener() as hanging, ServedApp(settings) as server:
+        auth = {"Authorization": f"Bearer {admin_token(server.url)}"}
+        url = f"http://127.0.0.1:{hanging.port}/eve/repo.git"
+        replies = [httpx.post(f"{server.url}/api/spaces", headers=auth, timeout=10,
+                              json={"name": f"mine{i}", "from_url": url}) for i in range(3)]
+        assert [r.status_code for r in replies] == [201, 201, 429], replies[-1].text
+        assert int(replies[-1].headers["retry-after"]) > 0
+        # The refused one left nothing behind: the name is free again.
+        assert httpx.get(f"{server.url}/api/spaces/admin/mine2", headers=auth,
+                         timeout=10).status_code == 404
+        hanging.close()  # the two end; the owner may import again
+        wait_all = time.monotonic() + 20
+        while time.monotonic() < wait_all:
+            again = httpx.post(f"{server.url}/api/spaces", headers=auth, timeout=10,
+                               json={"name": "mine2", "from_url": url})
+            if again.status_code != 429:
+                break
+            time.sleep(0.3)
+        assert again.status_code == 201, again.text

@@ -44,7 +44,7 @@ def served(tmp_path: Path, redis_url: str, redis_conn: redis.Redis) -> Iterator[
         tuple[str, Settings]]:
     # Bounds far above the refusal time: a refusal that waited for any network would show.
     settings = api_settings(tmp_path, redis_url, import_connect_timeout=10, import_stall_s=10,
-                            import_timeout=20)
+                            import_timeout=20, import_per_owner=40)
     with ServedApp(settings) as server:
         yield server.url, settings
 

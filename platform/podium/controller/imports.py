@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import urlsplit, urlunsplit
 
-from podium.errors import PodiumError
+from podium.errors import PodiumError, TooManyRequests
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, Stage
 from podium.store import builds as store_builds
@@ -41,12 +41,40 @@ def display_url(url: str) -> str:
 
 
 def start_import(platform: Platform, space_id: SpaceId, url: str, author: str) -> None:
-    """Queue the clone of ``url`` into the (new, empty) Space and return at once."""
-    with platform.db.session() as session:
-        space = find_space(session, space_id)
-        if space is not None:
-            set_stage(session, space, Stage.BUILDING, IMPORTING + display_url(url))
-    platform.import_pool.submit(run_import, platform, space_id, url, author)
+    """Queue the clone of ``url`` into the (new, empty) Space and return at once.
+
+    One owner may have ``import_per_owner`` imports queued or running: past that, 429, so
+    one user's hanging sources cannot hold the pool (and everyone's imports) for long."""
+    owner = space_id.owner
+    with platform.imports_lock:
+        if platform.imports_in_flight[owner] >= platform.settings.import_per_owner:
+            raise TooManyRequests(
+                f"{owner} already has {platform.imports_in_flight[owner]} imports running",
+                retry_after=int(platform.settings.import_timeout),
+                hint="wait for them to end (their Spaces leave BUILDING)")
+        platform.imports_in_flight[owner] += 1
+    try:
+        with platform.db.session() as session:
+            space = find_space(session, space_id)
+            if space is not None:
+                set_stage(session, space, Stage.BUILDING, IMPORTING + display_url(url))
+        platform.import_pool.submit(_run_counted, platform, space_id, url, author)
+    except BaseException:
+        _release(platform, owner)
+        raise
+
+
+def _release(platform: Platform, owner: str) -> None:
+    with platform.imports_lock:
+        if platform.imports_in_flight[owner] > 0:
+            platform.imports_in_flight[owner] -= 1
+
+
+def _run_counted(platform: Platform, space_id: SpaceId, url: str, author: str) -> None:
+    try:
+        run_import(platform, space_id, url, author)
+    finally:
+        _release(platform, space_id.owner)
 
 
 def run_import(platform: Platform, space_id: SpaceId, url: str, author: str) -> None:

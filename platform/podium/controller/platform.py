@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
@@ -25,6 +27,9 @@ class Platform:
         self.db = Database(settings)
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.routes = RouteTable(self.redis)
+        # Imports queued or running per owner (controller.imports), under imports_lock.
+        self.imports_in_flight: Counter[str] = Counter()
+        self.imports_lock = threading.Lock()
 
     @cached_property
     def cipher(self) -> Cipher:
@@ -71,6 +76,8 @@ class Platform:
         pool = self.__dict__.pop("import_pool", None)
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
+        with self.imports_lock:
+            self.imports_in_flight.clear()
 
     def close(self) -> None:
         self.stop_imports()
