@@ -131,3 +131,26 @@ def test_item4_a_redirect_from_an_opened_source_is_not_followed(
     assert opened.accepted >= 1 and b"git-upload-pack" in b"".join(opened.requests)
     assert recorder.accepted == 0, recorder.requests
     assert told.startswith("BUILD_ERROR import failed: cannot fetch from this URL"), told
+
+
+def test_item4_the_clone_connects_to_the_checked_address_not_a_second_dns_answer(
+    tmp_path: Path, redis_url: str, redis_conn: redis.Redis, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # DNS rebinding: the name resolves to an opened address when checked and to something
+    # else when the fetcher asks again. Here the check's answer is 127.0.0.2 (opened) and
+    # the system resolver knows no such name: the clone reaching 127.0.0.2 proves git used
+    # the checked address (curl's resolve pin), not an answer of its own.
+    import podium.netguard as netguard
+
+    real = netguard.resolve
+    monkeypatch.setattr(netguard, "resolve", lambda host, port: (
+        [netguard.ipaddress.ip_address("127.0.0.2")] if host == "rebind.invalid"
+        else real(host, port)))
+    with Listener("127.0.0.2", reply=HTTP_OK) as pinned:
+        settings = api_settings(tmp_path, redis_url, egress_allow="127.0.0.2/32",
+                                import_stall_s=3, import_timeout=6)
+        with ServedApp(settings) as server:
+            auth = {"Authorization": f"Bearer {admin_token(server.url)}"}
+            outcome(server.url, auth, "rebound", f"http://rebind.invalid:{pinned.port}/x.git")
+    assert any(b"Host: rebind.invalid" in r and b"git-upload-pack" in r
+               for r in pinned.requests), pinned.requests
