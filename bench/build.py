@@ -25,6 +25,7 @@ from podium.builder.engine import docker_client
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.resources import templates_dir
+from podium.scheduler.docker import ensure_isolated_network
 from podium.spaces.stage import BuildPhase
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -51,6 +52,8 @@ def main() -> None:
             "ca_bundle": env.ca_bundle or (HOST_CA if HOST_CA.is_file() else None),
         })
         client = docker_client()
+        # What the build job does first: the RUN steps' firewalled bridge.
+        ensure_isolated_network(client, settings.build_network)
         out: dict[str, object] = {"template": "gradio-hello"}
         if args.base:
             started = time.monotonic()

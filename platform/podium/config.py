@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # images and day-old build cache are removed after builds and every gc_interval s.
     image_retention: int = 2
     gc_interval: int = 3600
+    # Docker network the build's RUN steps get: a bridge the build worker creates and
+    # firewalls from this host like the Spaces network (podium.scheduler.firewall), so a
+    # Dockerfile cannot reach the API, Redis or the proxy through the bridge gateway or any
+    # host address; the internet (the package index) stays reachable.
+    build_network: str = "podium-builds"
     queue_name: str = "podium-builds"
     # Dotted path "module:function" a successful build hands its image to:
     # deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit) -> None.
@@ -88,6 +93,23 @@ class Settings(BaseSettings):
 
     # git push: a push that would grow a Space's repository past this is refused.
     repo_max_bytes: int = 1 << 30
+    # Importing a Space from a git URL (POST /api/spaces {"from_url": ...}) runs in the
+    # API process off the request path, this many at a time; the rest wait their turn.
+    import_concurrency: int = 4
+    # Imports one owner may have queued or running at once; past it the POST gets 429.
+    import_per_owner: int = 4
+    # Bounds on one import, so a source that accepts and never answers (or trickles)
+    # holds a slot for a bounded time: TCP connect (s), the whole clone (s), and a
+    # transfer slower than 1 kB/s for import_stall_s. Its size is bounded by repo_max_bytes.
+    import_connect_timeout: float = 10.0
+    import_timeout: float = 300.0
+    import_stall_s: float = 30.0
+    # The platform fetches user-given URLs (imports) only from public addresses: never
+    # loopback, private, link-local, multicast, reserved or this host's own (an SSRF).
+    # Comma-separated CIDRs or host names an admin opens anyway, e.g. a git server on the
+    # LAN: "10.1.2.0/24,git.internal". Empty = none.
+    egress_allow: str = ""
+
     # Dotted path "module:function" called by the post-receive hook for the default branch:
     # on_push(settings, space_id, ref, old, new, pusher) -> list[str] (shown as remote: lines).
     # Empty = store pushes without building.

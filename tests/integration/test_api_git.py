@@ -6,7 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -29,6 +32,19 @@ def git(home: Path, *args: str, cwd: Path | None = None) -> subprocess.Completed
                           timeout=120)
 
 
+def wait_for(
+    http: httpx.Client, path: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60,
+) -> httpx.Response:
+    """Poll ``path`` until its JSON satisfies ``done``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = http.get(path)
+        assert reply.status_code == 200, reply.text
+        if done(reply.json()) or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.2)
+
+
 def token_for(url: str, username: str, password: str) -> str:
     with httpx.Client(base_url=url) as http:
         assert http.post("/api/login", json={"username": username,
@@ -40,7 +56,9 @@ def test_git_push_of_a_template_commit_queues_a_build_and_refuses_others(
     tmp_path: Path, redis_url: str, redis_conn: redis.Redis,
 ) -> None:
     require(shutil.which("git") is not None, "git is not installed")
-    settings = api_settings(tmp_path, redis_url, push_handler="podium.controller.push:on_push")
+    # The import below fetches from this very server on loopback: opened by the allow-list.
+    settings = api_settings(tmp_path, redis_url, push_handler="podium.controller.push:on_push",
+                            egress_allow="127.0.0.1/32")
     home = tmp_path / "home"
     home.mkdir()
     work = tmp_path / "work"
@@ -81,6 +99,11 @@ def test_git_push_of_a_template_commit_queues_a_build_and_refuses_others(
             imported = http.post("/api/spaces", json={
                 "name": "imported", "from_url": f"{server.url}/spaces/alice/pushed.git"})
             local = http.post("/api/spaces", json={"name": "local", "from_url": f"file://{repo}"})
+            # The clone runs off the request path: the Space is BUILDING until it lands.
+            assert imported.status_code == 201, imported.text
+            assert imported.json()["stage"] == "BUILDING"
+            imported = wait_for(http, "/api/spaces/bob/imported",
+                                lambda s: s["head_commit"] is not None)
 
     assert pushed.returncode == 0, pushed.stderr
     assert "remote: Podium: queued build" in pushed.stderr
@@ -97,7 +120,6 @@ def test_git_push_of_a_template_commit_queues_a_build_and_refuses_others(
     finally:
         db.dispose()
 
-    assert imported.status_code == 201, imported.text
     assert imported.json()["head_commit"] == sha and imported.json()["title"] == "Hello Gradio"
     assert local.status_code == 400 and "http" in local.json()["hint"]
     db = Database(settings)

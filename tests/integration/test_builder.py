@@ -24,6 +24,7 @@ from podium.config import Settings
 from podium.errors import BuildError
 from podium.names import SpaceId
 from podium.resources import templates_dir
+from podium.scheduler.docker import ensure_isolated_network
 from podium.spaces.stage import BuildPhase
 from tests.conftest import require
 
@@ -44,13 +45,18 @@ def own_base(docker_client: docker.DockerClient, base_image: str) -> Iterator[st
 
 
 @pytest.fixture
-def build_settings(tmp_path: Path, own_base: str) -> Settings:
+def build_settings(
+    tmp_path: Path, own_base: str, docker_client: docker.DockerClient,
+) -> Settings:
     env = Settings()
     bundle = env.ca_bundle or (HOST_CA if HOST_CA.is_file() else None)
     require(bundle is not None and bundle.is_file(),
             "builds reach PyPI only with a CA bundle (PODIUM_CA_BUNDLE or the host's)")
-    return Settings(data_dir=tmp_path / "data", base_image=own_base, ca_bundle=bundle,
-                    build_timeout=900)
+    settings = Settings(data_dir=tmp_path / "data", base_image=own_base, ca_bundle=bundle,
+                        build_timeout=900)
+    # What the build job does before calling the builder: the RUN steps' isolated bridge.
+    ensure_isolated_network(docker_client, settings.build_network)
+    return settings
 
 
 @pytest.fixture

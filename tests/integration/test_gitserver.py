@@ -428,22 +428,24 @@ def test_import_from_url_mirrors_a_served_repository(env: Env, tmp_path: Path) -
     source_url = env.server.space_url(source, "alice", env.alice)
     env.git("push", "--quiet", source_url, "HEAD:refs/heads/dev", cwd=work)
     target = SpaceId.parse(env.space())
+    # The test server listens on loopback, which the egress guard refuses unless opened.
+    settings = env.settings.model_copy(update={"egress_allow": "127.0.0.1/32"})
 
-    sha = import_from_url(env.settings, target, env.server.space_url(source))
+    sha = import_from_url(settings, target, env.server.space_url(source))
 
-    assert sha == head_commit(env.settings, SpaceId.parse(source))
+    assert sha == head_commit(settings, SpaceId.parse(source))
     assert head_commit(env.settings, target, "dev") == env.git(
         "rev-parse", "HEAD", cwd=work).stdout.strip()
     with pytest.raises(AlreadyExists):
-        import_from_url(env.settings, target, env.server.space_url(source))
+        import_from_url(settings, target, env.server.space_url(source))
     with pytest.raises(BadRequest):
-        import_from_url(env.settings, SpaceId.parse(env.space()), f"file://{work}")
-    tiny = env.settings.model_copy(update={"repo_max_bytes": 100})
+        import_from_url(settings, SpaceId.parse(env.space()), f"file://{work}")
+    tiny = settings.model_copy(update={"repo_max_bytes": 100})
     with pytest.raises(BadRequest, match="larger than"):
         import_from_url(tiny, SpaceId.parse(env.space()), env.server.space_url(source))
     with pytest.raises(BadRequest):
         missing = env.server.space_url("alice/nope")
-        import_from_url(env.settings, SpaceId.parse(env.space()), missing)
+        import_from_url(settings, SpaceId.parse(env.space()), missing)
 
 
 def test_init_from_template_makes_the_first_commit(env: Env, tmp_path: Path) -> None:

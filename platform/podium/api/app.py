@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium import __version__
 from podium.config import Settings
+from podium.controller import imports
 from podium.controller.access import StoreGitAccess
 from podium.controller.platform import Platform
 from podium.gitserver.app import create_git_app, is_git_path
@@ -44,9 +45,11 @@ def create_api(settings: Settings, platform: Platform | None = None) -> FastAPI:
         platform.db.migrate()
         with platform.db.session() as session:
             ensure_admin(session, settings)
+        imports.fail_interrupted(platform)
         try:
             yield
         finally:
+            platform.stop_imports()
             await app.state.aredis.aclose()
 
     app = FastAPI(

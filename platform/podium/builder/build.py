@@ -71,6 +71,7 @@ def build_space_image(
         index_url=bool(settings.index_url), extra_index_url=bool(settings.extra_index_url),
         source_dir=source_dir, rewritten=frozenset(sdk.rewritten),
         labels=_labels(space_id, commit, pack.sdk, sdk_version, config.app_port),
+        egress_allow=settings.egress_allow,
     )
     dockerfile = pack.render(render_ctx)
     tmp_root = settings.data_dir / "tmp"
@@ -98,6 +99,9 @@ def build_space_image(
             client, on_line=on_line, timeout=settings.build_timeout, cancel=cancel,
             path=str(context_dir), dockerfile=dockerfile_path, tag=ref, nocache=no_cache,
             buildargs=_build_args(settings), container_limits=build_limits(settings),
+            # The caller made this bridge and put it behind the host firewall: RUN steps
+            # reach the internet (the package index), not this host's own ports.
+            network_mode=settings.build_network,
             # SDK packs write the labels into their Dockerfile (one step); a Space's own
             # Dockerfile gets them from the API, which appends one LABEL step per label.
             labels=render_ctx.labels if pack.own_context else None,

@@ -90,6 +90,7 @@ def _build_and_record(
     from podium.builder.build import build_space_image
     from podium.builder.engine import docker_client
     from podium.gitserver.repo import export_commit
+    from podium.scheduler.docker import ensure_isolated_network
 
     blog = BuildLog(conn, build_id)
     failure: tuple[str, Stage] | None = None
@@ -98,9 +99,12 @@ def _build_and_record(
             source = Path(tmp) / "src"
             blog.write(BuildPhase.CLONE, f"Exporting {space_id} at commit {commit[:12]}")
             sha = export_commit(settings, space_id, commit, source)
+            engine = client or docker_client()
+            # RUN steps go on a bridge the host firewall covers (as running Spaces do):
+            # made here, before every build, so a flushed rule set fails closed.
+            ensure_isolated_network(engine, settings.build_network)
             built = build_space_image(
-                settings, client or docker_client(), space_id, source, sha, blog.write,
-                no_cache=factory,
+                settings, engine, space_id, source, sha, blog.write, no_cache=factory,
             )
     except NoAppFile as exc:
         failure = (_user_message(exc), Stage.NO_APP_FILE)

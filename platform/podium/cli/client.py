@@ -152,7 +152,11 @@ def create(
     out.print(f"created [bold]{created['id']}[/] ({created['sdk']}, {created['stage']})")
     out.print(f"  Space:   {created['url']}")
     out.print(f"  git:     {created['git_url']}")
-    if created["head_commit"]:
+    if from_url and not created["head_commit"]:
+        # The clone runs on the server after this reply (it may take minutes).
+        out.print(f"  {created['stage_message'] or 'importing'}: its build starts when the "
+                  f"clone lands; `podium status {created['id']}` shows how it went")
+    elif created["head_commit"]:
         out.print(f"  a build of {created['head_commit'][:12]} is queued: "
                   f"podium logs -f {created['id']}")
         out.print(f"  clone:   git clone {created['git_url']}")

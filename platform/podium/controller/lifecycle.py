@@ -12,8 +12,9 @@ from podium.builder.retention import remove_space_images
 from podium.config import Settings
 from podium.errors import BadRequest, Forbidden, NotFound
 from podium.gitserver.git import run_git
-from podium.gitserver.repo import ensure_repo, head_commit, import_from_url, init_from_template
+from podium.gitserver.repo import ensure_repo, head_commit, init_from_template
 from podium.names import SpaceId
+from podium.netguard import parse_url
 from podium.scheduler.records import SpaceRecords
 from podium.spaces.stage import BuildStatus, Sdk, Stage
 from podium.store import (
@@ -30,8 +31,9 @@ from podium.store import (
 from podium.store.models import Space
 
 from .access import Principal, may_write
+from .imports import start_import
 from .platform import Platform
-from .push import on_push
+from .push import first_build
 from .runtime import Outcome, apply_to_runtime, is_live, redeploy_later
 from .templates import get_template
 from .urls import space_urls
@@ -84,14 +86,6 @@ def _undo_create(platform: Platform, space_id: SpaceId) -> None:
     _remove_repo(platform.settings, space_id)
 
 
-def _first_build(platform: Platform, space_id: SpaceId, commit: str, author: str) -> str | None:
-    """What a push of ``commit`` does: card fields from README, then a queued build."""
-    on_push(platform.settings, space_id, "refs/heads/main", "0" * 40, commit, author)
-    with platform.db.session() as session:
-        builds = list_builds(session, get_space(session, space_id), limit=1)
-        return builds[0].id if builds else None
-
-
 def create(
     platform: Platform, principal: Principal, *, name: str, owner: str | None = None,
     sdk: Sdk | str | None = None, private: bool = False, template: str | None = None,
@@ -108,15 +102,18 @@ def create(
         sdk = Sdk.GRADIO  # a placeholder until the imported README is read
     elif sdk is None:
         raise BadRequest("an empty Space needs an sdk", hint=f"one of {', '.join(Sdk)}")
+    if from_url:
+        parse_url(from_url)  # a typo is refused now; addresses are checked by the import
     _new_record(platform, space_id, sdk=sdk, private=private)
     try:
         if tmpl is not None:
             commit = init_from_template(settings, space_id, tmpl.path, principal.username)
-        elif from_url:
-            commit = import_from_url(settings, space_id, from_url)
         else:
+            if from_url:
+                # Off the request path (controller.imports): the Space is BUILDING now.
+                start_import(platform, space_id, from_url, principal.username)
             return Created(_fresh(platform, space_id))
-        build_id = _first_build(platform, space_id, commit, principal.username)
+        build_id = first_build(platform, space_id, commit, principal.username)
     except BaseException:
         _undo_create(platform, space_id)
         raise
@@ -148,7 +145,7 @@ def duplicate(
             copy = get_space(session, target)
             for key, value, description in variables:
                 set_variable(session, copy, key, value, description)
-        build_id = _first_build(platform, target, commit, principal.username) if commit else None
+        build_id = first_build(platform, target, commit, principal.username) if commit else None
     except BaseException:
         _undo_create(platform, target)
         raise

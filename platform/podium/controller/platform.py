@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 import docker
@@ -25,10 +28,19 @@ class Platform:
         self.db = Database(settings)
         self.redis = redis.Redis.from_url(settings.redis_url)
         self.routes = RouteTable(self.redis)
+        # Imports queued or running per owner (controller.imports), under imports_lock.
+        self.imports_in_flight: Counter[str] = Counter()
+        self.imports_lock = threading.Lock()
 
     @cached_property
     def cipher(self) -> Cipher:
         return Cipher(self.settings)
+
+    @cached_property
+    def import_pool(self) -> ThreadPoolExecutor:
+        """Imports from git URLs (controller.imports), a few at a time off the request path."""
+        return ThreadPoolExecutor(max_workers=max(1, self.settings.import_concurrency),
+                                  thread_name_prefix="podium-import")
 
     @cached_property
     def docker(self) -> docker.DockerClient:
@@ -64,6 +76,16 @@ class Platform:
                 message = detail.splitlines()[0] if detail else None
                 set_stage(session, space, Stage(str(stage)), message, detail)
 
+    def stop_imports(self) -> None:
+        """Drop the imports still queued (the next API start marks their Spaces failed);
+        running ones end within their bounds. A later import gets a fresh pool."""
+        pool = self.__dict__.pop("import_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        with self.imports_lock:
+            self.imports_in_flight.clear()
+
     def close(self) -> None:
+        self.stop_imports()
         self.redis.close()
         self.db.dispose()

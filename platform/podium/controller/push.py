@@ -12,7 +12,7 @@ from podium.builds.queue import enqueue_build
 from podium.config import Settings
 from podium.errors import ConfigError
 from podium.names import SpaceId
-from podium.store import get_space, update_space
+from podium.store import get_space, list_builds, update_space
 
 from .metadata import card_fields, config_at
 from .platform import Platform
@@ -53,3 +53,13 @@ def on_push(
         f"Also at:    {urls['url']}",
         f"Build logs: podium logs -f {space_id}   or   {base}/api/spaces/{space_id}/logs/build",
     ]
+
+
+def first_build(
+    platform: Platform, space_id: SpaceId, commit: str, author: str,
+) -> str | None:
+    """What a push of ``commit`` does: card fields from README, then a queued build."""
+    on_push(platform.settings, space_id, "refs/heads/main", "0" * 40, commit, author)
+    with platform.db.session() as session:
+        builds = list_builds(session, get_space(session, space_id), limit=1)
+        return builds[0].id if builds else None

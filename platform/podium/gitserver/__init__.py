@@ -17,7 +17,7 @@ _EXPORTS = {
     "create_git_app": ".app", "is_git_path": ".app",
     "GitAccess": ".auth", "GitPrincipal": ".auth",
     "TreeEntry": ".repo", "ensure_repo": ".repo", "export_commit": ".repo",
-    "head_commit": ".repo", "import_from_url": ".repo", "init_from_template": ".repo",
+    "head_commit": ".repo", "import_from_url": ".importer", "init_from_template": ".repo",
     "read_file": ".repo", "read_tree": ".repo", "repo_exists": ".repo",
 }
 

@@ -12,7 +12,6 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from podium.config import Settings
 from podium.errors import AlreadyExists, BadRequest, BuildError, NotFound
@@ -20,7 +19,7 @@ from podium.names import SpaceId
 
 from .git import DEFAULT_BRANCH, ZERO_OID, GitCommandFailed, check_repo_path, check_rev, git_env
 from .git import run_git as _git
-from .hook import PYTHON_VAR, repo_size
+from .hook import PYTHON_VAR
 
 HOOKS = ("pre-receive", "post-receive")
 HOOK_ENTRY = "import sys; from podium.gitserver.hook import main; sys.exit(main(sys.argv[1:]))"
@@ -31,7 +30,6 @@ REPO_CONFIG = {
     "core.logAllRefUpdates": "true",
     "receive.fsckObjects": "true",
 }
-IMPORT_SCHEMES = ("http", "https")
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +198,7 @@ def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path
     return sha
 
 
-def _is_empty(git_dir: Path) -> bool:
+def is_empty(git_dir: Path) -> bool:
     proc = _git(["for-each-ref", "--count=1", "refs/"], git_dir=git_dir)
     return not proc.stdout.strip()
 
@@ -214,7 +212,7 @@ def init_from_template(
     if not template_dir.is_dir():
         raise NotFound(f"template directory {template_dir} does not exist")
     git_dir = ensure_repo(settings, space_id)
-    if not _is_empty(git_dir):
+    if not is_empty(git_dir):
         raise AlreadyExists(f"Space {space_id} already has commits")
     identity = {
         "GIT_AUTHOR_NAME": author, "GIT_AUTHOR_EMAIL": f"{author}@{settings.domain}",
@@ -233,50 +231,3 @@ def init_from_template(
     ref = f"refs/heads/{DEFAULT_BRANCH}"
     _git(["update-ref", "-m", "create from template", ref, commit, ZERO_OID], git_dir=git_dir)
     return commit
-
-
-def import_from_url(settings: Settings, space_id: SpaceId, url: str, timeout: float = 900) -> str:
-    """Mirror a public http(s) git repository into an empty Space; returns main's commit.
-
-    When the source has no ``main``, main is created at the source's default branch."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in IMPORT_SCHEMES:
-        raise BadRequest(
-            f"cannot import from {url!r}", hint="give an http:// or https:// git URL"
-        )
-    target = ensure_repo(settings, space_id)
-    if not _is_empty(target):
-        raise AlreadyExists(f"Space {space_id} already has commits")
-    # Only http(s): file:// would let anyone read other repositories on this disk and
-    # ext:: would run commands.
-    allow = ["-c", "protocol.allow=never"] + [
-        arg for s in IMPORT_SCHEMES for arg in ("-c", f"protocol.{s}.allow=always")
-    ]
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=f".{target.name}.import.") as tmp:
-        mirror = Path(tmp) / "mirror.git"
-        proc = _git(
-            [*allow, "clone", "--quiet", "--mirror", "--", url, str(mirror)],
-            timeout=timeout, check=False,
-        )
-        if proc.returncode != 0:
-            err = proc.stderr.decode(errors="replace").strip()
-            raise BadRequest(f"cannot clone {url}: {err}", hint="is the repository public?")
-        source_head = _git(["rev-parse", "--verify", "--quiet", "HEAD"], git_dir=mirror,
-                           check=False).stdout.decode().strip()
-        if not source_head:
-            raise BadRequest(f"{url} has no commits to import")
-        if repo_size(mirror) > settings.repo_max_bytes:
-            raise BadRequest(
-                f"{url} is larger than the {settings.repo_max_bytes >> 20} MiB a repository "
-                "may hold on this server"
-            )
-        # Fetch from the mirror into the prepared repository: keeps our config and hooks and
-        # drops the source's remote settings (and any credentials in its URL).
-        _git(["fetch", "--quiet", "--no-tags", str(mirror), "+refs/heads/*:refs/heads/*",
-              "+refs/tags/*:refs/tags/*"], git_dir=target, timeout=timeout)
-    main = f"refs/heads/{DEFAULT_BRANCH}"
-    existing = _git(["rev-parse", "--verify", "--quiet", main], git_dir=target, check=False)
-    if existing.returncode != 0:
-        _git(["update-ref", "-m", "import", main, source_head, ZERO_OID], git_dir=target)
-        return source_head
-    return existing.stdout.decode().strip()

@@ -52,6 +52,37 @@ SCOPE_LABEL = "podium.scope"
 _BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 
 
+def bridge_interface(attrs: dict[str, Any]) -> str:
+    return (attrs.get("Options") or {}).get(_BRIDGE_NAME_OPT) or f"br-{attrs['Id'][:12]}"
+
+
+def ensure_isolated_network(
+    client: docker.DockerClient, name: str, *, isolate: bool = True,
+) -> None:
+    """Create (idempotently) the bridge ``name`` without inter-container traffic and with
+    host INPUT dropped (``firewall``). Spaces run on one; builds' RUN steps on another
+    (``Settings.build_network``), so neither reaches this host's API, Redis or proxy."""
+    try:
+        net = client.networks.get(name)
+    except docker.errors.NotFound:
+        try:
+            net = client.networks.create(
+                name,
+                driver="bridge",
+                options={
+                    # A fixed interface name lets the firewall rules name it.
+                    _BRIDGE_NAME_OPT: name[:15],
+                    "com.docker.network.bridge.enable_icc": "false",
+                },
+                labels={ROLE_LABEL: "network"},
+                check_duplicate=True,
+            )
+        except docker.errors.APIError:  # another process created it meanwhile
+            net = client.networks.get(name)
+    if isolate:
+        firewall.ensure_isolation(bridge_interface(net.attrs))
+
+
 class DockerBackend(Backend):
     name = "docker"
 
@@ -79,30 +110,11 @@ class DockerBackend(Backend):
     # -- network -------------------------------------------------------------------------
 
     def ensure_network(self) -> None:
-        try:
-            net = self.client.networks.get(self.network)
-        except docker.errors.NotFound:
-            try:
-                net = self.client.networks.create(
-                    self.network,
-                    driver="bridge",
-                    options={
-                        # A fixed interface name lets the firewall rules name it.
-                        _BRIDGE_NAME_OPT: self.network[:15],
-                        "com.docker.network.bridge.enable_icc": "false",
-                    },
-                    labels={ROLE_LABEL: "network"},
-                    check_duplicate=True,
-                )
-            except docker.errors.APIError:  # another process created it meanwhile
-                net = self.client.networks.get(self.network)
-        if self.isolate:
-            firewall.ensure_isolation(self.bridge_interface(net.attrs))
+        ensure_isolated_network(self.client, self.network, isolate=self.isolate)
         self._network_ready = True
 
     def bridge_interface(self, attrs: dict[str, Any] | None = None) -> str:
-        attrs = attrs or self.client.networks.get(self.network).attrs
-        return (attrs.get("Options") or {}).get(_BRIDGE_NAME_OPT) or f"br-{attrs['Id'][:12]}"
+        return bridge_interface(attrs or self.client.networks.get(self.network).attrs)
 
     def gateway(self) -> str:
         """The host's address on the Spaces network (what the firewall protects)."""

@@ -55,6 +55,8 @@ class RenderContext:
     rewritten: frozenset[str] = frozenset()
     # podium.space, podium.commit, ... put on the image's last layer.
     labels: dict[str, str] = field(default_factory=dict)
+    # Settings.egress_allow: registries on private networks an admin opened (docker pack).
+    egress_allow: str = ""
 
     def has(self, name: str) -> bool:
         return name in self.files

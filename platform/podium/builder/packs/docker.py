@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from podium.builder.packs.base import BuildPack, RenderContext, SpaceConfigLike
+from podium.builder.packs.dockerfile import check_fetches
 from podium.errors import ConfigError
+from podium.netguard import AllowList
 from podium.spaces.stage import Sdk
 
 DOCKERFILE = "Dockerfile"
@@ -30,4 +32,6 @@ class DockerBuildPack(BuildPack):
                               field="sdk", hint="add a Dockerfile at the repository root")
         if path.stat().st_size > _MAX_BYTES:
             raise ConfigError("the Dockerfile is larger than 1 MiB")
-        return path.read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8", errors="replace")
+        check_fetches(text, AllowList.parse(context.egress_allow))
+        return text
