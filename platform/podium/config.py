@@ -93,6 +93,12 @@ class Settings(BaseSettings):
     space_cpus: float = 1.0
     space_memory: str = "2g"
     space_pids: int = 512
+    # Disk quotas (scheduler/storage.py), sizes like "5g" or "512m"; "0" = no quota. Writes
+    # past them fail inside the Space with "No space left on device", never filling the
+    # host's disk: /data (persistent, per Space) and the writable layer (per container:
+    # /tmp, $HOME and everything else outside /data, gone at the next deploy).
+    space_data_quota: str = "5g"
+    space_disk_quota: str = "1g"
     # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
     sleep_time: int = 48 * 3600
     startup_timeout: int = 1800
