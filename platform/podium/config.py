@@ -99,6 +99,11 @@ class Settings(BaseSettings):
     # /tmp, $HOME and everything else outside /data, gone at the next deploy).
     space_data_quota: str = "5g"
     space_disk_quota: str = "1g"
+    # CPU priority (scheduler/cpu.py): every Space container runs under this parent cgroup,
+    # whose weight against the platform's processes (1024 each) is space_cpu_shares, so the
+    # dashboard, API and proxy stay fast while Spaces spin on every core. Empty = off.
+    space_cgroup_parent: str = "/podium-spaces"
+    space_cpu_shares: int = Field(128, ge=2, le=262144)
     # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
     sleep_time: int = 48 * 3600
     startup_timeout: int = 1800

@@ -6,6 +6,7 @@ Isolation, decided here once for every Space:
   and proxy are out of reach while the internet is not;
 - uid 1000, every capability dropped, ``no-new-privileges``, memory (no swap on top), CPU and
   pids limits, docker-init as PID 1 so SIGTERM reaches the app and zombies are reaped;
+- a parent cgroup with a low CPU weight over all Spaces, so the platform comes first (``cpu``);
 - the root filesystem stays writable: Gradio writes ``.gradio/`` (flagging, cached examples)
   beside the app and libraries cache under $HOME, and a read-only root breaks them. Nothing
   written there survives a redeploy, which always starts a fresh container from the image;
@@ -28,7 +29,7 @@ from docker.models.containers import Container
 from podium.config import Settings
 from podium.errors import NotFound, ServiceUnavailable
 from podium.names import SpaceId
-from podium.scheduler import firewall
+from podium.scheduler import cpu, firewall
 from podium.scheduler.base import (
     COMMIT_LABEL,
     CREATED_LABEL,
@@ -75,6 +76,7 @@ class DockerBackend(Backend):
         # scope and are never listed, adopted or removed by this one.
         self.scope = scope
         self._network_ready = False
+        self._cgroup_parent: str | None = None
         self.storage = Storage(settings, scope)
         self.volumes = DataVolumes(self.client, self.storage, scope)
         self._http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False)
@@ -101,6 +103,10 @@ class DockerBackend(Backend):
                 net = self.client.networks.get(self.network)
         if self.isolate:
             firewall.ensure_isolation(self.bridge_interface(net.attrs))
+        if self.settings.space_cgroup_parent:  # set up with the network: before any Space
+            driver = str(self.client.info().get("CgroupDriver") or "cgroupfs")
+            self._cgroup_parent = cpu.ensure_parent(
+                self.settings.space_cgroup_parent, self.settings.space_cpu_shares, driver)
         self._network_ready = True
 
     def bridge_interface(self, attrs: dict[str, Any] | None = None) -> str:
@@ -164,6 +170,7 @@ class DockerBackend(Backend):
             "nano_cpus": int(spec.cpus * 1e9),
             "pids_limit": spec.pids,
             "network": self.network,
+            "cgroup_parent": self._cgroup_parent,
             "volumes": {data: {"bind": "/data", "mode": "rw"}},
             "log_config": docker.types.LogConfig(
                 type="json-file", config={"max-size": "10m", "max-file": "3"}

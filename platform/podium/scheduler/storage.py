@@ -66,13 +66,15 @@ def _run(*args: str) -> str:
 
 def make_image(image: Path, size: int, populate: Path | None = None) -> None:
     """A sparse ext4 image of ``size`` bytes, optionally filled with a copy of ``populate``
-    (ownership and modes kept). No reserved blocks: the quota is what the Space gets."""
+    (ownership and modes kept). No reserved blocks: the quota is what the Space gets. A
+    populated image is a container's layer, thrown away with it: no journal, which would
+    cost 32 MB of host disk per container for nothing."""
     image.parent.mkdir(parents=True, exist_ok=True)
     partial = image.with_suffix(".partial")
     partial.unlink(missing_ok=True)
     with open(partial, "wb") as fh:
         fh.truncate(size)
-    extra = ["-d", str(populate)] if populate is not None else []
+    extra = ["-d", str(populate), "-O", "^has_journal"] if populate is not None else []
     _run("mkfs.ext4", "-q", "-F", "-m", "0", *extra, str(partial))
     partial.rename(image)  # only a complete filesystem ever carries the final name
 
