@@ -161,3 +161,29 @@ def test_quota_mounts_go_with_the_container_and_the_space(
     backend.remove_volume(other_space)
     assert mounted_from(storage) == {}
     assert list(storage.rglob("*.img")) == []
+
+
+def test_data_outlives_redeploys_and_a_raised_quota_grows_it(
+    backend: DockerBackend, app_image: str, docker_client: docker.DockerClient
+) -> None:
+    space, first_id, _ = start(backend, app_image)
+    first = docker_client.containers.get(first_id)
+    assert sh(first, "echo kept > /data/keep.txt")[0] == 0
+    instance = backend.refresh(first_id)
+    assert instance is not None
+    backend.remove(instance)
+    # Unmounted, as after a host reboot: a raised quota then grows the image offline (online
+    # growth needs CAP_SYS_RESOURCE, which not every host running this test grants).
+    target = backend.storage.root / "data" / space.data_volume(backend.scope)
+    subprocess.run(["umount", str(target)], check=True)
+
+    bigger = DockerBackend(
+        backend.settings.model_copy(update={"space_data_quota": f"{4 * QUOTA_MB}m"}),
+        docker_client, scope=backend.scope)
+    spec = RunSpec.for_space(bigger.settings, space, app_image, app_port=7860, sdk="docker",
+                             commit="c2", memory="256m", pids=128, cpus=0.5)
+    second = docker_client.containers.get(bigger.start(spec).id)
+    assert sh(second, "cat /data/keep.txt") == (0, "kept\n")
+    code, out = sh(second, f"dd if=/dev/zero of=/data/big bs=1M count={2 * QUOTA_MB} 2>&1")
+    assert code == 0, out  # past the old quota, within the new one
+    backend.remove_volume(space)

@@ -20,6 +20,7 @@ turns the wall off (a named volume, an unlimited layer).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -35,6 +36,7 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 # mkfs.ext4 refuses (or makes useless) filesystems much smaller than this.
 MIN_QUOTA = 8 << 20
 _TIMEOUT_S = 120
+log = logging.getLogger(__name__)
 
 
 def parse_size(text: str | int) -> int:
@@ -50,12 +52,12 @@ def parse_size(text: str | int) -> int:
     return size
 
 
-def _run(*args: str) -> str:
+def _run(*args: str, ok: tuple[int, ...] = (0,)) -> str:
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=_TIMEOUT_S)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise ServiceUnavailable(f"{args[0]} failed: {exc}") from exc
-    if done.returncode != 0:
+    if done.returncode not in ok:
         raise ServiceUnavailable(
             f"{' '.join(args[:2])} failed: {(done.stderr or done.stdout).strip()}",
             hint="Space disk quotas need root and loop devices on the Docker host; "
@@ -108,13 +110,16 @@ def detach(image: Path) -> None:
             subprocess.run(["losetup", "-d", device], capture_output=True, timeout=_TIMEOUT_S)
 
 
+def _loop_devices() -> dict[str, Path]:
+    """Attached loop device -> its backing file."""
+    return {f"/dev/{entry.parts[3]}": Path(entry.read_text().strip())
+            for entry in Path("/sys/block").glob("loop*/loop/backing_file")}
+
+
 def mounted_from(root: Path) -> dict[Path, Path]:
     """Mount point -> backing image for every loop mount whose image lies under ``root``."""
-    backing: dict[str, Path] = {}
-    for entry in Path("/sys/block").glob("loop*/loop/backing_file"):
-        image = Path(entry.read_text().strip())
-        if image.is_relative_to(root):
-            backing[f"/dev/{entry.parts[3]}"] = image
+    backing = {dev: image for dev, image in _loop_devices().items()
+               if image.is_relative_to(root)}
     found: dict[Path, Path] = {}
     with open("/proc/self/mounts") as fh:
         for line in fh:
@@ -149,11 +154,35 @@ class Storage:
         fresh = not image.exists()
         if fresh:
             make_image(image, self.data_quota)
+        elif image.stat().st_size < self.data_quota:
+            self._grow(image, target)
         mount_image(image, target, "nodev", "nosuid")
         if fresh:
             os.chown(target, uid, uid)
             shutil.rmtree(target / "lost+found", ignore_errors=True)
         return target
+
+    def _grow(self, image: Path, target: Path) -> None:
+        """The quota was raised since the image was made: grow it (a lowered quota leaves
+        bigger images as they are; shrinking could lose data). Unmounted, offline; mounted
+        (a container uses it), online, which needs CAP_SYS_RESOURCE: without it, the image
+        grows at its next mount, after a host reboot."""
+        device = next((dev for dev, backing in _loop_devices().items() if backing == image),
+                      None)
+        if device is not None and os.path.ismount(target):
+            with open(image, "r+b") as fh:
+                fh.truncate(self.data_quota)
+            _run("losetup", "-c", device)
+            try:
+                _run("resize2fs", device)
+            except ServiceUnavailable as exc:
+                log.warning("growing %s online failed: %s", image.name, exc.message)
+            return
+        if device is None:
+            _run("e2fsck", "-f", "-p", str(image), ok=(0, 1))  # 1: fixed, clean now
+            with open(image, "r+b") as fh:
+                fh.truncate(self.data_quota)
+            _run("resize2fs", str(image))
 
     def remove_data(self, space_id: SpaceId) -> None:
         image, target = self._data_paths(space_id)
