@@ -19,7 +19,7 @@ plane, Python proxy, API), ``GET /`` (the dashboard's gallery, logged in) and
 ``GET /api/spaces``. The machine's load average is recorded before and after: on a shared
 machine other work is in every figure, the same in all three columns of one round.
 
-    .venv/bin/python bench/cpu.py [--rounds 5] [--requests 20]
+    .venv/bin/python bench/cpu.py [--rounds 5] [--requests 20] [--clients 1]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -118,26 +119,32 @@ def start_spinners(settings: Settings, client: docker.DockerClient, image: str,
 def login(settings: Settings) -> httpx.Client:
     base = f"http://localhost:{settings.public_port}"
     http = httpx.Client(base_url=base, trust_env=False, timeout=httpx.Timeout(60.0),
-                        headers={"Origin": base})
+                        headers={"Origin": base}, limits=httpx.Limits(max_connections=64))
     answer = http.post("/api/login", json={"username": settings.admin_user,
                                            "password": settings.admin_password})
     answer.raise_for_status()
     return http
 
 
-def timed(http: httpx.Client, path: str, count: int) -> list[float]:
-    out = []
-    for _ in range(count):
-        t0 = time.perf_counter()
-        answer = http.get(path, headers={"Accept": "text/html" if path == "/" else "*/*"})
-        out.append(time.perf_counter() - t0)
-        if answer.status_code != 200:
-            raise RuntimeError(f"GET {path} answered {answer.status_code}: {answer.text[:200]}")
-    return out
+def timed(http: httpx.Client, path: str, count: int, clients: int) -> list[float]:
+    """``count`` requests from each of ``clients`` concurrent clients, each timed."""
+    def client_run(_n: int) -> list[float]:
+        out = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            answer = http.get(path, headers={"Accept": "text/html" if path == "/" else "*/*"})
+            out.append(time.perf_counter() - t0)
+            if answer.status_code != 200:
+                raise RuntimeError(f"GET {path} answered {answer.status_code}: "
+                                   f"{answer.text[:200]}")
+        return out
+
+    with ThreadPoolExecutor(clients) as pool:
+        return [t for run in pool.map(client_run, range(clients)) for t in run]
 
 
 def one_round(http: httpx.Client, pids: list[int], parent: str, driver: str, shares: int,
-              count: int, samples: dict[str, dict[str, list[float]]]) -> None:
+              args: argparse.Namespace, samples: dict[str, dict[str, list[float]]]) -> None:
     for condition in CONDITIONS:
         if condition == "idle":
             for pid in pids:
@@ -150,7 +157,7 @@ def one_round(http: httpx.Client, pids: list[int], parent: str, driver: str, sha
         time.sleep(1.0)  # let the scheduler settle into the new mix
         try:
             for name, path in ENDPOINTS.items():
-                samples[condition][name] += timed(http, path, count)
+                samples[condition][name] += timed(http, path, args.requests, args.clients)
         finally:
             for pid in pids:
                 os.kill(pid, signal.SIGCONT)
@@ -174,11 +181,11 @@ def measure(settings: Settings, client: docker.DockerClient, args: argparse.Name
         samples: dict[str, dict[str, list[float]]] = {
             c: {e: [] for e in ENDPOINTS} for c in CONDITIONS}
         http = login(settings)
-        timed(http, "/", 3)  # warm the API's first-request paths
+        timed(http, "/", 3, 1)  # warm the API's first-request paths
         for n in range(args.rounds):
             say(f"round {n + 1}/{args.rounds} (load {loadavg()})")
             one_round(http, pids, settings.space_cgroup_parent, driver,
-                      settings.space_cpu_shares, args.requests, samples)
+                      settings.space_cpu_shares, args, samples)
         http.close()
         results["latency"] = {c: {e: summary(v) for e, v in by.items()}
                               for c, by in samples.items()}
@@ -200,13 +207,16 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=20,
-                        help="requests per endpoint, condition and round")
+                        help="requests per client, endpoint, condition and round")
+    parser.add_argument("--clients", type=int, default=1,
+                        help="concurrent clients (one logged-in session shared)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _terminate)
     client = docker.from_env()
     parent = f"/podium-bench-{uuid.uuid4().hex[:8]}"
     results: dict[str, Any] = {"cpus": os.cpu_count(), "loadavg_before": loadavg(),
-                               "rounds": args.rounds, "requests": args.requests}
+                               "rounds": args.rounds, "requests": args.requests,
+                               "clients": args.clients}
     with tempfile.TemporaryDirectory(prefix="podium-cpu-") as tmp:
         settings = Settings(
             data_dir=Path(tmp) / "data", redis_url="", database_url="",
