@@ -187,3 +187,24 @@ def test_data_outlives_redeploys_and_a_raised_quota_grows_it(
     code, out = sh(second, f"dd if=/dev/zero of=/data/big bs=1M count={2 * QUOTA_MB} 2>&1")
     assert code == 0, out  # past the old quota, within the new one
     backend.remove_volume(space)
+
+
+def test_data_of_the_volume_before_quotas_moves_into_the_quota(
+    backend: DockerBackend, app_image: str, docker_client: docker.DockerClient
+) -> None:
+    space = SpaceId(f"q{uuid.uuid4().hex[:8]}", "upgraded")
+    volume = space.data_volume(backend.scope)
+    docker_client.volumes.create(volume)
+    docker_client.containers.run(
+        app_image, ["sh", "-c", "echo from-before > /data/old.txt && chown -R 1000 /data"],
+        user="0", remove=True, volumes={volume: {"bind": "/data", "mode": "rw"}})
+    spec = RunSpec.for_space(backend.settings, space, app_image, app_port=7860, sdk="docker",
+                             commit="c1", memory="256m", pids=128, cpus=0.5)
+    container = docker_client.containers.get(backend.start(spec).id)
+    assert sh(container, "cat /data/old.txt; stat -c %u /data/old.txt") == (
+        0, "from-before\n1000\n")
+    assert sh(container, "echo new > /data/new.txt")[0] == 0
+    backend.remove(backend.refresh(container.id))  # type: ignore[arg-type]
+    backend.remove_volume(space)
+    with pytest.raises(docker.errors.NotFound):
+        docker_client.volumes.get(volume)
