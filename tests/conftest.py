@@ -26,7 +26,7 @@ def require(ok: bool, why: str) -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def settings(tmp_path: Path) -> Iterator[Settings]:
     # Component tests run one component: pushes store without building and builds end
     # without deploying, unless a test wires a handler. tests/e2e runs the real wiring.
     s = Settings(
@@ -34,7 +34,18 @@ def settings(tmp_path: Path) -> Settings:
         deploy_handler="",
     )
     s.ensure_dirs()
-    return s
+    yield s
+    release_quota_mounts(s.data_dir)
+
+
+def release_quota_mounts(data_dir: Path) -> None:
+    """Unmount the Spaces' quota images a test left under its data dir (a Space not deleted
+    at the end): pytest deletes old tmp dirs, and a mount there would outlive them."""
+    from podium.scheduler.storage import detach, mounted_from, unmount
+
+    for target, image in mounted_from(data_dir).items():
+        unmount(target)
+        detach(image)
 
 
 @pytest.fixture(scope="session")

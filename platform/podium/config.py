@@ -119,6 +119,17 @@ class Settings(BaseSettings):
     space_cpus: float = 1.0
     space_memory: str = "2g"
     space_pids: int = 512
+    # Disk quotas (scheduler/storage.py), sizes like "5g" or "512m"; "0" = no quota. Writes
+    # past them fail inside the Space with "No space left on device", never filling the
+    # host's disk: /data (persistent, per Space) and the writable layer (per container:
+    # /tmp, $HOME and everything else outside /data, gone at the next deploy).
+    space_data_quota: str = "5g"
+    space_disk_quota: str = "1g"
+    # CPU priority (scheduler/cpu.py): every Space container runs under this parent cgroup,
+    # whose weight against the platform's processes (1024 each) is space_cpu_shares, so the
+    # dashboard, API and proxy stay fast while Spaces spin on every core. Empty = off.
+    space_cgroup_parent: str = "/podium-spaces"
+    space_cpu_shares: int = Field(128, ge=2, le=262144)
     # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
     sleep_time: int = 48 * 3600
     startup_timeout: int = 1800

@@ -25,7 +25,7 @@ from podium.proxy.testing import localhost_resolver as resolve_localhost
 from podium.services.redis_server import free_port
 from podium.services.up import Started, start_platform
 from podium.spaces.stage import Stage
-from tests.conftest import require
+from tests.conftest import release_quota_mounts, require
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 ADMIN_PASSWORD = "e2e-admin-password"
@@ -135,6 +135,7 @@ def podium_up(  # type: ignore[no-untyped-def]
     finally:
         started.stop()
         _remove_space_containers(docker_client, settings.instance)
+        release_quota_mounts(data)
 
 
 def _remove_space_containers(client, scope: str) -> None:  # type: ignore[no-untyped-def]

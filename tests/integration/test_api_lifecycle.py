@@ -158,6 +158,7 @@ def test_pause_resume_privacy_and_delete(live: Live) -> None:
     assert live.platform.routes.get(live.key) is None
     with pytest.raises(docker.errors.NotFound):
         live.docker.volumes.get(live.space_id.data_volume(live.backend.scope))
+    assert not live.backend.storage.has_data(live.space_id)
 
 
 def test_a_build_finishing_while_paused_is_kept_for_the_resume(live: Live, image: str) -> None:

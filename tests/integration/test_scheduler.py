@@ -600,8 +600,9 @@ def test_stream_logs_and_remove(
     assert "starting mode=serve" in lines
     volume = space.data_volume(backend.scope)
     assert volume != space.data_volume()  # scoped: a real install's data stays apart
-    assert docker_client.volumes.get(volume) is not None
+    assert backend.storage.has_data(space)  # /data is the Space's quota image
     scheduler.remove(space.key, delete_volume=True)
     assert routes.get(space.key) is None and backend.list_instances(space.key) == []
+    assert not backend.storage.has_data(space)
     with pytest.raises(docker.errors.NotFound):
         docker_client.volumes.get(volume)

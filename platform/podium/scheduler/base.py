@@ -135,3 +135,8 @@ class Backend(ABC):
     @abstractmethod
     def remove_volume(self, space_id: SpaceId) -> None:
         """Delete a Space's persistent /data (only when the Space is deleted)."""
+
+    def collect_garbage(self) -> list[str]:
+        """Free what containers that no longer exist left behind (mounts, images); returns
+        their names. Backends without such leftovers keep this default."""
+        return []

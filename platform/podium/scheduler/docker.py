@@ -6,10 +6,12 @@ Isolation, decided here once for every Space:
   and proxy are out of reach while the internet is not;
 - uid 1000, every capability dropped, ``no-new-privileges``, memory (no swap on top), CPU and
   pids limits, docker-init as PID 1 so SIGTERM reaches the app and zombies are reaped;
+- a parent cgroup with a low CPU weight over all Spaces, so the platform comes first (``cpu``);
 - the root filesystem stays writable: Gradio writes ``.gradio/`` (flagging, cached examples)
   beside the app and libraries cache under $HOME, and a read-only root breaks them. Nothing
   written there survives a redeploy, which always starts a fresh container from the image;
-- a named volume per Space at /data (owned by uid 1000) is the only persistent storage.
+- /data (owned by uid 1000) is the only persistent storage: a quota-sized filesystem image
+  per Space, and the writable layer has its own quota (see ``storage``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from docker.models.containers import Container
 from podium.config import Settings
 from podium.errors import NotFound, ServiceUnavailable
 from podium.names import SpaceId
-from podium.scheduler import firewall
+from podium.scheduler import cpu, firewall
 from podium.scheduler.base import (
     COMMIT_LABEL,
     CREATED_LABEL,
@@ -43,12 +45,12 @@ from podium.scheduler.base import (
     RuntimeFailure,
 )
 from podium.scheduler.spec import RunSpec
+from podium.scheduler.storage import Storage
+from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
 
 NETWORK = "podium-spaces"
-SPACE_UID = "1000"
 STOP_TIMEOUT_S = 10
 HEALTH_LABEL = "podium.health_path"
-SCOPE_LABEL = "podium.scope"
 _BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 
 
@@ -105,12 +107,19 @@ class DockerBackend(Backend):
         # scope and are never listed, adopted or removed by this one.
         self.scope = scope
         self._network_ready = False
+        self._cgroup_parent: str | None = None
+        self.storage = Storage(settings, scope)
+        self.volumes = DataVolumes(self.client, self.storage, scope)
         self._http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False)
 
     # -- network -------------------------------------------------------------------------
 
     def ensure_network(self) -> None:
         ensure_isolated_network(self.client, self.network, isolate=self.isolate)
+        if self.settings.space_cgroup_parent:  # set up with the network: before any Space
+            driver = str(self.client.info().get("CgroupDriver") or "cgroupfs")
+            self._cgroup_parent = cpu.ensure_parent(
+                self.settings.space_cgroup_parent, self.settings.space_cpu_shares, driver)
         self._network_ready = True
 
     def bridge_interface(self, attrs: dict[str, Any] | None = None) -> str:
@@ -127,14 +136,28 @@ class DockerBackend(Backend):
         if not self._network_ready:
             self.ensure_network()
         image = self._image(spec.image)
-        volume = self._ensure_volume(spec, image)
+        data = self.volumes.source(spec, image)
+        name = spec.space_id.container_name(f"{(spec.commit or 'run')[:12]}-{secrets.token_hex(3)}")
+        try:
+            container = self.client.containers.create(
+                spec.image, name=name, **self._run_options(spec, image, data))
+            if self.storage.disk_quota:
+                self.storage.limit_layer(name, self._upper_dir(container))
+            container.start()
+        except (docker.errors.APIError, ServiceUnavailable) as exc:
+            self._discard(name)
+            if isinstance(exc, ServiceUnavailable):
+                raise
+            raise ServiceUnavailable(f"Docker could not start {spec.space_id}: {exc}") from exc
+        container.reload()  # attributes from before the start carry no address yet
+        return self._instance(container)
+
+    def _run_options(self, spec: RunSpec, image: Any, data: str) -> dict[str, Any]:
         env = spec.container_env()
         image_env = image.attrs.get("Config", {}).get("Env") or []
         if not any(item.startswith("HOME=") for item in image_env):
             # uid 1000 has no passwd entry in most images, so HOME would be '/' (not writable).
             env.setdefault("HOME", "/tmp")
-        suffix = f"{(spec.commit or 'run')[:12]}-{secrets.token_hex(3)}"
-        name = spec.space_id.container_name(suffix)
         labels = {
             ROLE_LABEL: ROLE_SPACE,
             SCOPE_LABEL: self.scope,
@@ -146,40 +169,43 @@ class DockerBackend(Backend):
             CREATED_LABEL: f"{time.time():.6f}",
             HEALTH_LABEL: spec.health_path,
         }
+        return {
+            "hostname": spec.space_id.subdomain,
+            "labels": labels,
+            "environment": env,
+            "user": f"{SPACE_UID}:{SPACE_UID}",
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges"],
+            "init": True,
+            "mem_limit": spec.memory,
+            "memswap_limit": spec.memory,
+            "nano_cpus": int(spec.cpus * 1e9),
+            "pids_limit": spec.pids,
+            "network": self.network,
+            "cgroup_parent": self._cgroup_parent,
+            "volumes": {data: {"bind": "/data", "mode": "rw"}},
+            "log_config": docker.types.LogConfig(
+                type="json-file", config={"max-size": "10m", "max-file": "3"}
+            ),
+        }
+
+    def _discard(self, name: str) -> None:
+        """Remove a container whose start failed (and its layer image), quietly."""
+        upper = None
         try:
-            container = self.client.containers.run(
-                spec.image,
-                detach=True,
-                name=name,
-                hostname=spec.space_id.subdomain,
-                labels=labels,
-                environment=env,
-                user=f"{SPACE_UID}:{SPACE_UID}",
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                init=True,
-                mem_limit=spec.memory,
-                memswap_limit=spec.memory,
-                nano_cpus=int(spec.cpus * 1e9),
-                pids_limit=spec.pids,
-                network=self.network,
-                volumes={volume: {"bind": "/data", "mode": "rw"}},
-                log_config=docker.types.LogConfig(
-                    type="json-file", config={"max-size": "10m", "max-file": "3"}
-                ),
-            )
-        except docker.errors.APIError as exc:
-            # run() is create + start: a failed start leaves a created container behind.
-            try:
-                self.client.api.remove_container(name, force=True, v=True)
-            except docker.errors.APIError:
-                pass
-            raise ServiceUnavailable(f"Docker could not start {spec.space_id}: {exc}") from exc
-        container.reload()  # attributes from before the start carry no address yet
-        return self._instance(container)
+            upper = self._upper_dir(self.client.containers.get(name))
+        except docker.errors.DockerException:
+            pass
+        try:
+            self.client.api.remove_container(name, force=True, v=True)
+        except docker.errors.APIError:
+            pass
+        self.storage.release_layer(name, upper)
 
     def resume(self, instance: Instance) -> Instance:
         container = self._container(instance.id)
+        if self.storage.disk_quota:
+            self.storage.ensure_layer(instance.name, self._upper_dir(container))
         container.start()
         container.reload()  # the address is only known once it runs
         return self._instance(container)
@@ -205,13 +231,29 @@ class DockerBackend(Backend):
             pass
 
     def remove(self, instance: Instance) -> None:
+        upper = None
         try:
+            upper = self._upper_dir(self.client.containers.get(instance.id))
             self.client.api.remove_container(instance.id, force=True, v=True)
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
             if "already in progress" not in str(exc):
                 raise
+            return  # the other removal releases the layer
+        self.storage.release_layer(instance.name, upper)
+
+    def collect_garbage(self) -> list[str]:
+        """Release the layer images of containers that no longer exist (removed by hand, or
+        a crash between create and the bookkeeping): no mount, loop device or image leaks."""
+        gone = []
+        for name in sorted(self.storage.layer_names()):
+            try:
+                self.client.containers.get(name)
+            except docker.errors.NotFound:
+                self.storage.release_layer(name, None)
+                gone.append(name)
+        return gone
 
     def refresh(self, instance_id: str) -> Instance | None:
         try:
@@ -292,41 +334,7 @@ class DockerBackend(Backend):
     # -- volumes -------------------------------------------------------------------------
 
     def remove_volume(self, space_id: SpaceId) -> None:
-        try:
-            self.client.volumes.get(space_id.data_volume(self.scope)).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-
-    def _ensure_volume(self, spec: RunSpec, image: Any) -> str:
-        name = spec.space_id.data_volume(self.scope)
-        try:
-            self.client.volumes.get(name)
-            return name
-        except docker.errors.NotFound:
-            pass
-        self.client.volumes.create(
-            name, labels={ROLE_LABEL: "data", KEY_LABEL: spec.key, SCOPE_LABEL: self.scope})
-        # A fresh volume is root-owned; hand it to the app's uid once, with only CHOWN.
-        try:
-            self.client.containers.run(
-                image.id,
-                entrypoint=["chown", f"{SPACE_UID}:{SPACE_UID}", "/data"],
-                command=[],
-                user="0",
-                cap_drop=["ALL"],
-                cap_add=["CHOWN"],
-                network_mode="none",
-                volumes={name: {"bind": "/data", "mode": "rw"}},
-                remove=True,
-                labels={ROLE_LABEL: "volume-init"},
-            )
-        except docker.errors.DockerException as exc:
-            self.remove_volume(spec.space_id)
-            raise ServiceUnavailable(
-                f"could not prepare /data for {spec.space_id}: {exc}",
-                hint="the image needs a 'chown' binary (coreutils)",
-            ) from exc
-        return name
+        self.volumes.remove(space_id)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -337,6 +345,18 @@ class DockerBackend(Backend):
             raise NotFound(
                 f"image {ref} is not on this Docker engine", hint="rebuild the Space"
             ) from exc
+
+    @staticmethod
+    def _upper_dir(container: Container) -> str:
+        data = (container.attrs.get("GraphDriver") or {}).get("Data") or {}
+        upper = data.get("UpperDir")
+        if not upper:
+            raise ServiceUnavailable(
+                f"the Docker storage driver {container.attrs.get('Driver')!r} has no upper "
+                "dir; the disk quota needs overlay2",
+                hint="set PODIUM_SPACE_DISK_QUOTA=0 to run without it",
+            )
+        return str(upper)
 
     def _container(self, container_id: str) -> Container:
         try:

@@ -32,6 +32,7 @@ class ReconcileReport:
     failed: list[str] = field(default_factory=list)  # space keys whose container had died
     missing: list[str] = field(default_factory=list)  # space keys whose container vanished
     busy: list[str] = field(default_factory=list)  # space keys skipped: an operation runs
+    released: list[str] = field(default_factory=list)  # storage of vanished containers
 
 
 def reconcile(sched: Scheduler) -> ReconcileReport:
@@ -46,6 +47,7 @@ def reconcile(sched: Scheduler) -> ReconcileReport:
                 result.busy.append(key)
                 continue
             _reconcile_one(sched, key, by_key.get(key, []), result)
+    result.released = sched.backend.collect_garbage()
     return result
 
 
