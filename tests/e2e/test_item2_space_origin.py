@@ -92,7 +92,11 @@ def _run_frame(page: Any, podium: Podium) -> dict[str, str]:
     handle = page.wait_for_selector("#app-frame[src]", state="attached", timeout=60_000)
     frame = handle.content_frame()
     assert frame is not None
-    frame.wait_for_function("document.title.startsWith('done')", timeout=30_000)
+    try:
+        frame.wait_for_function("document.title.startsWith('done')", timeout=30_000)
+    except Exception as exc:  # say what the frame shows instead
+        shown = frame.evaluate("document.body ? document.body.innerText : ''")[:500]
+        raise AssertionError(f"frame at {frame.url} shows {shown!r}") from exc
     return _report(frame.title())
 
 
