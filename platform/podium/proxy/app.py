@@ -100,7 +100,7 @@ class ProxyApp:
         scope = conn.scope
         # The API process is where the session cookie is read (dashboard + JSON API).
         headers = request_headers(
-            scope["headers"], self._forwarded(conn, ""), websocket=scope["type"] == "websocket",
+            scope["headers"], self._forwarded(conn), websocket=scope["type"] == "websocket",
             keep_podium_cookies=True,
         )
         try:
@@ -200,7 +200,7 @@ class ProxyApp:
         path = upstream_path(target, route)
         websocket = scope["type"] == "websocket"
         headers = request_headers(
-            scope["headers"], self._forwarded(conn, ""), websocket=websocket,
+            scope["headers"], self._forwarded(conn), websocket=websocket,
             drop_authorization=self.policy.consumes_bearer and route.private,
         )
         key = route.space_key
@@ -262,11 +262,11 @@ class ProxyApp:
         return response
 
     # -- helpers -------------------------------------------------------------------------
-    def _forwarded(self, conn: HTTPConnection, prefix: str) -> ForwardedFor:
+    def _forwarded(self, conn: HTTPConnection) -> ForwardedFor:
         client = conn.scope.get("client")
         return ForwardedFor(
             client_ip=client[0] if client else "", host=conn.headers.get("host", ""),
-            proto=self.settings.scheme, prefix=prefix,
+            proto=self.settings.scheme,
         )
 
     async def _page(

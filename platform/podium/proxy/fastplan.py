@@ -81,7 +81,7 @@ class FastPlanner:
         if self.routes.touch_due(route.space_key, now):
             self.spawn(self.routes.write_touch(route.space_key, now))
         fwd = ForwardedFor(self.client_of(head, client_ip), head.host.decode("latin-1"),
-                           self.scheme, "")
+                           self.scheme)
         path = upstream_path(target, route).encode("latin-1")
         request = request_bytes(head.method, path, request_headers(head.headers, fwd))
         return Plan(route, address, request, self._policy(route))
