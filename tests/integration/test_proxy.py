@@ -337,7 +337,15 @@ def test_private_space_needs_grant(
     with httpx.Client(base_url=proxy.url, headers={"host": host(proxy)}) as browser:
         grant = browser.get(f"/__podium/grant?token={token}&next=/deep")
         assert grant.status_code == 303 and grant.headers["location"] == "/deep"
-        assert "httponly" in grant.headers["set-cookie"].lower()
+        # First-party (Lax), and partitioned for the dashboard's cross-site frame.
+        cookies = [c.lower() for c in grant.headers.get_list("set-cookie")]
+        assert len(cookies) == 2 and all("httponly" in c and "path=/;" in c for c in cookies)
+        assert "samesite=lax" in cookies[0] and "partitioned" not in cookies[0]
+        assert all(f in cookies[1] for f in ("samesite=none", "secure", "partitioned"))
+        for elsewhere in ("//evil.example/", "/\\evil.example", "https://evil.example/",
+                          "/\t/evil.example"):
+            away = browser.get("/__podium/grant", params={"token": token, "next": elsewhere})
+            assert away.headers["location"] == "/", elsewhere
         # The cookie is host-only for the Space's host; httpx's jar keys on 127.0.0.1.
         seen = browser.get("/after", headers={"cookie": f"podium_access={token}; theme=dark"})
         assert seen.status_code == 200
