@@ -56,6 +56,14 @@ def _raw_path(scope: Scope) -> str:
     return (raw + b"?" + query if query else raw).decode("latin-1")
 
 
+def _cross_site_frame(request: Request) -> bool:
+    """Whether a browser loads this in a frame of another site (Fetch Metadata; clients
+    that send none are top-level by definition)."""
+    headers = request.headers
+    return (headers.get("sec-fetch-dest") == "iframe"
+            and headers.get("sec-fetch-site") == "cross-site")
+
+
 class ProxyApp:
     def __init__(
         self, settings: Settings, routes: LiveRoutes, *, policy: AccessPolicy | None = None,
@@ -244,21 +252,23 @@ class ProxyApp:
                               "Ask the Space's owner for a new link.", "forbidden").html()
         response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
         max_age = max(int(grant.expires - time.time()), 0)
-        # Top-level visits (share links, "open in a new tab") and frames of a dashboard on
-        # the same site (sibling subdomains of a real domain): a first-party cookie.
-        response.set_cookie(COOKIE, token, max_age=max_age, path="/", httponly=True,
-                            samesite="lax", secure=self.settings.scheme == "https")
-        # The dashboard's frame when the Space's host is another site (http://localhost and
-        # *.localhost are: no registrable domain): browsers keep only a partitioned cookie
-        # there (CHIPS; chromium blocks unpartitioned third-party ones). Partitioned needs
-        # Secure, which browsers accept on https and on http://*.localhost; elsewhere it is
-        # dropped, and the Lax one above serves. Keyed to the framing site, it lets in only
-        # frames of this Space under that site.
-        response.set_cookie(COOKIE, token, max_age=max_age, path="/", httponly=True,
-                            samesite="none", secure=True)
-        # Python < 3.14's http.cookies cannot write the attribute itself.
-        name, value = response.raw_headers[-1]
-        response.raw_headers[-1] = (name, value + b"; Partitioned")
+        if _cross_site_frame(request):
+            # The dashboard's frame when the Space's host is another site (http://localhost
+            # and *.localhost are: no registrable domain): browsers keep only a partitioned
+            # cookie there (CHIPS; chromium refuses unpartitioned third-party ones and any
+            # Lax one). Partitioned needs Secure, which browsers accept on https and on
+            # http://*.localhost. Keyed to the framing site: it lets in only frames of this
+            # Space under that site.
+            response.set_cookie(COOKIE, token, max_age=max_age, path="/", httponly=True,
+                                samesite="none", secure=True)
+            # Python < 3.14's http.cookies cannot write the attribute itself.
+            name, value = response.raw_headers[-1]
+            response.raw_headers[-1] = (name, value + b"; Partitioned")
+        else:
+            # Top-level visits (share links, "open in a new tab", API clients) and frames
+            # of a dashboard on the same site (sibling subdomains of a real domain).
+            response.set_cookie(COOKIE, token, max_age=max_age, path="/", httponly=True,
+                                samesite="lax", secure=self.settings.scheme == "https")
         return response
 
     # -- helpers -------------------------------------------------------------------------
