@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=_default_data_dir)
 
     # Public addressing: Spaces are served at {scheme}://{owner}-{name}.{domain}:{public_port}/
-    # and at {scheme}://{domain}:{public_port}/spaces/{owner}/{name}/.
+    # only; {scheme}://{domain}:{public_port}/spaces/{owner}/{name}/… redirects there (Space
+    # code never runs on the dashboard's origin).
     domain: str = "localhost"
     scheme: str = "http"
     public_port: int = 8080

@@ -36,7 +36,7 @@ def predict(url: str, name: str = "Ada") -> str:
     return str(Client(url, verbose=False).predict(name, api_name="/predict"))
 
 
-def test_git_push_deploys_and_serves_by_host_and_by_path(
+def test_git_push_deploys_and_serves_by_host_and_redirects_the_path(
     podium_up: Podium, workdir: Path
 ) -> None:
     with podium_up.client() as api:
@@ -47,11 +47,14 @@ def test_git_push_deploys_and_serves_by_host_and_by_path(
     remote = podium_up.push(SPACE, workdir, "first version")
 
     assert "remote: Podium: queued build" in remote
-    assert f"/spaces/{SPACE}/" in remote
+    assert f"remote: Live URL:   {podium_up.space_host_url(SPACE)}" in remote
     runtime = podium_up.wait_stage(SPACE, RUNNING)
     assert runtime["sha"]
     assert predict(podium_up.space_host_url(SPACE)) == "Hello, Ada!"
-    assert predict(podium_up.space_path_url(SPACE)) == "Hello, Ada!"
+    # The path URL is only a way to the host (item 2: never served on the dashboard's origin).
+    moved = httpx.get(podium_up.space_path_url(SPACE) + "config?x=1", timeout=30)
+    assert moved.status_code == 307
+    assert moved.headers["location"] == podium_up.space_host_url(SPACE) + "config?x=1"
 
 
 def test_code_only_redeploy_under_load_drops_no_request(

@@ -44,6 +44,8 @@ def test_streamlit_template_renders_and_reacts_through_the_proxy(podium_up: Podi
             seen = watch(page)
             try:
                 page.goto(url)
+                # By path too, it runs on its own host only (item 2).
+                assert page.url.startswith(podium_up.space_host_url(STREAMLIT)), page.url
                 # Rendered by the Streamlit front end from messages sent over its websocket.
                 page.get_by_text("Hello Streamlit").first.wait_for(timeout=60_000)
                 page.get_by_text("Hello, world.").first.wait_for(timeout=30_000)

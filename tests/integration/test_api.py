@@ -3,6 +3,7 @@ git repositories and the real rq queue (no worker runs: builds stay queued)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -158,7 +159,8 @@ def test_create_empty_space(env: Env) -> None:
     assert space["id"] == "alice/Demo_1" and space["sdk"] == "streamlit"
     assert space["stage"] == Stage.NO_APP_FILE and space["head_commit"] is None
     assert space["host"] == "http://alice-demo-1.podium.test:8080/"
-    assert space["url"] == "http://podium.test:8080/spaces/alice/Demo_1/"
+    # Item 2: the advertised URL is the Space's own host, never the dashboard's origin.
+    assert space["url"] == "http://alice-demo-1.podium.test:8080/"
     assert space["git_url"] == "http://podium.test:8080/spaces/alice/Demo_1.git"
     assert space["page"] == "/alice/Demo_1"
     assert (SpaceId("alice", "Demo_1").repo_path(env.settings.repos_dir) / "HEAD").is_file()
@@ -453,10 +455,14 @@ def test_open_sends_owners_of_private_spaces_through_a_grant(env: Env) -> None:
     env.create(env.alice, "pub", sdk="gradio")
     private = env.call("GET", "/api/spaces/alice/priv/open", env.alice, follow_redirects=False)
     assert private.status_code == 302
-    grant = _grant(private.headers["location"], env.settings, "alice/priv")
+    location = private.headers["location"]
+    # On the Space's host (item 2), short-lived: nothing revokes it before it expires.
+    assert location.startswith("http://alice-priv.podium.test:8080/__podium/grant?token=")
+    grant = _grant(location, env.settings, "alice/priv")
     assert grant is not None and grant.subject == "alice"
+    assert grant.expires - time.time() <= 3600 + 5
     public = env.call("GET", "/api/spaces/alice/pub/open", None, follow_redirects=False)
-    assert public.headers["location"] == "http://podium.test:8080/spaces/alice/pub/"
+    assert public.headers["location"] == "http://alice-pub.podium.test:8080/"
     error(env.call("GET", "/api/spaces/alice/priv/open", env.bob), 404, "not_found")
 
 

@@ -94,22 +94,20 @@ def host(proxy: ServerThread) -> str:
     return f"{SPACE.hostname(DOMAIN)}:{proxy.port}"
 
 
-def get(proxy: ServerThread, path: str, *, by_host: bool, **kw: object) -> httpx.Response:
+def get(proxy: ServerThread, path: str, **kw: object) -> httpx.Response:
+    """GET ``path`` on the Space's host: the only origin a Space is served on."""
     headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
-    if by_host:
-        headers["host"] = host(proxy)
-    else:
-        path = f"/spaces/{SPACE.owner}/{SPACE.name}{path}"
+    headers["host"] = host(proxy)
     return httpx.get(proxy.url + path, headers=headers, timeout=30, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
 def test_forwarded_headers_and_path(
-    proxy: ServerThread, upstream: ServerThread, table: RouteTable, by_host: bool
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable
 ) -> None:
     put(table, upstream.url, custom_headers={"Cross-Origin-Opener-Policy": "same-origin"})
-    resp = get(proxy, "/some/p%20ath?x=1", by_host=by_host,
-               headers={"x-forwarded-for": "6.6.6.6", "cookie": "podium_session=s; a=b"})
+    resp = get(proxy, "/some/p%20ath?x=1",
+               headers={"x-forwarded-for": "6.6.6.6", "cookie": "podium_session=s; a=b",
+                        "x-forwarded-prefix": "/spaces/Alice/Demo"})
     assert resp.status_code == 200
     seen = resp.json()
     assert seen["raw_path"] == "/some/p%20ath" and seen["query"] == "x=1"
@@ -117,12 +115,8 @@ def test_forwarded_headers_and_path(
     assert fwd["x-forwarded-for"] == "127.0.0.1"
     assert fwd["x-forwarded-proto"] == "http"
     assert fwd["cookie"] == "a=b"
-    if by_host:
-        assert fwd["x-forwarded-host"] == host(proxy) == fwd["host"]
-        assert fwd["x-forwarded-prefix"] == ""
-    else:
-        assert fwd["x-forwarded-host"] == f"127.0.0.1:{proxy.port}"
-        assert fwd["x-forwarded-prefix"] == "/spaces/Alice/Demo"
+    assert fwd["x-forwarded-host"] == host(proxy) == fwd["host"]
+    assert "x-forwarded-prefix" not in fwd  # a client's claim is dropped
     # Embedding allowed: the app's X-Frame-Options goes; hop-by-hop headers never pass.
     assert "x-frame-options" not in resp.headers
     assert "x-hop" not in resp.headers
@@ -137,68 +131,89 @@ def test_request_records_activity(
     table.put(Route.for_space(space, upstream=upstream.url, sdk=Sdk.GRADIO, stage=Stage.RUNNING))
     assert table.last_activity(space.key) is None
     before = time.time()
-    assert httpx.get(proxy.url + "/spaces/bob/active/").status_code == 200
+    headers = {"host": f"{space.hostname(DOMAIN)}:{proxy.port}"}
+    assert httpx.get(proxy.url + "/", headers=headers).status_code == 200
     last = table.last_activity(space.key)
     assert last is not None and last >= before - 1
 
 
 def test_disable_embedding(proxy: ServerThread, upstream: ServerThread, table: RouteTable) -> None:
     put(table, upstream.url, disable_embedding=True)
-    resp = get(proxy, "/", by_host=True)
+    resp = get(proxy, "/")
     assert resp.headers.get_list("x-frame-options") == ["DENY"]
     assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
 
 
-def test_streamlit_prefix_by_host_and_path(
+def test_streamlit_prefix_by_host(
     proxy: ServerThread, upstream: ServerThread, table: RouteTable
 ) -> None:
     put(table, upstream.url, sdk=Sdk.STREAMLIT)
-    assert get(proxy, "/_stcore/health", by_host=True).json()["path"] == \
-        "/spaces/alice/demo/_stcore/health"
-    assert get(proxy, "/_stcore/health", by_host=False).json()["path"] == \
+    assert get(proxy, "/_stcore/health").json()["path"] == \
         "/spaces/alice/demo/_stcore/health"
     # Already-prefixed paths (URLs the app built itself) pass unchanged by host.
-    assert get(proxy, "/spaces/alice/demo/x", by_host=True).json()["path"] == \
+    assert get(proxy, "/spaces/alice/demo/x").json()["path"] == \
         "/spaces/alice/demo/x"
 
 
-def test_redirect_and_api_paths(proxy: ServerThread, api: ServerThread, table: RouteTable) -> None:
-    resp = httpx.get(proxy.url + "/spaces/Alice/Demo?q=1")
-    assert resp.status_code == 307 and resp.headers["location"] == "/spaces/Alice/Demo/?q=1"
+def test_item2_path_urls_redirect_to_the_space_host(
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable, proxy_settings: Settings
+) -> None:
+    # Whatever the Space's state (here: running and public, what nginx used to serve by
+    # path), its code never runs on the dashboard's origin: path and query move to its host.
+    put(table, upstream.url)
+    space_host = f"http://alice-demo.{DOMAIN}:{proxy_settings.public_port}"
+    for path, where in (("/spaces/Alice/Demo?q=1", "/?q=1"), ("/spaces/alice/demo/", "/"),
+                        ("/spaces/alice/demo/a/b%2Fc?x=1&y", "/a/b%2Fc?x=1&y")):
+        for method in ("GET", "POST", "HEAD"):
+            resp = httpx.request(method, proxy.url + path)
+            assert resp.status_code == 307, (method, path, resp.status_code)
+            assert resp.headers["location"] == space_host + where, (method, path)
+    resp = get(proxy, "/")  # control: by host, it is served
+    assert resp.status_code == 200 and resp.json()["path"] == "/"
+
+    async def websocket_by_path() -> int:
+        try:
+            async with connect(f"ws://127.0.0.1:{proxy.port}/spaces/alice/demo/ws", proxy=None):
+                return 101
+        except InvalidStatus as exc:
+            return exc.response.status_code
+
+    assert asyncio.run(websocket_by_path()) == 404
+
+
+def test_api_paths(proxy: ServerThread, api: ServerThread, table: RouteTable) -> None:
     for path in ("/api/spaces", "/spaces/alice/demo/info/refs?service=git-upload-pack",
                  "/spaces/alice/demo.git/info/refs", "/", "/login"):
         seen = httpx.get(proxy.url + path).json()
         assert seen["path"] == path.split("?")[0], path
-        assert seen["headers"]["x-forwarded-prefix"] == ""
+        assert "x-forwarded-prefix" not in seen["headers"]
     resp = httpx.post(proxy.url + "/spaces/alice/demo/git-upload-pack", content=b"0000")
     assert resp.json()["method"] == "POST" and resp.json()["path"].endswith("git-upload-pack")
 
 
-@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
-def test_unknown_space_404_names_it(proxy: ServerThread, table: RouteTable, by_host: bool) -> None:
-    resp = get(proxy, "/", by_host=by_host, headers={"accept": "text/html"})
+def test_unknown_space_404_names_it(proxy: ServerThread, table: RouteTable) -> None:
+    resp = get(proxy, "/", headers={"accept": "text/html"})
     assert resp.status_code == 404
-    assert ("alice-demo" if by_host else "Alice/Demo") in resp.text
-    resp = get(proxy, "/", by_host=by_host, headers={"accept": "application/json"})
+    assert "alice-demo" in resp.text
+    resp = get(proxy, "/", headers={"accept": "application/json"})
     assert resp.status_code == 404 and resp.json()["error"] == "not_found"
 
 
 def test_upstream_down_502(proxy: ServerThread, table: RouteTable) -> None:
     put(table, f"http://127.0.0.1:{free_port()}")
-    resp = get(proxy, "/", by_host=True, headers={"accept": "text/html"})
+    resp = get(proxy, "/", headers={"accept": "text/html"})
     assert resp.status_code == 502
     assert "Alice/Demo" in resp.text and "Traceback" not in resp.text
 
 
-@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
 def test_large_bodies_stream_intact(
-    proxy: ServerThread, upstream: ServerThread, table: RouteTable, by_host: bool
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable
 ) -> None:
     put(table, upstream.url)
 
     want = digest_of(BIG)
-    headers = {"host": host(proxy)} if by_host else {}
-    base = proxy.url + ("" if by_host else "/spaces/alice/demo")
+    headers = {"host": host(proxy)}
+    base = proxy.url
     digest, size = hashlib.sha256(), 0
     with httpx.stream("GET", f"{base}/big?size={BIG}", headers=headers, timeout=60) as resp:
         assert resp.status_code == 200
@@ -233,13 +248,11 @@ def test_sse_first_event_before_end(
     assert settles(lambda: table.open_streams(SPACE.key) == 0)
 
 
-@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
 def test_websocket_echo_and_close_code(
-    proxy: ServerThread, upstream: ServerThread, table: RouteTable, by_host: bool
+    proxy: ServerThread, upstream: ServerThread, table: RouteTable
 ) -> None:
     put(table, upstream.url)
-    path = "/ws" if by_host else "/spaces/alice/demo/ws"
-    uri = f"ws://{host(proxy) if by_host else f'127.0.0.1:{proxy.port}'}{path}"
+    uri = f"ws://{host(proxy)}/ws"
 
     async def run() -> tuple[object, ...]:
         async with connect(uri, host="127.0.0.1", port=proxy.port,
@@ -258,7 +271,7 @@ def test_websocket_echo_and_close_code(
 
     text, data, subprotocol, headers, opened, code, reason = asyncio.run(run())
     assert (text, data, subprotocol) == ("hello", b"\x00\x01binary", "echo.v1")
-    assert headers["x-forwarded-prefix"] == ("" if by_host else "/spaces/alice/demo")
+    assert "x-forwarded-prefix" not in headers
     assert (opened, code, reason) == (1, 4001, "asked")
     assert settles(lambda: table.open_streams(SPACE.key) == 0)
 
@@ -266,7 +279,8 @@ def test_websocket_echo_and_close_code(
 def test_websocket_unknown_space_refused(proxy: ServerThread, table: RouteTable) -> None:
     async def run() -> int:
         try:
-            async with connect(f"ws://127.0.0.1:{proxy.port}/spaces/alice/demo/ws", proxy=None):
+            async with connect(f"ws://{host(proxy)}/ws", host="127.0.0.1", port=proxy.port,
+                               proxy=None):
                 return 101
         except InvalidStatus as exc:
             return exc.response.status_code
@@ -278,11 +292,11 @@ def test_sleeping_browser_gets_waking_page(
     proxy: ServerThread, table: RouteTable
 ) -> None:
     put(table, None, stage=Stage.SLEEPING)
-    resp = get(proxy, "/", by_host=True, headers={"accept": "text/html"})
+    resp = get(proxy, "/", headers={"accept": "text/html"})
     assert resp.status_code == 503 and "retry-after" in resp.headers
     assert "/__podium/status" in resp.text and "Alice/Demo" in resp.text
     assert table.wait_wake_request(timeout=1) == SPACE.key
-    status = get(proxy, "/__podium/status", by_host=True).json()
+    status = get(proxy, "/__podium/status").json()
     assert status == {"space": "Alice/Demo", "stage": "SLEEPING", "ready": False}
 
 
@@ -292,7 +306,7 @@ def test_sleeping_api_client_waits_for_wake(
     put(table, None, stage=Stage.SLEEPING)
     result: dict[str, httpx.Response] = {}
     client = threading.Thread(target=lambda: result.setdefault(
-        "r", get(proxy, "/woken", by_host=False, headers={"accept": "application/json"})))
+        "r", get(proxy, "/woken", headers={"accept": "application/json"})))
     client.start()
     # The scheduler's side: take the wake request, start the app, publish the route.
     assert table.wait_wake_request(timeout=10) == SPACE.key
@@ -303,7 +317,7 @@ def test_sleeping_api_client_waits_for_wake(
 
 def test_paused_does_not_wake(proxy: ServerThread, table: RouteTable) -> None:
     put(table, None, stage=Stage.PAUSED)
-    resp = get(proxy, "/", by_host=True, headers={"accept": "application/json"})
+    resp = get(proxy, "/", headers={"accept": "application/json"})
     assert resp.status_code == 503 and resp.json()["error"] == "paused"
     assert table.wait_wake_request(timeout=0.2) is None
 
@@ -313,17 +327,31 @@ def test_private_space_needs_grant(
     tmp_path: Path,
 ) -> None:
     put(table, upstream.url, private=True)
-    assert get(proxy, "/", by_host=True).status_code == 404
+    assert get(proxy, "/").status_code == 404
     token = GrantSigner.from_settings(proxy_settings).issue(SPACE.key, "bob", ttl=60)
     other = GrantSigner.from_settings(proxy_settings).issue("alice/other", "bob", ttl=60)
-    assert get(proxy, "/", by_host=True,
+    assert get(proxy, "/",
                headers={"authorization": f"Bearer {other}"}).status_code == 404
-    resp = get(proxy, "/", by_host=True, headers={"authorization": f"Bearer {token}"})
+    resp = get(proxy, "/", headers={"authorization": f"Bearer {token}"})
     assert resp.status_code == 200 and "authorization" not in resp.json()["headers"]
     with httpx.Client(base_url=proxy.url, headers={"host": host(proxy)}) as browser:
         grant = browser.get(f"/__podium/grant?token={token}&next=/deep")
         assert grant.status_code == 303 and grant.headers["location"] == "/deep"
-        assert "httponly" in grant.headers["set-cookie"].lower()
+        # One cookie: first-party (Lax) at top level, as API clients and share links get it;
+        # partitioned (SameSite=None; Secure) in another site's frame, as the dashboard's
+        # frame on localhost is (item 2: the grant lives on the Space's host).
+        cookies = [c.lower() for c in grant.headers.get_list("set-cookie")]
+        assert len(cookies) == 1 and "httponly" in cookies[0] and "path=/;" in cookies[0]
+        assert "samesite=lax" in cookies[0] and "partitioned" not in cookies[0]
+        framed = browser.get(f"/__podium/grant?token={token}", headers={
+            "sec-fetch-dest": "iframe", "sec-fetch-site": "cross-site"})
+        cookies = [c.lower() for c in framed.headers.get_list("set-cookie")]
+        assert len(cookies) == 1 and "httponly" in cookies[0]
+        assert all(f in cookies[0] for f in ("samesite=none", "secure", "partitioned"))
+        for elsewhere in ("//evil.example/", "/\\evil.example", "https://evil.example/",
+                          "/\t/evil.example"):
+            away = browser.get("/__podium/grant", params={"token": token, "next": elsewhere})
+            assert away.headers["location"] == "/", elsewhere
         # The cookie is host-only for the Space's host; httpx's jar keys on 127.0.0.1.
         seen = browser.get("/after", headers={"cookie": f"podium_access={token}; theme=dark"})
         assert seen.status_code == 200
@@ -342,6 +370,6 @@ def test_cached_route_swapped_to_a_new_upstream(
         old = ServerThread(upstream_app())
         with old:
             put(table, old.url)
-            assert get(cached, "/one", by_host=False).json()["path"] == "/one"
+            assert get(cached, "/one").json()["path"] == "/one"
         put(table, upstream.url)
-        assert get(cached, "/two", by_host=False).json()["path"] == "/two"
+        assert get(cached, "/two").json()["path"] == "/two"

@@ -100,25 +100,23 @@ def put_and_apply(table: RouteTable, route: Route) -> None:
     assert table.wait_applied(timeout=10), "the nginx plane did not apply the route change"
 
 
-def get(port: int, path: str, *, by_host: bool, **headers: str) -> httpx.Response:
-    if by_host:
-        headers["host"] = f"{SPACE.hostname(DOMAIN)}:{port}"
-    else:
-        path = f"/spaces/{SPACE.owner}/{SPACE.name}{path}"
+def get(port: int, path: str, **headers: str) -> httpx.Response:
+    """GET ``path`` on the Space's host: the only origin a Space is served on."""
+    headers["host"] = f"{SPACE.hostname(DOMAIN)}:{port}"
     return httpx.get(f"http://127.0.0.1:{port}{path}", headers=headers, timeout=15)
 
 
 @pytest.mark.parametrize("sdk", [Sdk.GRADIO, Sdk.STREAMLIT, Sdk.DOCKER])
-@pytest.mark.parametrize("by_host", [True, False], ids=["host", "path"])
 def test_paths_and_headers_match_the_python_proxy(
     plane: tuple[int, Path], upstreams: tuple[ServerThread, ServerThread], table: RouteTable,
-    sdk: Sdk, by_host: bool,
+    sdk: Sdk,
 ) -> None:
     port, _ = plane
     put_and_apply(table, Route.for_space(
         SPACE, upstream=upstreams[0].url, sdk=sdk, stage=Stage.RUNNING,
         custom_headers={"cross-origin-opener-policy": "same-origin"}))
-    seen = get(port, "/some/p%20ath?x=1", by_host=by_host, **{"x-forwarded-for": "6.6.6.6"})
+    seen = get(port, "/some/p%20ath?x=1", **{"x-forwarded-for": "6.6.6.6",
+                                             "x-forwarded-prefix": "/spaces/alice/demo"})
     assert seen.status_code == 200
     body = seen.json()
     canonical = "/spaces/alice/demo"
@@ -127,13 +125,34 @@ def test_paths_and_headers_match_the_python_proxy(
     fwd = body["headers"]
     assert fwd["x-forwarded-for"] == "127.0.0.1"  # the client's claim is replaced
     assert fwd["x-forwarded-proto"] == "http"
-    assert fwd.get("x-forwarded-prefix", "") == ("" if by_host else canonical)
+    assert fwd.get("x-forwarded-prefix", "") == ""  # a client's claim is dropped
     assert "x-frame-options" not in seen.headers
     assert seen.headers["cross-origin-opener-policy"] == "same-origin"
-    if by_host and sdk != Sdk.DOCKER:
-        # By host, URLs the app built with its root path lose the prefix again.
-        again = get(port, f"{canonical}/x?y=2", by_host=True).json()
+    if sdk != Sdk.DOCKER:
+        # URLs the app built with its root path lose the prefix again.
+        again = get(port, f"{canonical}/x?y=2").json()
         assert again["raw_path"] == (canonical if sdk == Sdk.STREAMLIT else "") + "/x"
+
+
+def test_item2_path_urls_are_redirected_to_the_space_host_not_served(
+    plane: tuple[int, Path], upstreams: tuple[ServerThread, ServerThread], table: RouteTable
+) -> None:
+    # A running public Space, which nginx serves itself by host: by path on the main
+    # domain it is not served (its code would run on the dashboard's origin) but
+    # redirected, path and query kept, by the Python proxy behind nginx.
+    port, _ = plane
+    put_and_apply(table, Route.for_space(SPACE, upstream=upstreams[0].url, sdk=Sdk.DOCKER,
+                                         stage=Stage.RUNNING))
+    assert get(port, "/echo").status_code == 200  # control: served by host
+    space_host = f"http://{SPACE.hostname(DOMAIN)}:{port}"
+    for main in (DOMAIN, "127.0.0.1"):
+        for path, where in (("/spaces/alice/demo/echo?x=1", "/echo?x=1"),
+                            ("/spaces/alice/demo/", "/"), ("/spaces/Alice/Demo", "/")):
+            for method in ("GET", "POST"):
+                resp = httpx.request(method, f"http://127.0.0.1:{port}{path}", timeout=15,
+                                     headers={"host": f"{main}:{port}"})
+                assert resp.status_code == 307, (main, method, path, resp.text[:200])
+                assert resp.headers["location"] == space_host + where, (main, method, path)
 
 
 def test_requests_nginx_serves_count_as_activity(
@@ -158,11 +177,11 @@ def test_disable_embedding_and_cookie_stripping(
     port, _ = plane
     put_and_apply(table, Route.for_space(SPACE, upstream=upstreams[0].url, sdk=Sdk.GRADIO,
                                          stage=Stage.RUNNING, disable_embedding=True))
-    resp = get(port, "/echo", by_host=True)
+    resp = get(port, "/echo")
     assert resp.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in resp.headers["content-security-policy"]
     # Podium's cookies are handed to the Python proxy, which strips them.
-    cookies = get(port, "/echo", by_host=False, cookie="podium_session=s; a=b").json()
+    cookies = get(port, "/echo", cookie="podium_session=s; a=b").json()
     assert cookies["headers"]["cookie"] == "a=b"
 
 
@@ -202,7 +221,7 @@ def test_route_changes_reach_nginx_before_the_scheduler_goes_on(
     one, two = upstreams
     put_and_apply(table, Route.for_space(SPACE, upstream=one.url, sdk=Sdk.DOCKER,
                                          stage=Stage.RUNNING))
-    assert get(port, "/echo", by_host=True).status_code == 200
+    assert get(port, "/echo").status_code == 200
     # A swap: once wait_applied returns, nginx serves with the new upstream only.
     put_and_apply(table, Route.for_space(SPACE, upstream=two.url, sdk=Sdk.DOCKER,
                                          stage=Stage.RUNNING))
@@ -218,7 +237,7 @@ def test_route_changes_reach_nginx_before_the_scheduler_goes_on(
     put_and_apply(table, Route.for_space(SPACE, upstream=None, sdk=Sdk.DOCKER,
                                          stage=Stage.SLEEPING))
     time.sleep(1.2)  # the Python proxy's route cache (the scheduler's drain_s covers it)
-    page = get(port, "/", by_host=True, accept="text/html")
+    page = get(port, "/", accept="text/html")
     assert page.status_code == 503, (page.headers, page.text[:300])
     assert "waking" in page.text.lower()
     assert table.redis.lrange(table.keys.wake, 0, -1) == [SPACE.key.encode()]
@@ -231,6 +250,6 @@ def test_a_refused_upstream_falls_back_to_the_python_proxy(
     dead = f"http://127.0.0.1:{free_port()}"
     put_and_apply(table, Route.for_space(SPACE, upstream=dead, sdk=Sdk.DOCKER,
                                          stage=Stage.RUNNING))
-    resp = get(port, "/", by_host=True)
+    resp = get(port, "/")
     # The Python proxy's answer for an upstream that is down (JSON for API clients).
     assert resp.status_code == 502 and resp.json()["error"]

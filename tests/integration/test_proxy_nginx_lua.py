@@ -43,6 +43,8 @@ from tests.integration.test_proxy_nginx import (
 table = reload_plane.table
 test_paths_and_headers_match_the_python_proxy = (
     reload_plane.test_paths_and_headers_match_the_python_proxy)
+test_item2_path_urls_are_redirected_to_the_space_host_not_served = (
+    reload_plane.test_item2_path_urls_are_redirected_to_the_space_host_not_served)
 test_requests_nginx_serves_count_as_activity = (
     reload_plane.test_requests_nginx_serves_count_as_activity)
 test_disable_embedding_and_cookie_stripping = (
@@ -109,7 +111,7 @@ def _workers(run_dir: Path) -> set[int]:
 
 
 def _served_by(port: int) -> str:
-    resp = get(port, "/kb", by_host=True)
+    resp = get(port, "/kb")
     assert resp.status_code == 200
     return resp.headers.get("x-upstream", "?")
 
@@ -135,12 +137,12 @@ def test_route_changes_reach_nginx_without_a_reload(
     put_and_apply(table, Route.for_space(SPACE, upstream=two.url, sdk=Sdk.DOCKER,
                                          stage=Stage.RUNNING, private=True))
     time.sleep(1.2)  # the Python proxy's route cache
-    assert get(port, "/kb", by_host=True).status_code in (302, 401, 403, 404)
+    assert get(port, "/kb").status_code in (302, 401, 403, 404)
     # Asleep: nginx no longer serves it; the Python proxy answers with the waking page.
     put_and_apply(table, Route.for_space(SPACE, upstream=None, sdk=Sdk.DOCKER,
                                          stage=Stage.SLEEPING))
     time.sleep(1.2)
-    page = get(port, "/", by_host=True, accept="text/html")
+    page = get(port, "/", accept="text/html")
     assert page.status_code == 503 and "waking" in page.text.lower()
     # None of that reloaded nginx: the same workers serve.
     assert _workers(run_dir) == workers

@@ -36,17 +36,17 @@ def test_only_public_running_spaces_on_an_address_are_served_by_nginx() -> None:
     assert not nginxlua.served_here(route(custom_headers={"x a": "b"}))
 
 
-def test_records_by_host_and_path_carry_what_the_lua_side_needs() -> None:
+def test_records_by_host_carry_what_the_lua_side_needs() -> None:
     streamlit = route("Bob", "St_App", sdk=Sdk.STREAMLIT, disable_embedding=True,
                       custom_headers={"cross-origin-opener-policy": "same-origin"})
     docker = route("dan", "api", sdk=Sdk.DOCKER, upstream="http://172.18.0.9:8000")
     entries = nginxlua.entries([streamlit, docker, route("carol", "x", private=True)])
-    assert set(entries) == {f"h:{streamlit.subdomain}", "p:bob/st_app",
-                            f"h:{docker.subdomain}", "p:dan/api"}
-    assert entries["p:bob/st_app"] == (
+    # By host only (item 2: path URLs are the Python proxy's, which redirects them).
+    assert set(entries) == {f"h:{streamlit.subdomain}", f"h:{docker.subdomain}"}
+    assert entries[f"h:{streamlit.subdomain}"] == (
         "bob/st_app\t172.18.0.5\t7860\t/spaces/bob/st_app\tsbd\t"
         "cross-origin-opener-policy\tsame-origin")
-    assert entries["p:dan/api"] == "dan/api\t172.18.0.9\t8000\t/spaces/dan/api\t-"
+    assert entries[f"h:{docker.subdomain}"] == "dan/api\t172.18.0.9\t8000\t/spaces/dan/api\t-"
 
 
 def test_changes_send_only_what_differs() -> None:

@@ -19,7 +19,7 @@ from podium.proxy.headers import (
 from podium.proxy.routes import Route, count_live_streams
 from podium.spaces.stage import Sdk, Stage
 
-FWD = ForwardedFor("203.0.113.7", "alice-demo.podium.example", "https", "/spaces/alice/demo")
+FWD = ForwardedFor("203.0.113.7", "alice-demo.podium.example", "https")
 
 
 def names(headers: list[tuple[bytes, bytes]]) -> list[bytes]:
@@ -31,16 +31,18 @@ def test_request_headers_drop_hop_by_hop_and_spoofed_forwarding() -> None:
         (b"Host", b"alice-demo.podium.example"), (b"Connection", b"keep-alive, X-Secret"),
         (b"X-Secret", b"1"), (b"Keep-Alive", b"300"), (b"TE", b"trailers"),
         (b"X-Forwarded-For", b"6.6.6.6"), (b"Forwarded", b"for=6.6.6.6"),
+        (b"X-Forwarded-Prefix", b"/spaces/alice/demo"),
         (b"Accept", b"*/*"), (b"Cookie", b"podium_session=abc; lang=en; podium_access=t"),
     ]
     out = dict(request_headers(raw, FWD))
     assert out[b"host"] == b"alice-demo.podium.example"
     assert out[b"accept"] == b"*/*" and out[b"cookie"] == b"lang=en"
-    for gone in (b"connection", b"x-secret", b"keep-alive", b"te", b"forwarded"):
+    # Spaces are served by host only (item 2): no prefix, and a client's claim is dropped.
+    for gone in (b"connection", b"x-secret", b"keep-alive", b"te", b"forwarded",
+                 b"x-forwarded-prefix"):
         assert gone not in out
     assert out[b"x-forwarded-for"] == b"203.0.113.7"
     assert out[b"x-forwarded-proto"] == b"https"
-    assert out[b"x-forwarded-prefix"] == b"/spaces/alice/demo"
     assert out[b"x-forwarded-host"] == b"alice-demo.podium.example"
 
 

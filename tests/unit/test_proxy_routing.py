@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.routes import Route, container_env
-from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path
+from podium.proxy.routing import (
+    SpaceTarget,
+    ToApi,
+    ToSpaceHost,
+    resolve,
+    space_origin,
+    upstream_path,
+)
 from podium.spaces.stage import Sdk, Stage
 
 DOMAIN = "podium.example"
@@ -20,21 +28,32 @@ def route(sdk: str, owner: str = "Alice", name: str = "Demo") -> Route:
 @pytest.mark.parametrize("host", ["alice-demo.podium.example", "Alice-Demo.PODIUM.example:8080",
                                   "alice-demo.podium.example."])
 def test_host_routing(host: str) -> None:
-    assert resolve(host, "/x?y=1", DOMAIN) == SpaceTarget("host", "alice-demo", "/x?y=1", "")
+    assert resolve(host, "/x?y=1", DOMAIN) == SpaceTarget("alice-demo", "/x?y=1")
 
 
-@pytest.mark.parametrize("raw, lookup, rest, prefix", [
-    ("/spaces/Alice/Demo/", "alice/demo", "/", "/spaces/Alice/Demo"),
-    ("/spaces/alice/demo/a/b%2Fc?q=1", "alice/demo", "/a/b%2Fc?q=1", "/spaces/alice/demo"),
-    ("/spaces/alice/my_app.v2/run", "alice/my_app.v2", "/run", "/spaces/alice/my_app.v2"),
+@pytest.mark.parametrize("raw, space, rest", [
+    ("/spaces/Alice/Demo/", SpaceId("Alice", "Demo"), "/"),
+    ("/spaces/alice/demo/a/b%2Fc?q=1", SpaceId("alice", "demo"), "/a/b%2Fc?q=1"),
+    ("/spaces/alice/my_app.v2/run", SpaceId("alice", "my_app.v2"), "/run"),
+    ("/spaces/alice/demo?x=1", SpaceId("alice", "demo"), "/?x=1"),
+    ("/spaces/alice/demo", SpaceId("alice", "demo"), "/"),
+    ("/spaces/alice/demo/app/__podium/status", SpaceId("alice", "demo"), "/app/__podium/status"),
 ])
-def test_path_routing(raw: str, lookup: str, rest: str, prefix: str) -> None:
-    assert resolve("podium.example:8080", raw, DOMAIN) == SpaceTarget("path", lookup, rest, prefix)
+def test_item2_path_urls_only_redirect_to_the_space_host(
+    raw: str, space: SpaceId, rest: str
+) -> None:
+    # Never served on the dashboard's origin (any host that is not a Space's): path and
+    # query kept for the Space's own host.
+    for host in ("podium.example:8080", "127.0.0.1:8080", ""):
+        assert resolve(host, raw, DOMAIN) == ToSpaceHost(space, rest)
 
 
-def test_path_without_slash_redirects_keeping_query() -> None:
-    assert resolve(DOMAIN, "/spaces/alice/demo?x=1", DOMAIN) == Redirect("/spaces/alice/demo/?x=1")
-    assert resolve(DOMAIN, "/spaces/alice/demo", DOMAIN) == Redirect("/spaces/alice/demo/")
+def test_item2_space_origin_is_the_space_host() -> None:
+    settings = Settings(domain=DOMAIN, public_port=8080)
+    assert space_origin(settings, SpaceId("Alice", "Demo")) == (
+        "http://alice-demo.podium.example:8080")
+    settings = Settings(domain=DOMAIN, public_port=443, scheme="https")
+    assert space_origin(settings, SpaceId("a", "b")) == "https://a-b.podium.example"
 
 
 @pytest.mark.parametrize("raw", [
@@ -57,29 +76,27 @@ def test_hosts_that_are_not_spaces(host: str) -> None:
 def test_control_endpoints() -> None:
     target = resolve("alice-demo.podium.example", "/__podium/status?x", DOMAIN)
     assert isinstance(target, SpaceTarget) and target.control == "status"
-    target = resolve(DOMAIN, "/spaces/alice/demo/app/__podium/status", DOMAIN)
+    target = resolve("alice-demo.podium.example", "/app/__podium/status", DOMAIN)
     assert isinstance(target, SpaceTarget) and target.control is None
 
 
-@pytest.mark.parametrize("sdk, by, rest, want", [
+@pytest.mark.parametrize("sdk, rest, want", [
     # Streamlit always serves under the canonical (lower-case) prefix.
-    (Sdk.STREAMLIT, "host", "/_stcore/stream", "/spaces/alice/demo/_stcore/stream"),
-    (Sdk.STREAMLIT, "host", "/spaces/Alice/Demo/_stcore/health",
-     "/spaces/alice/demo/_stcore/health"),
-    (Sdk.STREAMLIT, "path", "/?embed=true", "/spaces/alice/demo/?embed=true"),
-    # Gradio serves at "/"; by host, URLs it built with its root path lose the prefix.
-    (Sdk.GRADIO, "host", "/gradio_api/info", "/gradio_api/info"),
-    (Sdk.GRADIO, "host", "/spaces/alice/demo/gradio_api/info", "/gradio_api/info"),
-    (Sdk.GRADIO, "host", "/spaces/alice/demo?x=1", "/?x=1"),
-    (Sdk.GRADIO, "host", "/spaces/alice/demonic", "/spaces/alice/demonic"),
-    (Sdk.GRADIO, "path", "/config", "/config"),
-    # Other SDKs see exactly the path below the prefix.
-    (Sdk.DOCKER, "host", "/spaces/alice/demo/x", "/spaces/alice/demo/x"),
-    (Sdk.STATIC, "path", "/index.html", "/index.html"),
+    (Sdk.STREAMLIT, "/_stcore/stream", "/spaces/alice/demo/_stcore/stream"),
+    (Sdk.STREAMLIT, "/spaces/Alice/Demo/_stcore/health", "/spaces/alice/demo/_stcore/health"),
+    (Sdk.STREAMLIT, "/?embed=true", "/spaces/alice/demo/?embed=true"),
+    # Gradio serves at "/"; URLs it built with its root path lose the prefix.
+    (Sdk.GRADIO, "/gradio_api/info", "/gradio_api/info"),
+    (Sdk.GRADIO, "/spaces/alice/demo/gradio_api/info", "/gradio_api/info"),
+    (Sdk.GRADIO, "/spaces/alice/demo?x=1", "/?x=1"),
+    (Sdk.GRADIO, "/spaces/alice/demonic", "/spaces/alice/demonic"),
+    (Sdk.GRADIO, "/config", "/config"),
+    # Other SDKs see exactly the path sent.
+    (Sdk.DOCKER, "/spaces/alice/demo/x", "/spaces/alice/demo/x"),
+    (Sdk.STATIC, "/index.html", "/index.html"),
 ])
-def test_upstream_path(sdk: str, by: str, rest: str, want: str) -> None:
-    target = SpaceTarget(by, "x", rest, "" if by == "host" else "/spaces/Alice/Demo")  # type: ignore[arg-type]
-    assert upstream_path(target, route(sdk)) == want
+def test_upstream_path(sdk: str, rest: str, want: str) -> None:
+    assert upstream_path(SpaceTarget("x", rest), route(sdk)) == want
 
 
 def test_container_env_matches_the_prefix_the_proxy_sends() -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from podium.config import Settings
+from podium.controller.urls import space_urls
 from podium.errors import PodiumError
 from podium.services.up import Started
 
@@ -55,7 +56,7 @@ def _announce(started: Started) -> None:
                       f"{started.admin_password}[/] (kept in {s.data_dir}/admin-password)")
     if started.demo:
         console.print(f"demo Space {started.demo} is building: "
-                      f"{s.public_base_url}/spaces/{started.demo}/  "
+                      f"{space_urls(s, started.demo)['host']}  "
                       f"(logs: {s.public_base_url}/api/spaces/{started.demo}/logs/build)")
     console.print(f"process logs in {s.data_dir}/logs; Ctrl-C stops everything")
 

@@ -50,7 +50,6 @@ def on_push(
     return [
         f"Podium: {verb} {build.build_id[:12]} of {space_id} at {new[:12]} (pushed by {pusher})",
         f"Live URL:   {urls['host']}",
-        f"Also at:    {urls['url']}",
         f"Build logs: podium logs -f {space_id}   or   {base}/api/spaces/{space_id}/logs/build",
     ]
 

@@ -25,6 +25,9 @@ from .urls import space_urls
 # A grant outlives the visit only long enough to use the Space for a while; revoking a link
 # stops new visits at once, and running grants within this time.
 GRANT_TTL_S = 8 * 3600
+# The owner's (a member's) "open" mints a fresh grant per view of the dashboard's frame:
+# short, since nothing revokes it before it expires; the cookie it becomes lasts as long.
+OPEN_GRANT_TTL_S = 3600
 
 
 def _signer(platform: Platform) -> GrantSigner:
@@ -34,12 +37,11 @@ def _signer(platform: Platform) -> GrantSigner:
     return GrantSigner.from_settings(platform.settings)
 
 
-def _grant_url(
-    platform: Platform, space_id: SpaceId, subject: str, ttl: float, *, where: str = "url"
-) -> str:
-    """``where``: "host" (the Space's own origin) or "url" (its path on the public origin)."""
+def _grant_url(platform: Platform, space_id: SpaceId, subject: str, ttl: float) -> str:
+    """The grant endpoint on the Space's own host: the only origin its code runs on, which
+    never sees the dashboard's session cookie (podium.proxy.routing)."""
     token = _signer(platform).issue(space_id.key, subject, ttl)
-    base = space_urls(platform.settings, space_id)[where]
+    base = space_urls(platform.settings, space_id)["host"]
     return f"{base}__podium/grant?token={quote(token)}"
 
 
@@ -70,10 +72,7 @@ def visit(platform: Platform, space_id: SpaceId, token: str) -> str:
         if link.expires_at is not None:
             ttl = min(ttl, (link.expires_at - utcnow()).total_seconds())
         prefix = link.prefix
-    # A share link is opened top-level, so it can land on the Space's own origin: there the
-    # Space's code cannot reach the dashboard's cookies, as it could under /spaces/o/n/.
-    return _grant_url(platform, space_id, f"{SHARE_SUBJECT}{prefix}", max(ttl, 1.0),
-                      where="host")
+    return _grant_url(platform, space_id, f"{SHARE_SUBJECT}{prefix}", max(ttl, 1.0))
 
 
 def revoke_link(platform: Platform, space_id: SpaceId, link_id: int) -> None:
@@ -90,4 +89,4 @@ def open_url(platform: Platform, principal: Principal | None, space: Space) -> s
     space_id = space.space_id
     if not space.private or principal is None:
         return space_urls(platform.settings, space_id)["url"]
-    return _grant_url(platform, space_id, principal.username, GRANT_TTL_S)
+    return _grant_url(platform, space_id, principal.username, OPEN_GRANT_TTL_S)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from podium.config import Settings
 from podium.names import SpaceId
+from podium.proxy.routing import space_origin
 
 
 def space_urls(settings: Settings, space_id: SpaceId) -> dict[str, str]:
-    """Where a Space is reached: its own host, its path on the main domain, its git remote
-    and its dashboard page."""
+    """Where a Space is reached: its own host (``url`` too: its path URL on the main domain
+    only redirects there, so Space code never runs on the dashboard's origin), its git
+    remote and its dashboard page."""
     base = settings.public_base_url
-    port = base.removeprefix(f"{settings.scheme}://{settings.domain}")
+    host = space_origin(settings, space_id) + "/"
     return {
-        "host": f"{settings.scheme}://{space_id.hostname(settings.domain)}{port}/",
-        "url": f"{base}/spaces/{space_id}/",
+        "host": host,
+        "url": host,
         "git_url": f"{base}/spaces/{space_id}.git",
         "page": f"/{space_id}",
     }

@@ -24,6 +24,7 @@ from podium.controller.platform import Platform
 from podium.errors import NotFound, PodiumError
 from podium.gitserver.repo import read_file, read_tree
 from podium.names import RESERVED_OWNERS, SpaceId, validate_owner
+from podium.redirects import safe_next
 from podium.resources import templates_dir
 from podium.spaces.stage import BuildPhase, Sdk, Stage
 from podium.store import (
@@ -106,7 +107,7 @@ def dashboard_router(settings: Settings, platform: Platform) -> APIRouter:
 
     @router.get("/login")
     def login(viewer: Viewer, next: str = "/") -> Response:
-        target = views.safe_next(next)
+        target = safe_next(next)
         if viewer is not None:
             return RedirectResponse(target, status_code=303)
         return pages.render("login.html", viewer=None, next=target)

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from podium.config import Settings
+from podium.controller.urls import space_urls
 from podium.errors import ConfigError
 from podium.names import SpaceId
 from podium.spaces.config import load_space_config
@@ -61,14 +62,9 @@ def card_color(name: str | None, fallback: str) -> str:
     return name if name in CARD_COLORS else fallback
 
 
-def _port_suffix(settings: Settings) -> str:
-    return settings.public_base_url.removeprefix(f"{settings.scheme}://{settings.domain}")
-
-
 @dataclass(frozen=True, slots=True)
 class SpaceUrls:
-    host: str  # the app itself, on its own origin: http://owner-name.domain:port/
-    path: str  # the app under the platform's origin: http://domain:port/spaces/owner/name/
+    host: str  # the app, on its own origin only: http://owner-name.domain:port/
     git: str
     page: str  # the dashboard page, relative
     page_abs: str
@@ -76,12 +72,10 @@ class SpaceUrls:
 
     @classmethod
     def of(cls, settings: Settings, space_id: SpaceId) -> SpaceUrls:
-        base = settings.public_base_url
-        host = f"{settings.scheme}://{space_id.hostname(settings.domain)}{_port_suffix(settings)}/"
-        page = f"/{space_id}"
+        urls = space_urls(settings, space_id)
         return cls(
-            host=host, path=f"{base}/spaces/{space_id}/", git=f"{base}/spaces/{space_id}.git",
-            page=page, page_abs=base + page, api=f"/api/spaces/{space_id}",
+            host=urls["host"], git=urls["git_url"], page=urls["page"],
+            page_abs=settings.public_base_url + urls["page"], api=f"/api/spaces/{space_id}",
         )
 
 
@@ -199,21 +193,6 @@ def list_templates(root: Path) -> list[Template]:
             color_to=card_color(config.color_to, "purple"),
         ))
     return out
-
-
-def safe_next(target: str | None, default: str = "/") -> str:
-    """A post-login redirect that stays on this site: an absolute path, never //host, a
-    scheme or a backslash. Browsers drop tabs and newlines from URLs and read a backslash
-    as "/", so "/<tab>/evil" would become "//evil": a control character or space refuses
-    the target."""
-    if not target or not target.startswith("/") or target.startswith("//"):
-        return default
-    if any(ch <= " " or ch == "\x7f" or ch == "\\" for ch in target):
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
-    return target
 
 
 def human_size(size: int | None) -> str:

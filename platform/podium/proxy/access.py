@@ -3,7 +3,7 @@
 The API (which has the store) decides once — a share-link visit, a logged-in member of the
 Space — and hands the browser a *grant*: a short HMAC-signed token naming the Space, the
 subject and an expiry. The proxy's ``/__podium/grant?token=…`` endpoint turns it into an
-HttpOnly cookie scoped to that Space's host (or path), and every later request is checked
+HttpOnly cookie on that Space's own host, and every later request is checked
 by recomputing one HMAC. API clients may send the same token as ``Authorization: Bearer``.
 Revocation is by expiry (keep grants short) or by rotating the key.
 """

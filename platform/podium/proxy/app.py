@@ -1,6 +1,6 @@
 """The proxy's ASGI app: the single public door. One pipeline per request:
 
-    resolve (host / path / API)  ->  route lookup  ->  proxy endpoints (/__podium/...)
+    resolve (Space host / path URL / API)  ->  route lookup  ->  proxy endpoints (/__podium/...)
     ->  authorize (AccessPolicy)  ->  stage gate (sleeping, starting, paused, failed)
     ->  activity  ->  forward (HTTP stream or websocket bridge)
 """
@@ -28,9 +28,17 @@ from podium.proxy.headers import ForwardedFor, request_headers, response_headers
 from podium.proxy.live import LiveRoutes
 from podium.proxy.pool import UpstreamPool
 from podium.proxy.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
-from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path
+from podium.proxy.routing import (
+    SpaceTarget,
+    ToApi,
+    ToSpaceHost,
+    resolve,
+    space_origin,
+    upstream_path,
+)
 from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
 from podium.proxy.websocket import UpstreamRefused, bridge, deny
+from podium.redirects import safe_next
 from podium.spaces.stage import Stage
 
 log = logging.getLogger("podium.proxy")
@@ -46,6 +54,14 @@ def _raw_path(scope: Scope) -> str:
     raw = scope.get("raw_path") or scope["path"].encode()
     query = scope.get("query_string") or b""
     return (raw + b"?" + query if query else raw).decode("latin-1")
+
+
+def _cross_site_frame(request: Request) -> bool:
+    """Whether a browser loads this in a frame of another site (Fetch Metadata; clients
+    that send none are top-level by definition)."""
+    headers = request.headers
+    return (headers.get("sec-fetch-dest") == "iframe"
+            and headers.get("sec-fetch-site") == "cross-site")
 
 
 class ProxyApp:
@@ -75,11 +91,13 @@ class ProxyApp:
             self.client = make_client()
         conn = HTTPConnection(scope)
         target = resolve(conn.headers.get("host", ""), _raw_path(scope), self.settings.domain)
-        if isinstance(target, Redirect):
+        if isinstance(target, ToSpaceHost):
+            # Space code never runs on this origin (podium.proxy.routing): only its host.
             if scope["type"] == "websocket":
                 await deny(scope, send, 404, b"not found", b"text/plain")
             else:
-                await RedirectResponse(target.location, 307)(scope, receive, send)
+                location = space_origin(self.settings, target.space_id) + target.rest
+                await RedirectResponse(location, 307)(scope, receive, send)
         elif isinstance(target, ToApi):
             await self._to_api(conn, receive, send)
         else:
@@ -90,7 +108,7 @@ class ProxyApp:
         scope = conn.scope
         # The API process is where the session cookie is read (dashboard + JSON API).
         headers = request_headers(
-            scope["headers"], self._forwarded(conn, ""), websocket=scope["type"] == "websocket",
+            scope["headers"], self._forwarded(conn), websocket=scope["type"] == "websocket",
             keep_podium_cookies=True,
         )
         try:
@@ -111,17 +129,13 @@ class ProxyApp:
     async def _to_space(
         self, conn: HTTPConnection, target: SpaceTarget, receive: Receive, send: Send
     ) -> None:
-        if target.by == "host":
-            route = await self.routes.by_subdomain(target.lookup)
-        else:
-            route = await self.routes.get(target.lookup)
+        route = await self.routes.by_subdomain(target.lookup)
         if route is None:
-            name = target.lookup if target.by == "host" else target.prefix.split("/", 2)[2]
-            await self._page(conn, receive, send, pages.not_found(name))
+            await self._page(conn, receive, send, pages.not_found(target.lookup))
             return
         label = f"{route.owner}/{route.name}"
         if target.control == "grant" and conn.scope["type"] == "http":
-            await self._grant(Request(conn.scope, receive), target, route)(
+            await self._grant(Request(conn.scope, receive), route)(
                 conn.scope, receive, send)
             return
         decision = await self.policy.authorize(conn, route)
@@ -132,7 +146,7 @@ class ProxyApp:
             # Like a missing Space: a private Space's existence is not told to strangers.
             await self._page(conn, receive, send, pages.not_found(label))
             return
-        status_url = f"{target.prefix}/__podium/status"
+        status_url = "/__podium/status"
         if target.control == "status":
             data = {"space": label, "stage": route.stage, "ready": route.serving}
             await JSONResponse(data, headers={"cache-control": "no-store"})(
@@ -194,7 +208,7 @@ class ProxyApp:
         path = upstream_path(target, route)
         websocket = scope["type"] == "websocket"
         headers = request_headers(
-            scope["headers"], self._forwarded(conn, target.prefix), websocket=websocket,
+            scope["headers"], self._forwarded(conn), websocket=websocket,
             drop_authorization=self.policy.consumes_bearer and route.private,
         )
         key = route.space_key
@@ -229,31 +243,40 @@ class ProxyApp:
             page = pages.upstream_down(f"{route.owner}/{route.name}")
             await self._page(conn, receive, send, page)
 
-    def _grant(self, request: Request, target: SpaceTarget, route: Route) -> Response:
-        """Turn a grant the API issued into a cookie scoped to this Space, then go on."""
+    def _grant(self, request: Request, route: Route) -> Response:
+        """Turn a grant the API issued into a cookie for this Space's host, then go on."""
         token = request.query_params.get("token", "")
         grant = self.signer.verify(token, route.space_key)
         if grant is None:
             return pages.Page(403, "Link expired", "This access link is invalid or expired.",
                               "Ask the Space's owner for a new link.", "forbidden").html()
-        home = f"{target.prefix}/"
-        nxt = request.query_params.get("next", home)
-        parts = urlsplit(nxt)
-        if parts.scheme or parts.netloc or not nxt.startswith(home):  # no open redirects
-            nxt = home
-        response = RedirectResponse(nxt, 303)
-        response.set_cookie(
-            COOKIE, token, max_age=max(int(grant.expires - time.time()), 0), path=home,
-            httponly=True, samesite="lax", secure=self.settings.scheme == "https",
-        )
+        response = RedirectResponse(safe_next(request.query_params.get("next")), 303)
+        max_age = max(int(grant.expires - time.time()), 0)
+        if _cross_site_frame(request):
+            # The dashboard's frame when the Space's host is another site (http://localhost
+            # and *.localhost are: no registrable domain): browsers keep only a partitioned
+            # cookie there (CHIPS; chromium refuses unpartitioned third-party ones and any
+            # Lax one). Partitioned needs Secure, which browsers accept on https and on
+            # http://*.localhost. Keyed to the framing site: it lets in only frames of this
+            # Space under that site.
+            response.set_cookie(COOKIE, token, max_age=max_age, path="/", httponly=True,
+                                samesite="none", secure=True)
+            # Python < 3.14's http.cookies cannot write the attribute itself.
+            name, value = response.raw_headers[-1]
+            response.raw_headers[-1] = (name, value + b"; Partitioned")
+        else:
+            # Top-level visits (share links, "open in a new tab", API clients) and frames
+            # of a dashboard on the same site (sibling subdomains of a real domain).
+            response.set_cookie(COOKIE, token, max_age=max_age, path="/", httponly=True,
+                                samesite="lax", secure=self.settings.scheme == "https")
         return response
 
     # -- helpers -------------------------------------------------------------------------
-    def _forwarded(self, conn: HTTPConnection, prefix: str) -> ForwardedFor:
+    def _forwarded(self, conn: HTTPConnection) -> ForwardedFor:
         client = conn.scope.get("client")
         return ForwardedFor(
             client_ip=client[0] if client else "", host=conn.headers.get("host", ""),
-            proto=self.settings.scheme, prefix=prefix,
+            proto=self.settings.scheme,
         )
 
     async def _page(

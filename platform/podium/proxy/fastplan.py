@@ -62,14 +62,10 @@ class FastPlanner:
         return None
 
     def cached_route(self, target: SpaceTarget) -> Route | None:
-        if target.by == "host":
-            return self.routes.cached_by_subdomain(target.lookup)
-        return self.routes.cached(target.lookup)
+        return self.routes.cached_by_subdomain(target.lookup)
 
     async def load_route(self, target: SpaceTarget) -> Route | None:
-        if target.by == "host":
-            return await self.routes.by_subdomain(target.lookup)
-        return await self.routes.get(target.lookup)
+        return await self.routes.by_subdomain(target.lookup)
 
     def plan(
         self, head: RequestHead, target: SpaceTarget, route: Route, client_ip: str
@@ -85,7 +81,7 @@ class FastPlanner:
         if self.routes.touch_due(route.space_key, now):
             self.spawn(self.routes.write_touch(route.space_key, now))
         fwd = ForwardedFor(self.client_of(head, client_ip), head.host.decode("latin-1"),
-                           self.scheme, target.prefix)
+                           self.scheme)
         path = upstream_path(target, route).encode("latin-1")
         request = request_bytes(head.method, path, request_headers(head.headers, fwd))
         return Plan(route, address, request, self._policy(route))

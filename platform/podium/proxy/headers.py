@@ -34,7 +34,6 @@ class ForwardedFor:
     client_ip: str
     host: str  # the Host the client used
     proto: str
-    prefix: str  # the public path prefix ("" when routed by host)
 
 
 def _connection_tokens(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
@@ -82,7 +81,6 @@ def request_headers(
         (b"x-forwarded-for", fwd.client_ip.encode()),
         (b"x-forwarded-host", fwd.host.encode("latin-1")),
         (b"x-forwarded-proto", fwd.proto.encode()),
-        (b"x-forwarded-prefix", fwd.prefix.encode("latin-1")),
     ]
     return out
 

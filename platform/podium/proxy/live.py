@@ -50,11 +50,8 @@ class LiveRoutes:
     async def by_subdomain(self, subdomain: str, *, fresh: bool = False) -> Route | None:
         return await self._cached("s:" + subdomain, fresh, lambda: self._by_subdomain(subdomain))
 
-    def cached(self, space_key: str) -> Route | None:
-        """The cached serving route, without I/O (None: ask ``get``)."""
-        return self._peek("k:" + space_key)
-
     def cached_by_subdomain(self, subdomain: str) -> Route | None:
+        """The cached serving route, without I/O (None: ask ``by_subdomain``)."""
         return self._peek("s:" + subdomain)
 
     def _peek(self, key: str) -> Route | None:

@@ -44,9 +44,11 @@ WAKE_DEDUPE_SECONDS = 5
 
 
 def path_prefix(space_id: SpaceId) -> str:
-    """The canonical path prefix a Space is served under on the main domain (no slash at
-    the end). Lower-cased: the proxy matches paths case-insensitively and always forwards
-    this spelling, so a Streamlit base path fixed at start matches every spelling."""
+    """The canonical path prefix of a Space (no slash at the end): the root path Gradio and
+    Streamlit apps are started with (so the URLs they build match the Space's path URL,
+    which redirects to its host), stripped or re-added by the proxy on the Space's host.
+    Lower-cased: the proxy matches it case-insensitively and always forwards this
+    spelling, so a Streamlit base path fixed at start matches every spelling."""
     return f"/spaces/{space_id.key}"
 
 

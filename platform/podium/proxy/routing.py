@@ -1,13 +1,21 @@
 """Pure routing decisions: which Space (or the API) a request is for, and the path the
-upstream sees. No I/O here, so every rule is unit-tested."""
+upstream sees. No I/O here, so every rule is unit-tested.
+
+A Space's code runs only on its own host, ``{owner}-{name}.{domain}``: never on the origin
+that holds the dashboard's session (issue 10 item 2). There the session cookie would go
+with the Space's own fetch('/api/tokens'), Origin and all, and nothing could tell the
+Space's script from the dashboard's. So a path URL ``/spaces/{owner}/{name}/…`` on any
+other host is only a redirect to the same path and query on the Space's host, on every data
+plane (the nginx planes hand path URLs to the Python proxy, which answers this way).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 from urllib.parse import unquote
 
+from podium.config import Settings
 from podium.errors import InvalidName
 from podium.names import SpaceId, parse_subdomain
 from podium.proxy.routes import Route
@@ -21,14 +29,11 @@ CONTROL_PREFIX = "/__podium/"
 
 @dataclass(frozen=True, slots=True)
 class SpaceTarget:
-    """A request for a Space. ``rest`` is the raw path (with query) after the public prefix,
-    always starting with "/"; ``prefix`` is the public prefix as the client spelled it
-    ("" when routed by host)."""
+    """A request for a Space, on its own host. ``rest`` is the raw path (with query), always
+    starting with "/"."""
 
-    by: Literal["host", "path"]
-    lookup: str  # the subdomain (by host) or SpaceId.key (by path)
+    lookup: str  # the subdomain
     rest: str
-    prefix: str
 
     @property
     def control(self) -> str | None:
@@ -38,8 +43,12 @@ class SpaceTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class Redirect:
-    location: str
+class ToSpaceHost:
+    """A path URL: redirect to ``rest`` (path and query, starting with "/") on the Space's
+    own host (``space_origin``)."""
+
+    space_id: SpaceId
+    rest: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +56,7 @@ class ToApi:
     pass
 
 
-Target = SpaceTarget | Redirect | ToApi
+Target = SpaceTarget | ToSpaceHost | ToApi
 
 # Every request asks about its Host, and a few hosts make most requests.
 _subdomain = lru_cache(maxsize=4096)(parse_subdomain)
@@ -58,7 +67,7 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
     "?query" when there is one."""
     subdomain = _subdomain(host, domain) if host else None
     if subdomain is not None:
-        return SpaceTarget("host", subdomain, raw_path or "/", "")
+        return SpaceTarget(subdomain, raw_path or "/")
     path, sep, query = raw_path.partition("?")
     parts = path.split("/", 4)  # "", "spaces", owner, name, rest
     if len(parts) < 4 or parts[1] != "spaces":
@@ -70,13 +79,18 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
         space_id = SpaceId(owner, name)
     except InvalidName:
         return ToApi()
-    prefix = "/".join(parts[:4])
-    if len(parts) == 4:
-        return Redirect(prefix + "/" + sep + query)
-    rest = "/" + parts[4]
-    if rest in GIT_PATHS:
+    rest = "/" + parts[4] if len(parts) == 5 else "/"
+    if rest in GIT_PATHS:  # git's own rule (issue 10 item 1), kept apart from item 2's
         return ToApi()
-    return SpaceTarget("path", space_id.key, rest + sep + query, prefix)
+    return ToSpaceHost(space_id, rest + sep + query)
+
+
+def space_origin(settings: Settings, space_id: SpaceId) -> str:
+    """``{scheme}://{owner}-{name}.{domain}[:port]``: the only origin a Space's code runs on
+    (its public port is the dashboard's)."""
+    base = settings.public_base_url
+    port = base.removeprefix(f"{settings.scheme}://{settings.domain}")
+    return f"{settings.scheme}://{space_id.hostname(settings.domain)}{port}"
 
 
 def _strip_canonical(rest: str, canonical: str) -> str:
@@ -94,11 +108,11 @@ def upstream_path(target: SpaceTarget, route: Route) -> str:
 
     Streamlit serves under the canonical prefix (fixed at start): the proxy always sends it.
     Gradio serves at "/" and builds URLs with the canonical prefix: the proxy strips it.
-    Other SDKs see the path below the prefix, and X-Forwarded-Prefix tells them the rest.
+    Other SDKs see the path as sent.
     """
     canonical = route.prefix
     rest = target.rest
-    if target.by == "host" and route.sdk in (Sdk.STREAMLIT, Sdk.GRADIO):
+    if route.sdk in (Sdk.STREAMLIT, Sdk.GRADIO):
         rest = _strip_canonical(rest, canonical)
     if route.sdk == Sdk.STREAMLIT:
         return canonical + rest

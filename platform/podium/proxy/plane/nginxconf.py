@@ -8,9 +8,10 @@ and event streams (counted there as open streams, which keep a Space awake and a
 version alive); and anything an upstream refuses (a swap the config has not seen yet).
 
 Paths follow ``podium.proxy.routing.upstream_path``: Streamlit is always sent the canonical
-prefix, Gradio never (it builds its URLs with it), other SDKs the path below the prefix.
-By path, only the canonical spelling ``/spaces/{owner}/{name}/`` (lower case) is matched
-here; other spellings reach the Python proxy, which matches case-insensitively.
+prefix, Gradio never (it builds its URLs with it), other SDKs the path as sent. nginx
+serves Spaces by host only: path URLs (``/spaces/{owner}/{name}/…``) on the main domain go
+to the Python proxy, which redirects them to the Space's host, so Space code never runs on
+the dashboard's origin (podium.proxy.routing).
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ map "$podium_upgrade$podium_accept$podium_cookie$podium_uri_stream" $podium_hand
     default 1; "0000" 0;
 }
 map $http_upgrade $podium_connection { default upgrade; "" ""; }
-map $request_uri $podium_path_rest { default ""; "~^/spaces/[^/?]+/[^/?]+(?<r>/.*)$" $r; }
 """
 
 
@@ -116,14 +116,15 @@ def _python_location(scheme: str) -> str:
     }}"""
 
 
-def _space_directives(route: Route, scheme: str, prefix: str, activity_log: Path) -> str:
+def _space_directives(route: Route, scheme: str, activity_log: Path) -> str:
     """Inside a Space's location: hand over, headers both ways, activity."""
     lines = [
         "if ($podium_handover) { return 418; }",
         f"set $podium_space {_q(route.space_key)};",
         f"access_log {activity_log} podium_activity buffer=32k flush=1s;",
         'proxy_set_header Connection "";',
-        f"proxy_set_header X-Forwarded-Prefix {_q(prefix)};",
+        # Served by host only: no prefix, and a client's claim of one is dropped.
+        'proxy_set_header X-Forwarded-Prefix "";',
         "proxy_next_upstream off;",
         "proxy_hide_header X-Frame-Options;",
     ]
@@ -155,22 +156,11 @@ server {{
     listen {layout.listen};
     server_name {route.subdomain}.{domain};
     error_page 418 502 = @python;
-    location / {{{_space_directives(route, scheme, "", layout.activity_log)}
+    location / {{{_space_directives(route, scheme, layout.activity_log)}
         set $podium_target $request_uri;{rewrite}
         proxy_pass http://{upstream_name(route)}{base}$podium_target;
     }}{_python_location(scheme)}
 }}"""
-
-
-def _path_location(route: Route, layout: NginxLayout, scheme: str) -> str:
-    canonical = route.prefix
-    base = canonical if route.sdk == Sdk.STREAMLIT else ""
-    return f"""
-    location ^~ {canonical}/ {{{_space_directives(route, scheme, canonical,
-                                                   layout.activity_log)}
-        if ($podium_path_rest = "") {{ return 418; }}
-        proxy_pass http://{upstream_name(route)}{base}$podium_path_rest;
-    }}"""
 
 
 def preamble(run: Path, workers: int, shutdown_timeout: float) -> str:
@@ -204,7 +194,6 @@ def render(routes: list[Route], layout: NginxLayout, *, domain: str, scheme: str
         for r in here
     )
     hosts = "".join(_host_server(r, layout, domain, scheme) for r in here)
-    paths = "".join(_path_location(r, layout, scheme) for r in here)
     return f"""# Written by podium.proxy.plane.nginx from the route table: do not edit.
 {preamble(run, layout.workers, layout.shutdown_timeout)}
     server_names_hash_bucket_size 128;
@@ -213,13 +202,13 @@ def render(routes: list[Route], layout: NginxLayout, *, domain: str, scheme: str
 {_HANDOVER_MAP}
     upstream podium_python {{ server 127.0.0.1:{layout.python_port}; keepalive 64; }}{upstreams}
 
-    # The main domain, and any host that is not a Space's: paths of running public Spaces
-    # here, everything else to the Python proxy.
+    # The main domain, and any host that is not a Space's: all to the Python proxy (the
+    # dashboard, API and git; path URLs, which it redirects to the Space's host).
     server {{
         listen {layout.listen} default_server;
         server_name {domain};
         error_page 418 502 = @python;
-        location / {{ set $podium_space ""; return 418; }}{paths}{_python_location(scheme)}
+        location / {{ set $podium_space ""; return 418; }}{_python_location(scheme)}
     }}
 {hosts}
 }}

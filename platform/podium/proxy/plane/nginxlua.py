@@ -5,7 +5,7 @@ SIGHUP on every route change, and every reload makes the old workers close their
 keep-alive client connections at once; a request arriving on one of them at that moment is
 reset. A deploy swap is a route change, so a redeploy under load dropped requests, for every
 Space on the proxy. Here nginx is configured once, for every Space there will ever be: one
-generic server looks the Space up by host or path in a ``lua_shared_dict`` and picks the
+generic server looks the Space up by host in a ``lua_shared_dict`` and picks the
 upstream in ``balancer_by_lua`` (one ``upstream`` with a keepalive pool, essential for
 throughput). The sync thread pushes route changes into the dict through a loopback-only
 control server; all workers share the dict, so one POST updates them all, and no connection
@@ -13,9 +13,10 @@ is ever closed for a route change.
 
 What nginx serves itself, and what it hands to the Python proxy behind it (``@python``), is
 exactly what the reload-based plane does: plain requests to public running Spaces, by host
-or by the canonical path ``/spaces/{owner}/{name}/``. A Space nginx must not serve has no
-entry in the dict, so its requests fall through to the Python proxy. Pure: routes in, text
-out; podium.proxy.plane.nginx runs it.
+only (path URLs go to the Python proxy, which redirects them to the Space's host: Space code
+never runs on the dashboard's origin). A Space nginx must not serve has no entry in the
+dict, so its requests fall through to the Python proxy. Pure: routes in, text out;
+podium.proxy.plane.nginx runs it.
 """
 
 from __future__ import annotations
@@ -99,37 +100,29 @@ function M.access()
     local var = ngx.var
     local uri = var.request_uri
     local host = var.host
-    local rec, target, prefix
+    local rec
     local n = #host - #SUFFIX
     if n > 0 and sub(host, n + 1) == SUFFIX then
         rec = lookup("h:" .. sub(host, 1, n))
     end
-    if rec then
-        -- By host: the URLs a Gradio/Streamlit app builds carry the canonical prefix; strip
-        -- it (any case) as podium.proxy.routing.upstream_path does.
-        target, prefix = uri, ""
-        if rec.strip then
-            local len = #rec.canonical
-            if lower(sub(uri, 1, len)) == rec.canonical then
-                local after = byte(uri, len + 1)
-                if after == nil then target = "/"
-                elseif after == 47 then target = sub(uri, len + 1)
-                elseif after == 63 then target = "/" .. sub(uri, len + 1) end
-            end
+    -- By host only: anything else (path URLs too) is the Python proxy's.
+    if rec == nil then return ngx.exec("@python") end
+    -- The URLs a Gradio/Streamlit app builds carry the canonical prefix; strip it (any
+    -- case) as podium.proxy.routing.upstream_path does.
+    local target = uri
+    if rec.strip then
+        local len = #rec.canonical
+        if lower(sub(uri, 1, len)) == rec.canonical then
+            local after = byte(uri, len + 1)
+            if after == nil then target = "/"
+            elseif after == 47 then target = sub(uri, len + 1)
+            elseif after == 63 then target = "/" .. sub(uri, len + 1) end
         end
-    else
-        -- By path: only the canonical spelling; others reach the Python proxy.
-        local _, _, owner, name, rest = find(uri, "^/spaces/([^/?]+)/([^/?]+)(/.*)$")
-        if owner == nil then return ngx.exec("@python") end
-        rec = lookup("p:" .. owner .. "/" .. name)
-        if rec == nil then return ngx.exec("@python") end
-        target, prefix = rest, rec.canonical
     end
     if var.podium_handover == "1" then return ngx.exec("@python") end
     ngx.ctx.podium = rec
     var.podium_space = rec.key
     var.podium_target = rec.base .. target
-    var.podium_prefix = prefix
 end
 
 function M.balance()
@@ -208,7 +201,7 @@ class LuaLayout(NginxLayout):
     control_port: int  # loopback: route updates from the sync thread
     token: str  # the sync thread's X-Podium-Token (hex)
     modules: Path  # where ndk_http_module.so and ngx_http_lua_module.so are
-    dict_mb: int = 32  # ~200 bytes a Space, twice (by host, by path): >50k Spaces
+    dict_mb: int = 32  # ~200 bytes a Space (by host): >100k Spaces
 
 
 MODULES = ("ndk_http_module.so", "ngx_http_lua_module.so")  # ndk first: lua needs it
@@ -253,14 +246,8 @@ def record(route: Route) -> str:
 
 
 def entries(routes: list[Route]) -> dict[str, str]:
-    """The shared dict as it should be: a Space nginx serves, by host and by path."""
-    out: dict[str, str] = {}
-    for route in routes:
-        if served_here(route):
-            value = record(route)
-            out[f"h:{route.subdomain}"] = value
-            out[f"p:{route.space_key}"] = value
-    return out
+    """The shared dict as it should be: a Space nginx serves, by host."""
+    return {f"h:{route.subdomain}": record(route) for route in routes if served_here(route)}
 
 
 def changes(old: dict[str, str], new: dict[str, str]) -> str:
@@ -303,13 +290,13 @@ def render(layout: LuaLayout, *, domain: str, scheme: str) -> str:
         location / {{
             set $podium_space "";
             set $podium_target "";
-            set $podium_prefix "";
             access_by_lua_block {{ require("podium_plane").access() }}
             header_filter_by_lua_block {{ require("podium_plane").headers() }}
             access_log {layout.activity_log} podium_activity buffer=32k flush=1s
                 if=$podium_space;{_common(scheme)}
             proxy_set_header Connection "";
-            proxy_set_header X-Forwarded-Prefix $podium_prefix;
+            # Served by host only: no prefix, and a client's claim of one is dropped.
+            proxy_set_header X-Forwarded-Prefix "";
             proxy_next_upstream off;
             proxy_hide_header X-Frame-Options;
             proxy_pass http://podium_spaces$podium_target;
