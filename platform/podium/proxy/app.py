@@ -28,7 +28,14 @@ from podium.proxy.headers import ForwardedFor, request_headers, response_headers
 from podium.proxy.live import LiveRoutes
 from podium.proxy.pool import UpstreamPool
 from podium.proxy.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
-from podium.proxy.routing import Redirect, SpaceTarget, ToApi, resolve, upstream_path
+from podium.proxy.routing import (
+    GitOnSpaceHost,
+    Redirect,
+    SpaceTarget,
+    ToApi,
+    resolve,
+    upstream_path,
+)
 from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
 from podium.proxy.websocket import UpstreamRefused, bridge, deny
 from podium.spaces.stage import Stage
@@ -82,6 +89,10 @@ class ProxyApp:
                 await RedirectResponse(target.location, 307)(scope, receive, send)
         elif isinstance(target, ToApi):
             await self._to_api(conn, receive, send)
+        elif isinstance(target, GitOnSpaceHost):
+            # Never the Space's answer: it could challenge git for the user's credentials.
+            await self._page(conn, receive, send, pages.git_on_space_host(
+                target.subdomain, self.settings.public_base_url))
         else:
             await self._to_space(conn, target, receive, send)
 

@@ -1,5 +1,9 @@
 """Pure routing decisions: which Space (or the API) a request is for, and the path the
-upstream sees. No I/O here, so every rule is unit-tested."""
+upstream sees. No I/O here, so every rule is unit-tested.
+
+Git never reaches a Space: git hands the user's credentials to whatever challenges its
+first request with 401, so a git request (podium.gitserver.paths, the one rule every data
+plane uses) goes to the API's git server by path and is refused (404) on a Space's host."""
 
 from __future__ import annotations
 
@@ -9,12 +13,11 @@ from typing import Literal
 from urllib.parse import unquote
 
 from podium.errors import InvalidName
+from podium.gitserver.paths import is_git_request
 from podium.names import SpaceId, parse_subdomain
 from podium.proxy.routes import Route
 from podium.spaces.stage import Sdk
 
-# Smart-HTTP git under a Space's URL belongs to the API process (podium.gitserver).
-GIT_PATHS = ("/info/refs", "/git-upload-pack", "/git-receive-pack")
 # The proxy's own endpoints inside a Space's URL space (status polling, share grants).
 CONTROL_PREFIX = "/__podium/"
 
@@ -47,7 +50,14 @@ class ToApi:
     pass
 
 
-Target = SpaceTarget | Redirect | ToApi
+@dataclass(frozen=True, slots=True)
+class GitOnSpaceHost:
+    """A git request on a Space's own host: answered 404 by the proxy, never forwarded."""
+
+    subdomain: str
+
+
+Target = SpaceTarget | Redirect | ToApi | GitOnSpaceHost
 
 # Every request asks about its Host, and a few hosts make most requests.
 _subdomain = lru_cache(maxsize=4096)(parse_subdomain)
@@ -57,8 +67,12 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
     """Route one request. ``raw_path`` is the path as sent (percent-encoding kept) plus
     "?query" when there is one."""
     subdomain = _subdomain(host, domain) if host else None
+    git = is_git_request(raw_path)
     if subdomain is not None:
-        return SpaceTarget("host", subdomain, raw_path or "/", "")
+        return GitOnSpaceHost(subdomain) if git else SpaceTarget("host", subdomain,
+                                                                 raw_path or "/", "")
+    if git:
+        return ToApi()  # the git server, or the API's 404
     path, sep, query = raw_path.partition("?")
     parts = path.split("/", 4)  # "", "spaces", owner, name, rest
     if len(parts) < 4 or parts[1] != "spaces":
@@ -74,8 +88,6 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
     if len(parts) == 4:
         return Redirect(prefix + "/" + sep + query)
     rest = "/" + parts[4]
-    if rest in GIT_PATHS:
-        return ToApi()
     return SpaceTarget("path", space_id.key, rest + sep + query, prefix)
 
 

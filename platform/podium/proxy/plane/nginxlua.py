@@ -13,9 +13,10 @@ is ever closed for a route change.
 
 What nginx serves itself, and what it hands to the Python proxy behind it (``@python``), is
 exactly what the reload-based plane does: plain requests to public running Spaces, by host
-or by the canonical path ``/spaces/{owner}/{name}/``. A Space nginx must not serve has no
-entry in the dict, so its requests fall through to the Python proxy. Pure: routes in, text
-out; podium.proxy.plane.nginx runs it.
+or by the canonical path ``/spaces/{owner}/{name}/``, never a git request (the shared
+``$podium_handover`` map, with podium.gitserver.paths' rule in it). A Space nginx must not
+serve has no entry in the dict, so its requests fall through to the Python proxy. Pure:
+routes in, text out; podium.proxy.plane.nginx runs it.
 """
 
 from __future__ import annotations
