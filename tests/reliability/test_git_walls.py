@@ -223,7 +223,8 @@ def _credentials(records: list[dict]) -> list[dict]:
 def test_item1_clone_and_push_of_a_running_space_never_reach_it(
     up: Up, tmp_path: Path, suffix: str,
 ) -> None:
-    url = f"{up.base}/spaces/{TRAP}{suffix}"  # the README's URL, and the .git form
+    # The README's URL (http://localhost:8080/spaces/admin/hello), and the .git form.
+    url = f"http://{up.settings.domain}:{up.port}/spaces/{TRAP}{suffix}"
     before = len(up.recorded(TRAP))
     clone = tmp_path / "clone"
     cloned = git("clone", "-q", url, str(clone), cwd=tmp_path, check=False,
