@@ -242,7 +242,10 @@ def test_wrong_token_and_other_user_cannot_push(env: Env, tmp_path: Path) -> Non
 
 
 def test_unknown_space_is_404(env: Env, tmp_path: Path) -> None:
-    proc = env.clone("alice/does-not-exist", tmp_path / "x")
+    # Anonymous: challenged like a private Space (item 15); with a token: "does not exist".
+    anonymous = env.clone("alice/does-not-exist", tmp_path / "a")
+    assert anonymous.returncode != 0 and "could not read Username" in anonymous.stderr
+    proc = env.clone("alice/does-not-exist", tmp_path / "x", "bob", env.bob)
     assert proc.returncode != 0
     assert "remote: Space alice/does-not-exist does not exist." in proc.stderr
     assert "not found" in proc.stderr
@@ -262,7 +265,8 @@ def test_private_space_needs_a_reader(env: Env, tmp_path: Path) -> None:
     assert anonymous.returncode != 0
     assert "could not read Username" in anonymous.stderr
     other = env.clone(space, tmp_path / "bob", "bob", env.bob)
-    assert other.returncode != 0 and "403" in other.stderr
+    # As if it did not exist: a stranger learns nothing (item 15).
+    assert other.returncode != 0 and f"remote: Space {space} does not exist." in other.stderr
     admin = tmp_path / "root"
     assert env.clone(space, admin, "root", "tok-root").returncode == 0
     assert env.git("rev-parse", "HEAD", cwd=admin).stdout.strip() == sha

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from podium.errors import Forbidden, NotFound, Unauthorized
-from podium.gitserver import is_git_path
+from podium.gitserver import is_git_path, is_git_request
 from podium.gitserver.auth import authorize, parse_basic
 from podium.gitserver.pktline import FLUSH, parse_push_commands, pkt, push_rejection
 from podium.names import SpaceId
@@ -34,9 +34,6 @@ class Access:
     def space_exists(self, space_id: SpaceId) -> bool:
         return space_id.key in self.private
 
-    def is_private(self, space_id: SpaceId) -> bool:
-        return self.private[space_id.key]
-
     def can_write(self, principal: User, space_id: SpaceId) -> bool:
         return principal.is_admin or principal.username == space_id.owner
 
@@ -52,18 +49,28 @@ def basic(user: str, password: str) -> str:
 @pytest.mark.parametrize(
     ("space", "write", "auth", "outcome"),
     [
-        (SpaceId("alice", "nope"), False, None, NotFound),
+        # A missing Space and a private one a stranger may not read answer alike (item 15).
+        (SpaceId("alice", "nope"), False, None, Unauthorized),
+        (SECRET, False, None, Unauthorized),
+        (SpaceId("alice", "nope"), True, None, Unauthorized),
+        (SECRET, True, None, Unauthorized),
+        (SpaceId("alice", "nope"), False, basic("bob", "wrong"), Unauthorized),
+        (SECRET, False, basic("bob", "wrong"), Unauthorized),
+        (SpaceId("alice", "nope"), False, basic("bob", "b"), NotFound),
+        (SECRET, False, basic("bob", "b"), NotFound),
+        (SpaceId("alice", "nope"), True, basic("bob", "b"), NotFound),
+        (SECRET, True, basic("bob", "b"), NotFound),
+        (SpaceId("alice", "nope"), True, basic("alice", "a"), NotFound),
         (DEMO, False, None, None),
         (DEMO, False, basic("bob", "b"), "bob"),
         (DEMO, False, basic("bob", "wrong"), Unauthorized),
         (DEMO, True, None, Unauthorized),
         (DEMO, True, basic("alice", "b"), Unauthorized),  # someone else's token
-        (DEMO, True, basic("bob", "b"), Forbidden),
+        (DEMO, True, basic("bob", "b"), Forbidden),  # a public Space: no secret to bob
         (DEMO, True, basic("alice", "a"), "alice"),
         (DEMO, True, basic("root", "r"), "root"),
-        (SECRET, False, None, Unauthorized),
-        (SECRET, False, basic("bob", "b"), Forbidden),
         (SECRET, False, basic("alice", "a"), "alice"),
+        (SECRET, True, basic("alice", "a"), "alice"),
     ],
 )
 def test_authorize(space: SpaceId, write: bool, auth: str | None, outcome: object) -> None:
@@ -110,6 +117,24 @@ def test_parse_basic(header: str | None, expected: tuple[str, str] | None) -> No
 )
 def test_is_git_path(path: str, expected: bool) -> None:
     assert is_git_path(path) is expected
+
+
+@pytest.mark.parametrize("target", [
+    "/info/refs?service=git-upload-pack", "/git-upload-pack", "/git-receive-pack",
+    "/spaces/alice/demo/info/refs?service=git-receive-pack", "/sub/dir/info/refs",
+    "/INFO/Refs", "/info/refs/", "/x?a=1/info/refs&service=git-upload-pack",
+    "/x?a=1/git-upload-pack", "/.git/info/lfs/objects/batch", "/info/lfs",
+])
+def test_item1_git_requests(target: str) -> None:
+    assert is_git_request(target)
+
+
+@pytest.mark.parametrize("target", [
+    "/", "/info", "/refs", "/xinfo/refs", "/info/refs.html", "/git-upload-packs",
+    "/info/lfsx", "/api/predict?q=refs",
+])
+def test_item1_other_requests_are_not_git(target: str) -> None:
+    assert not is_git_request(target)
 
 
 OLD, NEW = "1" * 40, "2" * 40

@@ -68,3 +68,19 @@ def test_rendered_config_is_accepted_by_nginx(tmp_path: Path) -> None:
         check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
                                 "stderr"], capture_output=True, text=True, check=False)
         assert check.returncode == 0, check.stderr
+
+
+def test_item1_git_requests_are_handed_over_by_the_one_rule(tmp_path: Path) -> None:
+    # Both nginx planes render podium.gitserver.paths.GIT_REQUEST (the rule the Python proxy
+    # routes by) into $podium_git, and any "1" there hands the request to the Python proxy.
+    from podium.gitserver.paths import GIT_REQUEST
+    from podium.proxy.plane import nginxlua
+
+    layout = NginxLayout(tmp_path, "127.0.0.1:8080", 9001, tmp_path / "activity.log")
+    lua = nginxlua.LuaLayout(tmp_path, "127.0.0.1:8080", 9001, tmp_path / "activity.log",
+                             control_port=9002, token="ab", modules=tmp_path)
+    for text in (render([route()], layout, domain="example.org", scheme="http"),
+                 nginxlua.render(lua, domain="example.org", scheme="http")):
+        assert f'map $request_uri $podium_git {{ default 0; "~*{GIT_REQUEST}" 1; }}' in text
+        assert 'map "$podium_git$podium_upgrade' in text
+        assert '$podium_handover { default 1; "00000" 0; }' in text

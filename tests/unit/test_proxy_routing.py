@@ -8,6 +8,7 @@ from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.routes import Route, container_env
 from podium.proxy.routing import (
+    GitOnSpaceHost,
     SpaceTarget,
     ToApi,
     ToSpaceHost,
@@ -61,10 +62,23 @@ def test_item2_space_origin_is_the_space_host() -> None:
     "/spaces/alice/demo.git/info/refs?service=git-upload-pack",
     "/spaces/alice/demo/info/refs?service=git-receive-pack",
     "/spaces/alice/demo/git-upload-pack", "/spaces/alice/demo/git-receive-pack",
+    # Git asks "{url}/info/refs" whatever the URL: no Space may answer it (item 1).
+    "/spaces/alice/demo/sub/info/refs?service=git-upload-pack",
+    "/spaces/alice/demo?x=1/info/refs&service=git-upload-pack",
+    "/spaces/alice/demo/INFO/refs", "/spaces/alice/demo/.git/info/lfs/objects/batch",
     "/spaces/-bad-/demo/", "/spaces/alice/..%2F..%2Fetc/",
 ])
 def test_everything_else_goes_to_the_api(raw: str) -> None:
     assert resolve(DOMAIN, raw, DOMAIN) == ToApi()
+
+
+@pytest.mark.parametrize("raw", [
+    "/info/refs?service=git-upload-pack", "/git-upload-pack", "/git-receive-pack",
+    "/spaces/alice/demo/info/refs?service=git-upload-pack", "/a/info/refs",
+    "/?x=1/info/refs&service=git-upload-pack", "/.git/info/lfs/locks/verify",
+])
+def test_item1_git_on_a_space_host_is_refused(raw: str) -> None:
+    assert resolve("alice-demo.podium.example", raw, DOMAIN) == GitOnSpaceHost("alice-demo")
 
 
 @pytest.mark.parametrize("host", ["podium.example", "evil.com", "a.b.podium.example", "",

@@ -15,7 +15,8 @@ from podium.config import Settings
 from podium.controller import imports
 from podium.controller.access import StoreGitAccess
 from podium.controller.platform import Platform
-from podium.gitserver.app import create_git_app, is_git_path
+from podium.gitserver.app import create_git_app
+from podium.gitserver.paths import is_git_path
 from podium.store import ensure_admin
 from podium.throttle import PasswordThrottle
 

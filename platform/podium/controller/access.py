@@ -57,10 +57,6 @@ class StoreGitAccess:
     def space_exists(self, space_id: SpaceId) -> bool:
         return self._space(space_id) is not None
 
-    def is_private(self, space_id: SpaceId) -> bool:
-        space = self._space(space_id)
-        return bool(space and space.private)
-
     def can_write(self, principal: Principal, space_id: SpaceId) -> bool:
         return may_write(principal, space_id.owner)
 

@@ -14,7 +14,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "create_git_app": ".app", "is_git_path": ".app",
+    "create_git_app": ".app", "is_git_path": ".paths", "is_git_request": ".paths",
     "GitAccess": ".auth", "GitPrincipal": ".auth",
     "TreeEntry": ".repo", "ensure_repo": ".repo", "export_commit": ".repo",
     "head_commit": ".repo", "import_from_url": ".importer", "init_from_template": ".repo",

@@ -1,10 +1,9 @@
 """The smart-HTTP git ASGI app: routes, access checks, and the CGI environment for
-``git http-backend``. Mount it (or dispatch to it with ``is_git_path``) in the API process."""
+``git http-backend``. Mount it (or dispatch to it with ``paths.is_git_path``) in the API process."""
 
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 from starlette.applications import Starlette
@@ -29,16 +28,6 @@ RECEIVE_PACK = "git-receive-pack"
 NEGOTIATION_MAX_BYTES = 32 << 20
 # Room for the ref-update commands in front of the pack.
 PUSH_SLACK_BYTES = 1 << 20
-
-_GIT_PATH = re.compile(
-    r"^/spaces/[^/]+/[^/]+/(?:info/refs|git-upload-pack|git-receive-pack)$"
-)
-
-
-def is_git_path(path: str) -> bool:
-    """Whether a request path belongs to the git server rather than to a Space's app."""
-    return bool(_GIT_PATH.match(path))
-
 
 def _space_id(request: Request) -> SpaceId:
     owner = request.path_params["owner"]

@@ -23,8 +23,6 @@ class GitAccess(Protocol):
 
     def space_exists(self, space_id: SpaceId) -> bool: ...
 
-    def is_private(self, space_id: SpaceId) -> bool: ...
-
     def can_write(self, principal: GitPrincipal, space_id: SpaceId) -> bool:
         """The owner or an admin."""
         ...
@@ -81,27 +79,29 @@ def authorize(
 ) -> GitPrincipal | None:
     """The principal allowed to read (or, with ``write``, push to) the Space; None means
     anonymous read. Raises NotFound / Unauthorized / Forbidden / TooManyRequests with
-    messages for git."""
-    if not access.space_exists(space_id):
+    messages for git.
+
+    A stranger cannot tell a private Space from a missing one: the answer depends only on
+    who asks and whether they may read it. Without credentials, anything but reading a
+    public Space gets one 401 challenge (git sends credentials only after a 401, so the
+    owner's git still authenticates); credentials that do not authenticate get one 401; an
+    authenticated user who may not read the Space gets the 404 of a missing one."""
+    creds = parse_basic(authorization)
+    principal = _authenticate(access, creds, throttle, address) if creds else None
+    readable = access.space_exists(space_id) and access.can_read(principal, space_id)
+    if principal is None:
+        if readable and not write:
+            return None
+        raise Unauthorized(f"Authentication required for {space_id}.", hint=TOKEN_HINT)
+    if not readable:
         raise NotFound(
             f"Space {space_id} does not exist.",
             hint="create it on the dashboard or with `podium create` before pushing",
         )
-    creds = parse_basic(authorization)
-    principal = _authenticate(access, creds, throttle, address) if creds else None
-    if write:
-        if principal is None:
-            raise Unauthorized(f"Pushing to {space_id} needs a token.", hint=TOKEN_HINT)
-        if not access.can_write(principal, space_id):
-            raise Forbidden(
-                f"{principal.username} may not push to {space_id}: only its owner or an "
-                "admin can.",
-            )
-        return principal
-    if principal is None and access.is_private(space_id):
-        raise Unauthorized(f"Space {space_id} is private.", hint=TOKEN_HINT)
-    if not access.can_read(principal, space_id):
-        if principal is None:
-            raise Unauthorized(f"Space {space_id} is private.", hint=TOKEN_HINT)
-        raise Forbidden(f"{principal.username} may not read {space_id}.")
+    if write and not access.can_write(principal, space_id):
+        # It can read the Space, so its existence is no secret to it.
+        raise Forbidden(
+            f"{principal.username} may not push to {space_id}: only its owner or an "
+            "admin can.",
+        )
     return principal

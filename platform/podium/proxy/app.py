@@ -29,6 +29,7 @@ from podium.proxy.live import LiveRoutes
 from podium.proxy.pool import UpstreamPool
 from podium.proxy.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
 from podium.proxy.routing import (
+    GitOnSpaceHost,
     SpaceTarget,
     ToApi,
     ToSpaceHost,
@@ -100,6 +101,10 @@ class ProxyApp:
                 await RedirectResponse(location, 307)(scope, receive, send)
         elif isinstance(target, ToApi):
             await self._to_api(conn, receive, send)
+        elif isinstance(target, GitOnSpaceHost):
+            # Never the Space's answer: it could challenge git for the user's credentials.
+            await self._page(conn, receive, send, pages.git_on_space_host(
+                target.subdomain, self.settings.public_base_url))
         else:
             await self._to_space(conn, target, receive, send)
 

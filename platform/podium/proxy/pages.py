@@ -84,6 +84,13 @@ def not_found(space: str) -> Page:
     )
 
 
+def git_on_space_host(subdomain: str, base_url: str) -> Page:
+    return Page(
+        404, "Not found", f"Git is not served on the Space host of {subdomain}.",
+        f"Clone from {base_url}/spaces/OWNER/NAME instead.", code="not_found",
+    )
+
+
 def waking(space: str, status_url: str) -> Page:
     return Page(
         503, "Waking up", f"The Space {space} was asleep and is starting again.",

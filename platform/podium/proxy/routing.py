@@ -7,6 +7,11 @@ with the Space's own fetch('/api/tokens'), Origin and all, and nothing could tel
 Space's script from the dashboard's. So a path URL ``/spaces/{owner}/{name}/…`` on any
 other host is only a redirect to the same path and query on the Space's host, on every data
 plane (the nginx planes hand path URLs to the Python proxy, which answers this way).
+
+Git never reaches a Space (item 1): git hands the user's credentials to whatever challenges
+its first request with 401, so a git request (podium.gitserver.paths, the one rule every
+data plane uses) goes to the API's git server by path and is refused (404) on a Space's
+host. It is decided before the path-URL redirect.
 """
 
 from __future__ import annotations
@@ -17,12 +22,11 @@ from urllib.parse import unquote
 
 from podium.config import Settings
 from podium.errors import InvalidName
+from podium.gitserver.paths import is_git_request
 from podium.names import SpaceId, parse_subdomain
 from podium.proxy.routes import Route
 from podium.spaces.stage import Sdk
 
-# Smart-HTTP git under a Space's URL belongs to the API process (podium.gitserver).
-GIT_PATHS = ("/info/refs", "/git-upload-pack", "/git-receive-pack")
 # The proxy's own endpoints inside a Space's URL space (status polling, share grants).
 CONTROL_PREFIX = "/__podium/"
 
@@ -56,7 +60,14 @@ class ToApi:
     pass
 
 
-Target = SpaceTarget | ToSpaceHost | ToApi
+@dataclass(frozen=True, slots=True)
+class GitOnSpaceHost:
+    """A git request on a Space's own host: answered 404 by the proxy, never forwarded."""
+
+    subdomain: str
+
+
+Target = SpaceTarget | ToSpaceHost | ToApi | GitOnSpaceHost
 
 # Every request asks about its Host, and a few hosts make most requests.
 _subdomain = lru_cache(maxsize=4096)(parse_subdomain)
@@ -66,8 +77,11 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
     """Route one request. ``raw_path`` is the path as sent (percent-encoding kept) plus
     "?query" when there is one."""
     subdomain = _subdomain(host, domain) if host else None
+    git = is_git_request(raw_path)
     if subdomain is not None:
-        return SpaceTarget(subdomain, raw_path or "/")
+        return GitOnSpaceHost(subdomain) if git else SpaceTarget(subdomain, raw_path or "/")
+    if git:
+        return ToApi()  # the git server, or the API's 404
     path, sep, query = raw_path.partition("?")
     parts = path.split("/", 4)  # "", "spaces", owner, name, rest
     if len(parts) < 4 or parts[1] != "spaces":
@@ -80,8 +94,6 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
     except InvalidName:
         return ToApi()
     rest = "/" + parts[4] if len(parts) == 5 else "/"
-    if rest in GIT_PATHS:  # git's own rule (issue 10 item 1), kept apart from item 2's
-        return ToApi()
     return ToSpaceHost(space_id, rest + sep + query)
 
 

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from podium.gitserver.paths import GIT_REQUEST
 from podium.proxy.routes import Route
 from podium.spaces.stage import Sdk
 
@@ -31,10 +32,14 @@ _VALUE = re.compile(r"^[\x20-\x7e]*$")
 _UNSAFE_VALUE = re.compile(r"[\"\\${};]")
 _UPSTREAM = re.compile(r"^http://(?P<host>[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d+)/?$")
 
-# Requests nginx hands over whatever the Space: websocket upgrades, event streams (by
-# Accept or by the Gradio endpoints that stream), Podium's cookies (the Python proxy strips
-# them), and the proxy's own endpoints.
-_HANDOVER_MAP = r"""
+# Requests nginx hands over whatever the Space: git's (the Python proxy sends them to the
+# git server, or refuses them on a Space's host: never to a Space, which could collect the
+# user's credentials), websocket upgrades, event streams (by Accept or by the Gradio
+# endpoints that stream), Podium's cookies (the Python proxy strips them), and the proxy's
+# own endpoints. $podium_git is podium.gitserver.paths.GIT_REQUEST, rendered: one rule.
+assert not set(GIT_REQUEST) & set('"\\;{}'), "GIT_REQUEST must be a plain nginx string"
+_GIT_MAP = f'map $request_uri $podium_git {{ default 0; "~*{GIT_REQUEST}" 1; }}'
+_HANDOVER_MAP = "\n" + _GIT_MAP + r"""
 map $http_upgrade $podium_upgrade { default 1; "" 0; }
 map $http_accept $podium_accept { default 0; "~*text/event-stream" 1; }
 map $http_cookie $podium_cookie { default 0; "~podium_(session|access)=" 1; }
@@ -43,9 +48,8 @@ map $request_uri $podium_uri_stream {
     "~*/(gradio_api/)?(queue/data|queue/join|heartbeat/|stream/)" 1;
     "~*/__podium/" 1;
 }
-map "$podium_upgrade$podium_accept$podium_cookie$podium_uri_stream" $podium_handover {
-    default 1; "0000" 0;
-}
+map "$podium_git$podium_upgrade$podium_accept$podium_cookie$podium_uri_stream"
+    $podium_handover { default 1; "00000" 0; }
 map $http_upgrade $podium_connection { default upgrade; "" ""; }
 """
 

@@ -14,8 +14,9 @@ is ever closed for a route change.
 What nginx serves itself, and what it hands to the Python proxy behind it (``@python``), is
 exactly what the reload-based plane does: plain requests to public running Spaces, by host
 only (path URLs go to the Python proxy, which redirects them to the Space's host: Space code
-never runs on the dashboard's origin). A Space nginx must not serve has no entry in the
-dict, so its requests fall through to the Python proxy. Pure: routes in, text out;
+never runs on the dashboard's origin), never a git request (the shared ``$podium_handover``
+map, with podium.gitserver.paths' rule in it). A Space nginx must not serve has no entry in
+the dict, so its requests fall through to the Python proxy. Pure: routes in, text out;
 podium.proxy.plane.nginx runs it.
 """
 
