@@ -15,8 +15,9 @@ Isolation, decided here once for every Space:
 from __future__ import annotations
 
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker
@@ -25,7 +26,7 @@ import httpx
 from docker.models.containers import Container
 
 from podium.config import Settings
-from podium.errors import NotFound, ServiceUnavailable
+from podium.errors import NotFound, ServiceUnavailable, StartCancelled
 from podium.names import SpaceId
 from podium.scheduler import firewall
 from podium.scheduler.base import (
@@ -39,9 +40,11 @@ from podium.scheduler.base import (
     SDK_LABEL,
     SPACE_LABEL,
     Backend,
+    EngineEvent,
     Instance,
     RuntimeFailure,
 )
+from podium.scheduler.docker_events import follow_events
 from podium.scheduler.spec import RunSpec
 
 NETWORK = "podium-spaces"
@@ -50,6 +53,7 @@ STOP_TIMEOUT_S = 10
 HEALTH_LABEL = "podium.health_path"
 SCOPE_LABEL = "podium.scope"
 _BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+SLOW_START_S = 10.0
 
 
 class DockerBackend(Backend):
@@ -230,9 +234,15 @@ class DockerBackend(Backend):
             return False
         return answer.status_code < 500
 
-    def wait_healthy(self, instance: Instance, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_healthy(
+        self, instance: Instance, timeout: float,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
+            if cancelled is not None and cancelled():
+                raise StartCancelled(f"the start of {instance.space} was cancelled")
             current = self.refresh(instance.id)
             if current is None:
                 raise RuntimeFailure(None, False, [], "the container vanished").to_error(
@@ -249,7 +259,10 @@ class DockerBackend(Backend):
                     f"did not answer HTTP on port {current.app_port} within {timeout:g}s"
                 )
                 raise failure.to_error(instance.space)
-            time.sleep(self.poll_s)
+            # Quick at first (most apps answer within seconds), then once a second: many
+            # Spaces slow to start must not keep the engine busy with inspections.
+            slow = time.monotonic() - started > SLOW_START_S
+            time.sleep(max(self.poll_s, 1.0) if slow else self.poll_s)
 
     def inspect_failure(self, instance: Instance) -> RuntimeFailure:
         try:
@@ -276,6 +289,12 @@ class DockerBackend(Backend):
                 yield line.decode("utf-8", "replace").rstrip("\r")
         if pending:
             yield pending.decode("utf-8", "replace").rstrip("\r")
+
+    # -- engine events -------------------------------------------------------------------
+
+    def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
+        labels = [f"{ROLE_LABEL}={ROLE_SPACE}", f"{SCOPE_LABEL}={self.scope}"]
+        return follow_events(self.client, labels, stop)
 
     # -- volumes -------------------------------------------------------------------------
 
@@ -355,3 +374,4 @@ class DockerBackend(Backend):
             health_path=labels.get(HEALTH_LABEL, "/"),
             image=str(container.attrs.get("Config", {}).get("Image", "")),
         )
+
