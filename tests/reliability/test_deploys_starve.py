@@ -55,8 +55,9 @@ def _starting(live: Live, space_id: SpaceId) -> bool:
 def test_item5_silent_spaces_do_not_delay_a_deploy_and_cancel_at_once(live: Live) -> None:
     silent = [live.space(None, timeout="6h") for _ in range(3)]
     live.build(*silent)
-    for space_id, _ in silent:
-        wait_until(lambda s=space_id: _starting(live, s), 60, f"{space_id}'s container")
+    # Two starting fill the unfixed scheduler's two deploy workers; the fix starts all three.
+    wait_until(lambda: sum(_starting(live, s) for s, _ in silent) >= 2, 60,
+               "two silent Spaces' containers")
 
     fourth, commit = live.space(deploys.APP)
     live.build((fourth, commit))
@@ -66,24 +67,41 @@ def test_item5_silent_spaces_do_not_delay_a_deploy_and_cancel_at_once(live: Live
           "starting)")
     assert took < FOURTH_WITHIN_S
     assert httpx.get(live.upstream(fourth), timeout=5, trust_env=False).text == "MARKER"
+    assert all(_starting(live, s) for s, _ in silent)  # all three still wait for their apps
 
-    (gone, _), (paused, _), (pushed, _) = silent
+
+def _pending(live: Live) -> SpaceId:
+    """A silent Space built and started by the scheduler loop, waiting for its app."""
+    space_id, commit = live.space(None, timeout="6h")
+    live.build((space_id, commit))
+    wait_until(lambda: _starting(live, space_id), 60, "the silent Space's container")
+    return space_id
+
+
+def test_item5_delete_removes_a_pending_start_at_once(live: Live) -> None:
+    gone = _pending(live)
     took = in_thread(lambda: delete(live.platform, gone), CANCEL_WITHIN_S, "delete")
     assert live.containers(gone) == []
     print(f"delete of a silent Space returned with its container gone in {took:.2f}s")
 
+
+def test_item5_pause_cancels_a_pending_start(live: Live) -> None:
+    paused = _pending(live)
     took = in_thread(lambda: pause(live.platform, paused), CANCEL_WITHIN_S, "pause")
-    wait_until(lambda: live.containers(paused) == [], CANCEL_WITHIN_S - took,
-               "the paused Space's container to go")
+    took += wait_until(lambda: live.containers(paused) == [], CANCEL_WITHIN_S,
+                       "the paused Space's container to go")
     assert live.stage(paused)[0] == Stage.PAUSED
     print(f"pause of a silent Space: container gone in {took:.2f}s")
 
-    old = [i.id for i in live.containers(pushed)]
+
+def test_item5_a_new_push_cancels_a_pending_start(live: Live) -> None:
+    pushed = _pending(live)
+    old = {i.id for i in live.containers(pushed)}
     new = deploys.commit_files(live.settings, pushed, {"note.txt": "again"})
     took = in_thread(lambda: on_push(live.settings, pushed, "refs/heads/main", "0" * 40,
                                      new, "tester"), CANCEL_WITHIN_S, "the push hook")
-    took += wait_until(lambda: not {i.id for i in live.containers(pushed)} & set(old),
-                       CANCEL_WITHIN_S, "the pushed Space's old container to go")
+    took += wait_until(lambda: not {i.id for i in live.containers(pushed)} & old,
+                       CANCEL_WITHIN_S, "the pending start's container to go")
     print(f"a new push removed the pending start's container in {took:.2f}s")
     assert live.stage(pushed)[0] != Stage.RUNTIME_ERROR
 

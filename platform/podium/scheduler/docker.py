@@ -270,7 +270,10 @@ class DockerBackend(Backend):
         except NotFound:
             return RuntimeFailure(None, False, [], "the container vanished")
         state = container.attrs.get("State", {})
-        tail = container.logs(tail=LAST_LINES).decode("utf-8", "replace").splitlines()
+        try:
+            tail = container.logs(tail=LAST_LINES).decode("utf-8", "replace").splitlines()
+        except docker.errors.APIError:
+            tail = []  # being removed (409): its state still says why it stopped
         if state.get("Running"):
             return RuntimeFailure(None, False, tail)
         return RuntimeFailure(
