@@ -216,9 +216,11 @@ class DockerBackend(Backend):
         if space_key is not None:
             labels.append(f"{KEY_LABEL}={space_key}")
         found = []
-        for container in self.client.containers.list(all=True, filters={"label": labels}):
+        for summary in self.client.api.containers(all=True, filters={"label": labels}):
             try:
-                found.append(self._instance(container))
+                found.append(self._instance(self.client.containers.get(summary["Id"])))
+            except docker.errors.NotFound:
+                continue  # removed between the listing and its inspection
             except (KeyError, ValueError):
                 continue  # labels tampered with: not ours to manage
         return sorted(found, key=lambda i: i.created)
