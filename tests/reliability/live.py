@@ -55,13 +55,15 @@ class Live:
             files["app.py"] = app + f"\n# {uuid.uuid4().hex}\n"
         return space_id, commit_files(self.settings, space_id, files)
 
-    def build(self, *spaces: tuple[SpaceId, str]) -> None:
-        """Build each (real worker process); each build leaves its deploy request."""
+    def build(self, *spaces: tuple[SpaceId, str]) -> list[str]:
+        """Build each (real worker process); each build leaves its deploy request. Returns
+        the build ids."""
         refs = [enqueue_build(self.settings, self.redis, self.db, s, c) for s, c in spaces]
         run_burst_worker(self.settings)
         for ref in refs:
             build = build_record(self.db, ref.build_id)
             assert build.status == BuildStatus.SUCCEEDED, build.failure_reason
+        return [ref.build_id for ref in refs]
 
     def stage(self, space_id: SpaceId) -> tuple[Stage, str, str]:
         from podium.store import find_space

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import redis
 
+from podium.builds.logs import read_build_log
 from podium.config import Settings
 from podium.controller.lifecycle import delete
 from podium.controller.push import on_push
@@ -119,7 +120,9 @@ def capped(
 
 def test_item5_startup_duration_timeout_is_capped(capped: Live) -> None:
     space_id, commit = capped.space(None, timeout="2h")
-    capped.build((space_id, commit))
+    (build_id,) = capped.build((space_id, commit))
+    log = "\n".join(event.data for event in read_build_log(capped.redis, build_id))
+    assert "startup_duration_timeout is 7200s but this platform allows at most 4s" in log
     wait_until(lambda: capped.stage(space_id)[0] == Stage.RUNTIME_ERROR, 40,
                "the silent Space to fail at the cap, not after 2h")
     _, message, detail = capped.stage(space_id)

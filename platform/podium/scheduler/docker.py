@@ -379,4 +379,3 @@ class DockerBackend(Backend):
             health_path=labels.get(HEALTH_LABEL, "/"),
             image=str(container.attrs.get("Config", {}).get("Image", "")),
         )
-

@@ -21,23 +21,17 @@ def follow_events(
     client: docker.DockerClient, labels: list[str], stop: threading.Event,
 ) -> Iterator[EngineEvent]:
     """The engine's die and oom events of containers with every one of ``labels`` (this
-    install's Space containers), until ``stop``.
-    A lost connection (the engine restarted) is retried every second from the last event
-    seen, and announced by an ``EngineEvent`` with action "reconnected" (events from while
-    the engine was down are gone: the caller reconciles)."""
+    install's Space containers), until ``stop``. A lost connection (the engine restarted)
+    is retried every second from the last event seen; what died while the engine was down
+    is found by the periodic reconcile."""
     since = time.time()
     filters = {"type": "container", "event": list(_EVENT_ACTIONS), "label": labels}
-    lost = False
     while not stop.is_set():
         try:
             stream = client.api.events(since=int(since), filters=filters, decode=True)
         except docker.errors.DockerException:
-            lost = True
             stop.wait(_RECONNECT_S)
             continue
-        if lost:
-            lost = False
-            yield EngineEvent("", "", "reconnected", time.time())
         closer = threading.Thread(target=_close_on, args=(stop, stream), daemon=True,
                                   name="podium-events-close")
         closer.start()
@@ -49,9 +43,7 @@ def follow_events(
                     yield event
         except Exception:  # noqa: BLE001 - any break of the stream means "reconnect"
             pass
-        lost = not stop.is_set()
-        if lost:
-            stop.wait(_RECONNECT_S)
+        stop.wait(_RECONNECT_S)
 
 
 def _close_on(stop: threading.Event, stream: Any) -> None:

@@ -103,9 +103,6 @@ def _judge_one(
     sched: Scheduler, event: EngineEvent, later: dict[tuple[str, str], EngineEvent],
 ) -> None:
     try:
-        if event.action == "reconnected":  # events of the engine's down time are gone
-            sched.reconcile()
-            return
         if judge(sched, event) is None:
             later[(event.space_key, event.container_id)] = event
         else:

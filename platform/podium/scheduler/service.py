@@ -36,6 +36,7 @@ OnStage = Callable[[Stage, str | None], None]
 OnChange = Callable[[str, Stage, str | None], None]
 SecretsProvider = Callable[[str], dict[str, str]]
 
+
 class Scheduler:
     def __init__(
         self,
