@@ -116,6 +116,8 @@ def _crash(live: Live, docker_client: docker.DockerClient, path: str, action: st
                "RUNTIME_ERROR in the store", step=0.02)
     took = time.time() - seen[0]
     assert live.containers(space_id) == []  # nothing left for the route to send to
+    route = live.platform.routes.get(space_id.key)
+    assert route is not None and route.stage == Stage.RUNTIME_ERROR and not route.upstream
     return took
 
 
