@@ -133,7 +133,17 @@ class Settings(BaseSettings):
     space_cpu_shares: int = Field(128, ge=2, le=262144)
     # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
     sleep_time: int = 48 * 3600
+    # Seconds an app gets to answer HTTP after its container started, when its README sets
+    # no startup_duration_timeout.
     startup_timeout: int = 1800
+    # The most any Space gets, whatever its README asks (Spaces accepts up to 6h): a start
+    # holds a container, its memory and a deploy lock that long. Larger values are clamped,
+    # with a warning in the build log.
+    max_startup_timeout: int = 3600
+    # Container starts (create + start, on the engine) run at once per scheduler process.
+    # Only the start holds a slot: waiting for the app to answer does not, so Spaces that
+    # never listen cannot delay another's deploy.
+    deploy_slots: int = 2
     # An API client (no text/html) calling a sleeping Space waits this long for it to wake
     # before the proxy answers 503; browsers get a self-reloading page at once.
     wake_wait_timeout: float = 60.0
@@ -167,6 +177,12 @@ class Settings(BaseSettings):
     # Override where runners/ and templates/ are read from (default: shipped with podium).
     runners_dir: Path | None = None
     templates_dir: Path | None = None
+
+    def startup_timeout_for(self, requested: int | None) -> int:
+        """Seconds a Space gets to start: its README's ``startup_duration_timeout`` (None:
+        not set) or the default, never more than ``max_startup_timeout``."""
+        wanted = self.startup_timeout if requested is None else requested
+        return max(1, min(wanted, self.max_startup_timeout))
 
     @property
     def resolved_database_url(self) -> str:

@@ -136,3 +136,11 @@ class SpaceRuntimeError(PodiumError):
         self.exit_code = exit_code
         self.oom_killed = oom_killed
         self.last_lines = list(last_lines or [])
+
+
+class StartCancelled(PodiumError):
+    """A Space's pending start was given up because its owner deleted or paused it, or
+    pushed a newer commit: not a failure of the app, so never recorded as one."""
+
+    http_status = 409
+    code = "start_cancelled"

@@ -57,6 +57,11 @@ def build_space_image(
     config = load_space_config(source_dir)
     for warning in config.warnings:
         log(BuildPhase.CLONE, f"warning: {warning}")
+    asked = config.requested_startup_timeout
+    if asked is not None and settings.startup_timeout_for(asked) < asked:
+        log(BuildPhase.CLONE, f"warning: startup_duration_timeout is {asked}s but this "
+            f"platform allows at most {settings.max_startup_timeout}s: the app gets that long "
+            "to start")
     files = repo_files(source_dir)
     pack = pick_pack(config, files)
     runners = runners_dir(settings)

@@ -8,11 +8,18 @@ from __future__ import annotations
 import logging
 
 from podium.config import Settings
-from podium.errors import SpaceRuntimeError
+from podium.errors import SpaceRuntimeError, StartCancelled
 from podium.names import SpaceId
 from podium.scheduler.spec import RunSpec
 from podium.spaces.stage import Stage
-from podium.store import get_space, list_variables, secret_values, set_stage, update_space
+from podium.store import (
+    find_space,
+    get_space,
+    list_variables,
+    secret_values,
+    set_stage,
+    update_space,
+)
 
 from .metadata import config_at
 from .platform import Platform
@@ -26,12 +33,13 @@ def run_spec(
 ) -> RunSpec:
     settings = platform.settings
     config = config_at(settings, space_id, commit)
+    startup = settings.startup_timeout_for(config.requested_startup_timeout)
     with platform.db.session() as session:
         space = get_space(session, space_id)
         variables = {v.key: v.value for v in list_variables(session, space)}
         secrets = secret_values(session, platform.cipher, space)
         overrides = {
-            "startup_timeout": float(config.startup_duration_timeout),
+            "startup_timeout": float(startup),
             "sleep_time": space.sleep_time if space.sleep_time is not None
             else settings.sleep_time,
             "private": bool(space.private),
@@ -55,13 +63,8 @@ def deploy(
 ) -> None:
     platform = Platform(settings)
     try:
-        with platform.db.session() as session:
-            space = get_space(session, space_id)
-            if space.paused:
-                # Paused by its owner: keep the new version for the resume, start nothing.
-                update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
-                set_stage(session, space, Stage.PAUSED, f"built {commit[:12]}; resume to run it")
-                return
+        if _keep_for_resume(platform, space_id, image_ref, commit):
+            return  # paused by its owner: start nothing
         spec = run_spec(platform, space_id, image_ref, app_port, sdk, commit)
 
         def on_stage(stage: object, detail: str | None) -> None:
@@ -69,6 +72,12 @@ def deploy(
 
         try:
             platform.scheduler.deploy(spec, on_stage)
+        except StartCancelled:
+            # Deleted, paused or pushed to while it started: whoever cancelled records the
+            # stage; a paused Space keeps this version for its resume.
+            log.info("deploy of %s@%s cancelled", space_id, commit[:12])
+            _keep_for_resume(platform, space_id, image_ref, commit)
+            return
         except SpaceRuntimeError as exc:
             # The scheduler already recorded RUNTIME_ERROR (or RUNNING, when the previous
             # version kept serving) with the exit code and last lines; the build itself
@@ -80,3 +89,14 @@ def deploy(
             update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
     finally:
         platform.close()
+
+
+def _keep_for_resume(platform: Platform, space_id: SpaceId, image_ref: str, commit: str) -> bool:
+    """A paused Space keeps the new version for its resume. Returns whether it is paused."""
+    with platform.db.session() as session:
+        space = find_space(session, space_id)
+        if space is None or not space.paused:
+            return False
+        update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
+        set_stage(session, space, Stage.PAUSED, f"built {commit[:12]}; resume to run it")
+        return True

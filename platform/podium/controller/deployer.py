@@ -2,9 +2,10 @@
 (``podium.builds.deploys``), through ``Settings.deploy_handler``.
 
 The build worker's job ends once the image is built, so a build slot is never held while a
-container starts; the scheduler loop calls ``Deployer.run`` in its deploy pool, several
-Spaces at once and at most one deploy per Space (also across processes: the Space's deploy
-lock). ``process_pending_deploys`` does the same synchronously, for a process that runs no
+container starts; the scheduler loop calls ``Deployer.run`` in a thread per Space (no
+bounded pool: a deploy waiting for an app that never answers must not delay the others),
+at most one deploy per Space (also across processes: the Space's deploy lock).
+``process_pending_deploys`` does the same synchronously, for a process that runs no
 scheduler loop (tests, scripts).
 
 A request is dropped unrun when its build is no longer the Space's latest or the Space is

@@ -34,7 +34,7 @@ from .access import Principal, may_write
 from .imports import start_import
 from .platform import Platform
 from .push import first_build
-from .runtime import Outcome, apply_to_runtime, is_live, redeploy_later
+from .runtime import Outcome, apply_to_runtime, cancel_pending_start, is_live, redeploy_later
 from .templates import get_template
 from .urls import space_urls
 
@@ -184,7 +184,8 @@ def delete(platform: Platform, space_id: SpaceId) -> None:
         queued = [b.job_id for b in builds if b.job_id and not BuildStatus(b.status).is_final]
         built = deployed or any(b.image for b in builds)
     _cancel_jobs(platform, queued)
-    if deployed or SpaceRecords(platform.redis).get(space_id.key) is not None:
+    starting = cancel_pending_start(platform, space_id, Stage.DELETING)
+    if starting or deployed or SpaceRecords(platform.redis).get(space_id.key) is not None:
         # Only then can a container or volume exist; a Space never started needs no engine.
         platform.scheduler.remove(space_id.key, delete_volume=True)
     platform.routes.remove(space_id.key)

@@ -12,10 +12,12 @@ from podium.builds.queue import enqueue_build
 from podium.config import Settings
 from podium.errors import ConfigError
 from podium.names import SpaceId
+from podium.spaces.stage import Stage
 from podium.store import get_space, list_builds, update_space
 
 from .metadata import card_fields, config_at
 from .platform import Platform
+from .runtime import cancel_pending_start
 from .urls import space_urls
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ def on_push(
                 "is unavailable right now; the build starts by itself once it is back",
                 "(the build worker catches up on unbuilt pushes every 30 s).",
             ]
+        # A start of the previous commit still waiting for its app is not worth finishing.
+        cancel_pending_start(platform, space_id, Stage.BUILDING)
     finally:
         platform.close()
     base = settings.public_base_url

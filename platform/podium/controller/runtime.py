@@ -147,10 +147,20 @@ def resume(platform: Platform, space_id: SpaceId) -> Outcome:
     return restart(platform, space_id)
 
 
+def cancel_pending_start(platform: Platform, space_id: SpaceId, show: Stage) -> bool:
+    """Give up a start of the Space still waiting for its app (delete, pause, a new push):
+    its container goes at once and its deploy or wake lets go within a poll, instead of
+    holding the Space up to its startup timeout. Returns whether one was pending."""
+    if not SpaceRecords(platform.redis).start_pending(space_id.key):
+        return False  # nothing started: no need to reach the engine
+    return platform.scheduler.cancel_start(space_id.key, show)
+
+
 def pause(platform: Platform, space_id: SpaceId) -> Outcome:
     """Stop the Space until resumed; requests do not wake it."""
     with platform.db.session() as session:
         update_space(session, get_space(session, space_id), paused=True)
+    cancel_pending_start(platform, space_id, Stage.PAUSED)
     if SpaceRecords(platform.redis).get(space_id.key) is not None:
         platform.scheduler.pause(space_id.key)  # it records PAUSED through the controller
     with platform.db.session() as session:

@@ -3,8 +3,9 @@ writes routes or the store (the ``Scheduler`` does the bookkeeping)."""
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -44,17 +45,29 @@ class Instance:
     image: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class EngineEvent:
+    """A Space container stopped on its own or by someone: the engine's die / oom."""
+
+    container_id: str
+    space_key: str
+    action: str  # "die" or "oom"
+    at: float  # when the engine saw it (seconds since the epoch)
+
+
 @dataclass(slots=True)
 class RuntimeFailure:
     exit_code: int | None
     oom_killed: bool
     last_lines: list[str] = field(default_factory=list)
     reason: str = ""
+    memory_limit: str = ""  # the Space's limit, named in an OOM message when known
 
     def describe(self) -> str:
         parts = []
         if self.oom_killed:
-            parts.append("ran out of memory (OOM-killed)")
+            limit = f"limit {self.memory_limit}" if self.memory_limit else "OOM-killed"
+            parts.append(f"ran out of memory ({limit})")
         elif self.exit_code is not None:
             parts.append(f"exited with code {self.exit_code}")
         if self.reason:
@@ -92,9 +105,13 @@ class Backend(ABC):
         """Start a stopped container again (fast wake: filesystem and page cache stay warm)."""
 
     @abstractmethod
-    def wait_healthy(self, instance: Instance, timeout: float) -> None:
+    def wait_healthy(
+        self, instance: Instance, timeout: float,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
         """Block until the app answers HTTP without a 5xx. Raises SpaceRuntimeError at once
-        if the container exits, or after ``timeout`` seconds."""
+        if the container exits, or after ``timeout`` seconds; StartCancelled (errors) as
+        soon as ``cancelled()`` is true."""
 
     @abstractmethod
     def probe(self, instance: Instance) -> bool:
@@ -140,3 +157,10 @@ class Backend(ABC):
         """Free what containers that no longer exist left behind (mounts, images); returns
         their names. Backends without such leftovers keep this default."""
         return []
+
+    def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
+        """Space containers stopping, as the engine reports them, until ``stop`` is set;
+        reconnects after the engine restarts. A backend without events yields none (the
+        periodic reconcile still finds dead containers)."""
+        stop.wait()
+        return iter(())

@@ -17,8 +17,9 @@ Isolation, decided here once for every Space:
 from __future__ import annotations
 
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker
@@ -27,7 +28,7 @@ import httpx
 from docker.models.containers import Container
 
 from podium.config import Settings
-from podium.errors import NotFound, ServiceUnavailable
+from podium.errors import NotFound, ServiceUnavailable, StartCancelled
 from podium.names import SpaceId
 from podium.scheduler import cpu, firewall
 from podium.scheduler.base import (
@@ -41,9 +42,11 @@ from podium.scheduler.base import (
     SDK_LABEL,
     SPACE_LABEL,
     Backend,
+    EngineEvent,
     Instance,
     RuntimeFailure,
 )
+from podium.scheduler.docker_events import follow_events
 from podium.scheduler.spec import RunSpec
 from podium.scheduler.storage import Storage
 from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
@@ -52,6 +55,7 @@ NETWORK = "podium-spaces"
 STOP_TIMEOUT_S = 10
 HEALTH_LABEL = "podium.health_path"
 _BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
+SLOW_START_S = 10.0
 
 
 def bridge_interface(attrs: dict[str, Any]) -> str:
@@ -266,9 +270,11 @@ class DockerBackend(Backend):
         if space_key is not None:
             labels.append(f"{KEY_LABEL}={space_key}")
         found = []
-        for container in self.client.containers.list(all=True, filters={"label": labels}):
+        for summary in self.client.api.containers(all=True, filters={"label": labels}):
             try:
-                found.append(self._instance(container))
+                found.append(self._instance(self.client.containers.get(summary["Id"])))
+            except docker.errors.NotFound:
+                continue  # removed between the listing and its inspection
             except (KeyError, ValueError):
                 continue  # labels tampered with: not ours to manage
         return sorted(found, key=lambda i: i.created)
@@ -284,9 +290,15 @@ class DockerBackend(Backend):
             return False
         return answer.status_code < 500
 
-    def wait_healthy(self, instance: Instance, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_healthy(
+        self, instance: Instance, timeout: float,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> None:
+        started = time.monotonic()
+        deadline = started + timeout
         while True:
+            if cancelled is not None and cancelled():
+                raise StartCancelled(f"the start of {instance.space} was cancelled")
             current = self.refresh(instance.id)
             if current is None:
                 raise RuntimeFailure(None, False, [], "the container vanished").to_error(
@@ -303,7 +315,10 @@ class DockerBackend(Backend):
                     f"did not answer HTTP on port {current.app_port} within {timeout:g}s"
                 )
                 raise failure.to_error(instance.space)
-            time.sleep(self.poll_s)
+            # Quick at first (most apps answer within seconds), then once a second: many
+            # Spaces slow to start must not keep the engine busy with inspections.
+            slow = time.monotonic() - started > SLOW_START_S
+            time.sleep(max(self.poll_s, 1.0) if slow else self.poll_s)
 
     def inspect_failure(self, instance: Instance) -> RuntimeFailure:
         try:
@@ -311,7 +326,10 @@ class DockerBackend(Backend):
         except NotFound:
             return RuntimeFailure(None, False, [], "the container vanished")
         state = container.attrs.get("State", {})
-        tail = container.logs(tail=LAST_LINES).decode("utf-8", "replace").splitlines()
+        try:
+            tail = container.logs(tail=LAST_LINES).decode("utf-8", "replace").splitlines()
+        except docker.errors.APIError:
+            tail = []  # being removed (409): its state still says why it stopped
         if state.get("Running"):
             return RuntimeFailure(None, False, tail)
         return RuntimeFailure(
@@ -330,6 +348,12 @@ class DockerBackend(Backend):
                 yield line.decode("utf-8", "replace").rstrip("\r")
         if pending:
             yield pending.decode("utf-8", "replace").rstrip("\r")
+
+    # -- engine events -------------------------------------------------------------------
+
+    def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
+        labels = [f"{ROLE_LABEL}={ROLE_SPACE}", f"{SCOPE_LABEL}={self.scope}"]
+        return follow_events(self.client, labels, stop)
 
     # -- volumes -------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """The scheduler's long-running loop: wake Spaces the proxy asks for (several at once, each
 only once however many requests arrive), run the deploys finished builds ask for, sleep idle
-ones, reconcile now and then."""
+ones, reconcile now and then, and follow the engine's events for crashes."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Protocol
 
 import redis
 
 from podium.errors import PodiumError
+from podium.scheduler.events import watch
 
 if TYPE_CHECKING:
     from podium.scheduler.service import Scheduler
@@ -39,21 +39,37 @@ class _NoDeploys:
 
 
 class _OncePerKey:
-    """Runs ``work(key)`` in a pool, never twice at once for one key."""
+    """Runs ``work(key)`` in a thread of its own, never twice at once for one key.
 
-    def __init__(self, pool: ThreadPoolExecutor, work: Callable[[str], object], what: str):
-        self.pool = pool
+    Not a bounded pool: a deploy or a wake may wait up to its startup timeout for an app
+    that never answers, and a bounded pool would let a few such Spaces hold every worker
+    while others wait. What the engine must not do too much of at once, creating and
+    starting containers, is bounded by the scheduler's start slots instead; the number of
+    threads is the number of Spaces being started."""
+
+    def __init__(self, work: Callable[[str], object], what: str):
         self.work = work
         self.what = what
-        self.busy: set[str] = set()
+        self.busy: dict[str, threading.Thread] = {}
         self.guard = threading.Lock()
 
     def submit(self, key: str) -> None:
         with self.guard:
             if key in self.busy:
                 return
-            self.busy.add(key)
-        self.pool.submit(self._run, key)
+            thread = threading.Thread(target=self._run, args=(key,), daemon=True,
+                                      name=f"podium-{self.what}")
+            self.busy[key] = thread
+        thread.start()
+
+    def join(self, timeout: float) -> int:
+        """Wait up to ``timeout`` for the work running; returns how many still run."""
+        deadline = time.monotonic() + timeout
+        with self.guard:
+            threads = list(self.busy.values())
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return sum(t.is_alive() for t in threads)
 
     def _run(self, key: str) -> None:
         try:
@@ -64,43 +80,47 @@ class _OncePerKey:
             log.exception("%s %s failed", self.what, key)
         finally:
             with self.guard:
-                self.busy.discard(key)
+                self.busy.pop(key, None)
 
 
 def run_forever(
     scheduler: Scheduler, stop: threading.Event, *, idle_every: float = 30.0,
-    reconcile_every: float = 300.0, wake_workers: int = 4,
-    deploys: Deploys | None = None, deploy_workers: int = 2,
+    reconcile_every: float = 300.0, deploys: Deploys | None = None,
+    shutdown_grace: float = 10.0,
 ) -> None:
     deploys = deploys if deploys is not None else _NoDeploys()
     scheduler.backend.ensure_network()
     scheduler.reconcile()
     next_idle = time.monotonic() + idle_every
     next_reconcile = time.monotonic() + reconcile_every
-
-    # Two pools: a deploy may wait minutes for a slow app, and must never delay a wake.
-    with (
-        ThreadPoolExecutor(wake_workers, thread_name_prefix="podium-wake") as wake_pool,
-        ThreadPoolExecutor(deploy_workers, thread_name_prefix="podium-deploy") as deploy_pool,
-    ):
-        waking = _OncePerKey(wake_pool, scheduler.wake, "waking")
-        deploying = _OncePerKey(deploy_pool, deploys.run, "deploying")
-        while not stop.is_set():
-            try:
-                key = scheduler.routes.wait_wake_request(timeout=1.0)
-                if key is not None:
-                    waking.submit(key)
-                # Requests live in Redis until run: those left while this process was down
-                # are picked up on the first pass.
-                for space_key in deploys.pending():
-                    deploying.submit(space_key)
-                now = time.monotonic()
-                if now >= next_idle:
-                    next_idle = now + idle_every
-                    scheduler.idle_check()
-                if now >= next_reconcile:
-                    next_reconcile = now + reconcile_every
-                    scheduler.reconcile()
-            except (redis.RedisError, PodiumError):
-                log.exception("scheduler loop failed; retrying in a second")
-                stop.wait(1.0)
+    # Crashes and OOM kills are seen as the engine reports them, not at the next reconcile.
+    watcher = threading.Thread(target=watch, args=(scheduler, stop), daemon=True,
+                               name="podium-events")
+    watcher.start()
+    waking = _OncePerKey(scheduler.wake, "waking")
+    deploying = _OncePerKey(deploys.run, "deploying")
+    while not stop.is_set():
+        try:
+            key = scheduler.routes.wait_wake_request(timeout=1.0)
+            if key is not None:
+                waking.submit(key)
+            # Requests live in Redis until run: those left while this process was down
+            # are picked up on the first pass.
+            for space_key in deploys.pending():
+                deploying.submit(space_key)
+            now = time.monotonic()
+            if now >= next_idle:
+                next_idle = now + idle_every
+                scheduler.idle_check()
+            if now >= next_reconcile:
+                next_reconcile = now + reconcile_every
+                scheduler.reconcile()
+        except (redis.RedisError, PodiumError):
+            log.exception("scheduler loop failed; retrying in a second")
+            stop.wait(1.0)
+    # A start still waiting for its app is left: its request (or the wake request) stays
+    # in Redis and the next scheduler runs it again.
+    left = deploying.join(shutdown_grace) + waking.join(shutdown_grace)
+    if left:
+        log.info("stopping with %d starts still waiting for their apps", left)
+    watcher.join(timeout=5)

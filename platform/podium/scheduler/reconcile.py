@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from podium.names import SpaceId
 from podium.scheduler.base import Instance
+from podium.scheduler.events import mark_crashed
 from podium.scheduler.records import Desired, SpaceRecord
 from podium.scheduler.spec import RunSpec, route_for
 from podium.spaces.stage import Stage
@@ -46,6 +47,8 @@ def reconcile(sched: Scheduler) -> ReconcileReport:
             if not got:
                 result.busy.append(key)
                 continue
+            # No start runs while we hold the lock: a note of one is a dead starter's.
+            sched.records.forget_start(key)
             _reconcile_one(sched, key, by_key.get(key, []), result)
     result.released = sched.backend.collect_garbage()
     return result
@@ -81,11 +84,7 @@ def _reconcile_one(
     if keep is not None and keep.frozen and desired is Desired.RUNNING:
         desired = Desired.SLEEPING  # frozen by a sleep whose bookkeeping was lost
     if desired is Desired.RUNNING and keep is not None:
-        failure = sched.backend.inspect_failure(keep)
-        sched.backend.remove(keep)
-        sched.routes.put(route_for(spec, None, Stage.RUNTIME_ERROR))
-        sched.records.save(SpaceRecord(spec, Desired.FAILED))
-        report(Stage.RUNTIME_ERROR, failure.to_error(str(spec.space_id)).message)
+        mark_crashed(sched, spec, keep)
         result.failed.append(key)
         return
     if desired is Desired.RUNNING:  # removed behind our back: start on the next request

@@ -35,8 +35,8 @@ class SpaceRecords:
         self.redis = conn
         self.prefix = f"{prefix}:sched"
 
-    def _key(self, space_key: str) -> str:
-        return f"{self.prefix}:space:{space_key}"
+    def _key(self, space_key: str, what: str = "space") -> str:
+        return f"{self.prefix}:{what}:{space_key}"
 
     def get(self, space_key: str) -> SpaceRecord | None:
         raw = self.redis.hgetall(self._key(space_key))
@@ -83,6 +83,58 @@ class SpaceRecords:
             pipe.delete(self._key(space_key))
             pipe.srem(f"{self.prefix}:spaces", space_key)
             pipe.execute()
+
+    # -- pending starts: what lets delete, pause or a new push give one up at once --------
+
+    def begin_start(self, space_key: str, ttl: float) -> float:
+        """Note that a start of the Space begins now (under its lock); returns its token:
+        the time on Redis's clock, which every process shares. The note outlives a dead
+        starter by at most ``ttl`` (and reconciliation clears it sooner)."""
+        since = self._now()
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self._key(space_key, "starting"),
+                      mapping={"since": repr(since), "container": ""})
+            pipe.expire(self._key(space_key, "starting"), int(ttl) + 60)
+            pipe.execute()
+        return since
+
+    def start_pending(self, space_key: str) -> bool:
+        return bool(self.redis.exists(self._key(space_key, "starting")))
+
+    def forget_start(self, space_key: str) -> None:
+        """Under the Space's lock no start runs: a note left is a dead starter's."""
+        self.redis.delete(self._key(space_key, "starting"))
+
+    def started(self, space_key: str, container: str) -> None:
+        self.redis.hset(self._key(space_key, "starting"), "container", container)
+
+    def end_start(self, space_key: str, since: float) -> None:
+        raw = self.redis.hget(self._key(space_key, "starting"), "since")
+        if raw is not None and float(raw) == since:
+            self.redis.delete(self._key(space_key, "starting"))
+
+    def cancel_start(self, space_key: str, show: str, ttl: float) -> str | None:
+        """Cancel every start of the Space begun before now. Returns the pending start's
+        container id ("" when it has none yet), or None when no start is pending. ``show``
+        is the stage the route shows when no older version serves."""
+        with self.redis.pipeline() as pipe:
+            pipe.hset(self._key(space_key, "cancel"),
+                      mapping={"at": repr(self._now()), "show": show})
+            pipe.expire(self._key(space_key, "cancel"), int(ttl) + 60)
+            pipe.hget(self._key(space_key, "starting"), "container")
+            container = pipe.execute()[-1]
+        return None if container is None else container.decode()
+
+    def cancelled(self, space_key: str, since: float) -> str | None:
+        """The stage to show, when the start begun at ``since`` was cancelled; else None."""
+        raw = self.redis.hgetall(self._key(space_key, "cancel"))
+        if not raw or float(raw.get(b"at", b"0")) < since:
+            return None
+        return raw.get(b"show", b"").decode() or None
+
+    def _now(self) -> float:
+        seconds, micros = self.redis.time()
+        return seconds + micros / 1e6
 
     def keys(self) -> list[str]:
         return sorted(k.decode() for k in self.redis.smembers(f"{self.prefix}:spaces"))

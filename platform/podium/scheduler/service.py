@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import redis
 
 from podium.config import Settings
-from podium.errors import NotFound, PodiumError, SpaceRuntimeError
+from podium.errors import NotFound, PodiumError, SpaceRuntimeError, StartCancelled
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.proxy.routes import RouteTable
@@ -27,6 +27,7 @@ from podium.scheduler.loop import run_forever
 from podium.scheduler.reconcile import ReconcileReport, reconcile
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
+from podium.scheduler.starts import cancel_start, start_slots, start_watched, undo_cancelled
 from podium.spaces.stage import Stage
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,6 @@ log = logging.getLogger(__name__)
 OnStage = Callable[[Stage, str | None], None]
 OnChange = Callable[[str, Stage, str | None], None]
 SecretsProvider = Callable[[str], dict[str, str]]
-
 
 
 class Scheduler:
@@ -58,6 +58,7 @@ class Scheduler:
         self.secrets_provider = secrets_provider or (lambda _key: {})
         self.on_change = on_change
         self.drain_s = drain_s
+        self.slots = start_slots(settings.deploy_slots)
         # Sleep has two depths: first the Space is frozen (memory kept, no CPU; wakes in
         # milliseconds), after freeze_s it is stopped (memory freed; a wake then pays the
         # app's start, seconds for Gradio). 0 = stop at once. See bench/wake.py.
@@ -83,24 +84,29 @@ class Scheduler:
         starting = Stage.RUNNING_APP_STARTING if old else Stage.APP_STARTING
         report(starting, None)
         self.routes.put(route_for(spec, old.upstream if old else None, starting))
-        new: Instance | None = None
+        since = self.records.begin_start(spec.key, spec.startup_timeout)
         try:
-            new = self.backend.start(spec)
-            self.backend.wait_healthy(new, spec.startup_timeout)
+            new = start_watched(self, spec, since, self.backend.start)
+        except StartCancelled:
+            undo_cancelled(self, spec, old, old_record, since)
+            raise
         except PodiumError as err:
-            if new is not None:
-                self.backend.remove(new)
             self._deploy_failed(spec, old, old_record, report, err)
             raise
-        except BaseException:
-            if new is not None:
-                self.backend.remove(new)
-            raise
+        finally:
+            self.records.end_start(spec.key, since)
         self.routes.put(route_for(spec, new.upstream, Stage.RUNNING))
         self.records.save(SpaceRecord(spec, Desired.RUNNING, new.id, time.time()))
         report(Stage.RUNNING, None)
         self._retire(spec.key, keep=new.id)
         return new
+
+    def cancel_start(self, space_key: str, show: Stage) -> bool:
+        """Give up the Space's pending start (a deploy or a wake waiting for the app), at
+        once and without its lock: its container is removed now and its starter lets go
+        within a poll, restoring what served before (or a route showing ``show``). For
+        delete, pause and a new push. Returns whether a start was pending."""
+        return cancel_start(self, space_key, show)
 
     def _deploy_failed(
         self, spec: RunSpec, old: Instance | None, old_record: SpaceRecord | None,
@@ -232,24 +238,33 @@ class Scheduler:
         report(Stage.APP_STARTING, None)
         self.routes.put(route_for(spec, None, Stage.APP_STARTING))
         stopped = self.backend.refresh(record.container) if record.container else None
-        instance: Instance | None = None
-        try:
+
+        def start(spec: RunSpec) -> Instance:
             # Thawing takes milliseconds; restarting the stopped container beats a fresh
             # one as its filesystem and page cache are warm (see bench/wake.py).
             if stopped is not None and stopped.frozen:
-                instance = self.backend.thaw(stopped)
-            elif stopped is not None:
-                instance = self.backend.resume(stopped)
-            else:
-                instance = self.backend.start(self._with_secrets(spec))
-            self.backend.wait_healthy(instance, spec.startup_timeout)
+                return self.backend.thaw(stopped)
+            if stopped is not None:
+                return self.backend.resume(stopped)
+            return self.backend.start(self._with_secrets(spec))
+
+        since = self.records.begin_start(spec.key, spec.startup_timeout)
+        try:
+            instance = start_watched(self, spec, since, start)
+        except StartCancelled:
+            if stopped is not None:
+                self.backend.remove(stopped)
+            undo_cancelled(self, spec, None, record, since)
+            raise
         except PodiumError as err:
-            if instance is not None or stopped is not None:
-                self.backend.remove(instance or stopped)  # type: ignore[arg-type]
+            if stopped is not None:
+                self.backend.remove(stopped)
             self.routes.put(route_for(spec, None, Stage.RUNTIME_ERROR))
             self.records.save(SpaceRecord(spec, Desired.FAILED, None, 0.0))
             report(Stage.RUNTIME_ERROR, _detail(err))
             raise
+        finally:
+            self.records.end_start(spec.key, since)
         self.routes.put(route_for(spec, instance.upstream, Stage.RUNNING))
         self.records.save(SpaceRecord(spec, Desired.RUNNING, instance.id, time.time()))
         report(Stage.RUNNING, None)
@@ -301,11 +316,11 @@ class Scheduler:
 
     def run_forever(
         self, stop: threading.Event, *, idle_every: float = 30.0,
-        reconcile_every: float = 300.0, wake_workers: int = 4,
+        reconcile_every: float = 300.0,
     ) -> None:
-        """Serve wake requests from the proxy and sleep idle Spaces until ``stop`` is set."""
-        run_forever(self, stop, idle_every=idle_every, reconcile_every=reconcile_every,
-                    wake_workers=wake_workers)
+        """Serve wake requests from the proxy, sleep idle Spaces and record crashes until
+        ``stop`` is set."""
+        run_forever(self, stop, idle_every=idle_every, reconcile_every=reconcile_every)
 
     # -- logs and lookups ----------------------------------------------------------------
 

@@ -142,6 +142,14 @@ class SpaceConfig(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
     @property
+    def requested_startup_timeout(self) -> int | None:
+        """startup_duration_timeout in seconds when the README sets it, else None (the
+        platform's default applies; see Settings.startup_timeout_for)."""
+        if "startup_duration_timeout" not in self.model_fields_set:
+            return None
+        return self.startup_duration_timeout
+
+    @property
     def app_dir(self) -> str:
         """Folder holding app_file, relative to the repository root ('.' for the root)."""
         return str(PurePosixPath(self.app_file).parent)
