@@ -19,13 +19,13 @@ import time
 import uuid
 from pathlib import Path
 
+from podium.bridges import ensure_isolated_network
 from podium.builder.base_image import ensure_base_image
 from podium.builder.build import BuiltImage, build_space_image
 from podium.builder.engine import docker_client
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.resources import templates_dir
-from podium.scheduler.docker import ensure_isolated_network
 from podium.spaces.stage import BuildPhase
 
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")

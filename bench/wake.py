@@ -109,8 +109,8 @@ def build_http_image(client: docker.DockerClient, base: str) -> str:
 
 
 def build_gradio_image(settings: Settings, client: docker.DockerClient, space: SpaceId) -> str:
+    from podium.bridges import ensure_isolated_network
     from podium.builder.build import build_space_image
-    from podium.scheduler.docker import ensure_isolated_network
 
     ensure_isolated_network(client, settings.build_network)  # as the build job does
     with tempfile.TemporaryDirectory() as tmp:

@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     image_retention: int = 2
     gc_interval: int = 3600
     # Docker network the build's RUN steps get: a bridge the build worker creates and
-    # firewalls from this host like the Spaces network (podium.scheduler.firewall), so a
+    # firewalls from this host like the Spaces network (podium.bridges, podium.firewall), so a
     # Dockerfile cannot reach the API, Redis or the proxy through the bridge gateway or any
     # host address; the internet (the package index) stays reachable.
     build_network: str = "podium-builds"

@@ -17,6 +17,7 @@ import docker
 import httpx
 import pytest
 
+from podium.bridges import ensure_isolated_network
 from podium.builder.build import BuiltImage, build_space_image
 from podium.builder.engine import BuildCancelled, BuildTimeout
 from podium.builder.progress import STEP_RE
@@ -24,7 +25,6 @@ from podium.config import Settings
 from podium.errors import BuildError
 from podium.names import SpaceId
 from podium.resources import templates_dir
-from podium.scheduler.docker import ensure_isolated_network
 from podium.spaces.stage import BuildPhase
 from tests.conftest import require
 

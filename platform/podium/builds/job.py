@@ -87,10 +87,10 @@ def _build_and_record(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     commit: str, factory: bool, client: Any,
 ) -> BuildStatus:
+    from podium.bridges import ensure_isolated_network
     from podium.builder.build import build_space_image
     from podium.builder.engine import docker_client
     from podium.gitserver.repo import export_commit
-    from podium.scheduler.docker import ensure_isolated_network
 
     blog = BuildLog(conn, build_id)
     failure: tuple[str, Stage] | None = None

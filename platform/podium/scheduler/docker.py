@@ -27,10 +27,11 @@ import docker.errors
 import httpx
 from docker.models.containers import Container
 
+from podium.bridges import bridge_interface, ensure_isolated_network
 from podium.config import Settings
 from podium.errors import NotFound, ServiceUnavailable, StartCancelled
 from podium.names import SpaceId
-from podium.scheduler import cpu, firewall
+from podium.scheduler import cpu
 from podium.scheduler.base import (
     COMMIT_LABEL,
     CREATED_LABEL,
@@ -54,39 +55,7 @@ from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
 NETWORK = "podium-spaces"
 STOP_TIMEOUT_S = 10
 HEALTH_LABEL = "podium.health_path"
-_BRIDGE_NAME_OPT = "com.docker.network.bridge.name"
 SLOW_START_S = 10.0
-
-
-def bridge_interface(attrs: dict[str, Any]) -> str:
-    return (attrs.get("Options") or {}).get(_BRIDGE_NAME_OPT) or f"br-{attrs['Id'][:12]}"
-
-
-def ensure_isolated_network(
-    client: docker.DockerClient, name: str, *, isolate: bool = True,
-) -> None:
-    """Create (idempotently) the bridge ``name`` without inter-container traffic and with
-    host INPUT dropped (``firewall``). Spaces run on one; builds' RUN steps on another
-    (``Settings.build_network``), so neither reaches this host's API, Redis or proxy."""
-    try:
-        net = client.networks.get(name)
-    except docker.errors.NotFound:
-        try:
-            net = client.networks.create(
-                name,
-                driver="bridge",
-                options={
-                    # A fixed interface name lets the firewall rules name it.
-                    _BRIDGE_NAME_OPT: name[:15],
-                    "com.docker.network.bridge.enable_icc": "false",
-                },
-                labels={ROLE_LABEL: "network"},
-                check_duplicate=True,
-            )
-        except docker.errors.APIError:  # another process created it meanwhile
-            net = client.networks.get(name)
-    if isolate:
-        firewall.ensure_isolation(bridge_interface(net.attrs))
 
 
 class DockerBackend(Backend):
