@@ -134,7 +134,7 @@ def parent_cpu_seconds(parent: str) -> float:
     return int(path.read_text()) / 1e9
 
 
-def test_spinning_spaces_barely_slow_the_platform(
+def test_item14_spinning_spaces_barely_slow_the_platform(
     backend: DockerBackend, spin_image: str, docker_client: docker.DockerClient
 ) -> None:
     cores = float(os.cpu_count() or 2)

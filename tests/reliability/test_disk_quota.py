@@ -95,7 +95,7 @@ def host_free(path: Path) -> int:
     return shutil.disk_usage(path).free
 
 
-def test_writing_twice_the_quota_fails_inside_and_spares_the_host(
+def test_item6_writing_twice_the_quota_fails_inside_and_spares_the_host(
     backend: DockerBackend, app_image: str, docker_client: docker.DockerClient
 ) -> None:
     space, container_id, upstream = start(backend, app_image)
@@ -123,7 +123,7 @@ def test_writing_twice_the_quota_fails_inside_and_spares_the_host(
     assert (code, owner.strip()) == (0, "1000")
 
 
-def test_quota_mounts_go_with_the_container_and_the_space(
+def test_item6_quota_mounts_go_with_the_container_and_the_space(
     backend: DockerBackend, app_image: str, docker_client: docker.DockerClient
 ) -> None:
     storage = backend.storage.root
@@ -163,7 +163,7 @@ def test_quota_mounts_go_with_the_container_and_the_space(
     assert list(storage.rglob("*.img")) == []
 
 
-def test_data_outlives_redeploys_and_a_raised_quota_grows_it(
+def test_item6_data_outlives_redeploys_and_a_raised_quota_grows_it(
     backend: DockerBackend, app_image: str, docker_client: docker.DockerClient
 ) -> None:
     space, first_id, _ = start(backend, app_image)
@@ -189,7 +189,7 @@ def test_data_outlives_redeploys_and_a_raised_quota_grows_it(
     backend.remove_volume(space)
 
 
-def test_data_of_the_volume_before_quotas_moves_into_the_quota(
+def test_item6_data_of_the_volume_before_quotas_moves_into_the_quota(
     backend: DockerBackend, app_image: str, docker_client: docker.DockerClient
 ) -> None:
     space = SpaceId(f"q{uuid.uuid4().hex[:8]}", "upgraded")
