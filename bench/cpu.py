@@ -49,27 +49,8 @@ from podium.scheduler.docker import DockerBackend
 from podium.scheduler.spec import RunSpec
 from podium.services.redis_server import free_port
 
-SPIN = r'''
-import http.server, multiprocessing, os
-
-def spin():
-    while True:
-        pass
-
-for _ in range(os.cpu_count() or 2):
-    multiprocessing.Process(target=spin, daemon=True).start()
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "4")
-        self.end_headers()
-        self.wfile.write(b"spin")
-    def log_message(self, *args):
-        pass
-
-http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
-'''
+# The spinning Space's app, shared with tests/reliability/test_cpu_priority.py.
+SPIN = (Path(__file__).parent / "spin_app.py").read_text()
 CONDITIONS = ("idle", "weights", "equal")
 ENDPOINTS = {"dashboard": "/", "api": "/api/spaces"}
 T_START = time.monotonic()

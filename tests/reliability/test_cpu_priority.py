@@ -29,27 +29,8 @@ from tests.conftest import build_image, require
 
 pytestmark = [pytest.mark.docker]
 
-SPIN = r'''
-import http.server, multiprocessing, os
-
-def spin():
-    while True:
-        pass
-
-for _ in range(os.cpu_count() or 2):
-    multiprocessing.Process(target=spin, daemon=True).start()
-
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Length", "4")
-        self.end_headers()
-        self.wfile.write(b"spin")
-    def log_message(self, *args):
-        pass
-
-http.server.ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
-'''
+# The spinning app bench/cpu.py measures with.
+SPIN = (Path(__file__).parents[2] / "bench" / "spin_app.py").read_text()
 DOCKERFILE = """FROM {base}
 COPY app.py /app/app.py
 CMD ["python3", "-u", "/app/app.py"]
