@@ -31,6 +31,7 @@ import pytest
 
 from podium.config import Settings
 from podium.names import SpaceId
+from podium.scheduler.storage import Storage
 from podium.services.redis_server import free_port
 from podium.services.up import Started, start_platform
 from podium.spaces.stage import Stage
@@ -108,8 +109,9 @@ class Up:
 
     def recorded(self, space_id: SpaceId) -> list[dict]:
         """Every request the hostile Space has seen so far (its /data survives redeploys)."""
-        volume = self.docker.volumes.get(space_id.data_volume(self.settings.instance))
-        log = Path(volume.attrs["Mountpoint"]) / "requests.jsonl"
+        # /data is the Space's quota image, mounted on the host (podium.scheduler.storage).
+        data = Storage(self.settings, self.settings.instance).root / "data"
+        log = data / space_id.data_volume(self.settings.instance) / "requests.jsonl"
         return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
@@ -205,7 +207,8 @@ def _deploy_trap(up: Up, work: Path, base_image: str) -> None:
     sha = git("rev-parse", "HEAD", cwd=work).stdout.strip()
     up.wait_running(TRAP, sha)
     # The Space is served, and records: the wall under test is the only thing in the way.
-    probe = httpx.get(f"{up.base}/spaces/{TRAP}/probe", timeout=10)
+    probe = httpx.get(f"{up.base}/probe", timeout=10,
+                      headers={"Host": f"{TRAP.hostname(up.settings.domain)}:{up.port}"})
     assert probe.status_code == 401 and "trap" in probe.headers["www-authenticate"]
     assert any(r["path"].endswith("/probe") for r in up.recorded(TRAP))
 
