@@ -19,8 +19,8 @@ from podium.gitserver.hook import (
     main,
     post_receive,
     pre_receive,
-    repo_size,
 )
+from podium.gitserver.repo import repo_size
 from podium.names import SpaceId
 from tests.conftest import require
 
