@@ -211,13 +211,16 @@ def test_redeploy_under_load_drops_no_request(
     thread = threading.Thread(target=hammer)
     thread.start()
     try:
-        time.sleep(0.3)
+        # Waited for, not slept on: the swap must start with v1 answering the hammer and
+        # end with v2 answering it.
+        assert settles(lambda: "v1" in seen, 10), errors
         stages: list[Stage] = []
         second = scheduler.deploy(
             make_spec(settings, space, app_image, commit="c2", VERSION="v2", SLOW_START="1"),
             lambda s, _d: stages.append(s),
         )
-        time.sleep(0.3)
+        after = len(seen)
+        assert settles(lambda: "v2" in seen[after:], 10), errors
     finally:
         stop.set()
         thread.join()
