@@ -12,13 +12,20 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "PODIUM_"
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a ``Settings`` field, as operators write it."""
+    return f"{ENV_PREFIX}{setting.upper()}"
+
 
 def _default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "podium"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # Where repos, the SQLite database, the embedded Redis and logs live.
     data_dir: Path = Field(default_factory=_default_data_dir)
@@ -220,7 +227,7 @@ class Settings(BaseSettings):
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json").items():
             if value is not None:
-                env[f"PODIUM_{name.upper()}"] = (
+                env[env_name(name)] = (
                     value if isinstance(value, str) else json.dumps(value)
                 )
         return env

@@ -94,7 +94,8 @@ def live(tmp_path: Path, redis_url: str, redis_conn: redis.Redis,
     # The Platform's scheduler, built as Platform builds it, on a label scope of our own.
     platform.__dict__["scheduler"] = Scheduler(
         settings, backend, platform.routes, platform.redis,
-        secrets_provider=secrets_provider(platform), on_change=platform.record_stage,
+        secrets_provider=secrets_provider(platform.db, platform.cipher),
+        on_change=platform.record_stage,
         drain_s=0.2,
     )
     env: Live | None = None

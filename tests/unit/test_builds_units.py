@@ -14,7 +14,7 @@ from podium.builds.logs import LogEvent, _sse_from_event
 from podium.builds.queue import build_job_id
 from podium.config import Settings
 from podium.controller.deployer import load_deploy_handler
-from podium.errors import ConfigError
+from podium.errors import SettingsError
 from podium.names import SpaceId
 
 
@@ -88,5 +88,5 @@ def test_settings_round_trip_through_the_worker_environment(
 
 def test_deploy_handler_resolution() -> None:
     assert load_deploy_handler("json:dumps") is json.dumps
-    with pytest.raises(ConfigError):
+    with pytest.raises(SettingsError, match="^PODIUM_DEPLOY_HANDLER: "):
         load_deploy_handler("podium.no_such_module:deploy")

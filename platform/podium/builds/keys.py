@@ -23,10 +23,6 @@ def claim(build_id: str) -> str:
     return f"{PREFIX}:claim:{build_id}"
 
 
-def latest_build(space_id: SpaceId) -> str:
-    return f"{PREFIX}:latest:{space_id.key}"
-
-
 def space_lock(space_id: SpaceId) -> str:
     return f"{PREFIX}:lock:enqueue:{space_id.key}"
 

@@ -162,10 +162,6 @@ def follow_build_log(
                 return
 
 
-def set_latest_build(conn: redis.Redis, space_id: SpaceId, build_id: str) -> None:
-    conn.set(keys.latest_build(space_id), build_id)
-
-
 # --- Server-Sent Events, in the shape Hugging Face Spaces uses ---------------------------
 
 

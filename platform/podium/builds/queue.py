@@ -31,7 +31,7 @@ from podium.names import SpaceId
 from podium.spaces.stage import BuildStatus
 
 from . import keys, lease
-from .logs import set_latest_build, write_terminal
+from .logs import write_terminal
 from .records import building_stage, fail_build, load_space
 
 JOB_FUNC = "podium.builds.job.build_job"
@@ -110,7 +110,6 @@ def enqueue_build(
         except redis.RedisError as exc:
             fail_build(db, conn, space_id, build_id, f"could not queue the build: {exc}")
             raise
-        set_latest_build(conn, space_id, build_id)
     return BuildRef(build_id, job_id, commit)
 
 

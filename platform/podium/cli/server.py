@@ -117,11 +117,11 @@ def scheduler() -> None:
     platform = Platform(Settings())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    report = platform.scheduler.reconcile()
-    console.print(f"reconciled: adopted {len(report.adopted)}, removed {len(report.removed)}")
     deployer = Deployer(platform.settings, platform.redis, platform.db)
     try:
-        run_forever(platform.scheduler, stop, deploys=deployer)
+        run_forever(platform.scheduler, stop, deploys=deployer, reconciled=lambda report: (
+            console.print(f"reconciled: adopted {len(report.adopted)}, "
+                          f"removed {len(report.removed)}")))
     except KeyboardInterrupt:
         stop.set()
     finally:

@@ -19,8 +19,8 @@ from podium.names import SpaceId
 
 from .auth import FailureThrottle, GitAccess, authorize
 from .cgi import GitBackendResponse, RequestTooLarge
-from .hook import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, load_push_handler
-from .repo import ensure_repo
+from .hook import load_push_handler
+from .repo import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, ensure_repo
 
 UPLOAD_PACK = "git-upload-pack"
 RECEIVE_PACK = "git-receive-pack"

@@ -20,29 +20,13 @@ from podium.names import SpaceId
 from podium.plugins import load_callable
 
 from .git import ZERO_OID, run_git
-
-SPACE_VAR = "PODIUM_HOOK_SPACE"
-PUSHER_VAR = "PODIUM_HOOK_PUSHER"
-PYTHON_VAR = "PODIUM_HOOK_PYTHON"
+from .repo import PUSHER_VAR, SPACE_VAR, repo_size
 
 PushHandler = Callable[[Settings, SpaceId, str, str, str, str], list[str]]
 
 
 def load_push_handler(dotted: str) -> PushHandler:
     return load_callable(dotted, "push_handler")
-
-
-def repo_size(git_dir: Path) -> int:
-    """Bytes stored under objects/, including a push's quarantine directory (which git
-    places inside objects/ while pre-receive runs)."""
-    total = 0
-    for root, _dirs, files in os.walk(git_dir / "objects"):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:  # gc or another push removed it meanwhile
-                pass
-    return total
 
 
 def _updates(stdin: TextIO) -> Iterator[tuple[str, str, str]]:
