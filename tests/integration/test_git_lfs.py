@@ -143,6 +143,8 @@ def up(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerCli
         label = {"label": f"podium.scope={settings.instance}"}
         for c in docker_client.containers.list(all=True, filters=label):
             c.remove(force=True)
+        for v in docker_client.volumes.list(filters=label):
+            v.remove(force=True)
 
 
 def _lfs_repo(git: Git, work: Path, payload: bytes) -> str:
