@@ -148,8 +148,9 @@ class ProxyApp:
             await decision(conn.scope, receive, send)
             return
         if not decision:
-            # Like a missing Space: a private Space's existence is not told to strangers.
-            await self._page(conn, receive, send, pages.not_found(label))
+            # Like a missing Space, word for word (the host as asked, not owner/name): a
+            # private Space's existence is not told to strangers.
+            await self._page(conn, receive, send, pages.not_found(target.lookup))
             return
         status_url = "/__podium/status"
         if target.control == "status":
