@@ -165,3 +165,16 @@ def test_item7c_create_without_sdk_detects_it_at_the_first_push(
     _wait_stage(up, space, Stage.RUNNING)
     with up.api() as api:
         assert api.get(f"/api/spaces/{space}").json()["sdk"] == "static"
+
+
+def test_a_running_private_space_answers_strangers_as_a_missing_one(
+    up: Up, tmp_path: Path,
+) -> None:
+    # The wall (a) leans on: the proxy's page for a private Space a stranger may not open.
+    space, missing = SpaceId("admin", "hushed"), SpaceId("admin", "nobody")
+    _create(up, space, "static", private=True)
+    _push(up, tmp_path, space, {"README.md": STATIC_README, "index.html": "<p>s</p>"})
+    _wait_stage(up, space, Stage.RUNNING)
+    theirs, none = _live(up, space), _live(up, missing)
+    assert theirs.status_code == none.status_code == 404
+    assert theirs.text.replace(space.name, "?") == none.text.replace(missing.name, "?")
