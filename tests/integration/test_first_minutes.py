@@ -160,6 +160,7 @@ def test_item7c_create_without_sdk_detects_it_at_the_first_push(
     assert login.returncode == 0, login.stdout + login.stderr
     made = _cli(tmp_path, "create", "admin/nosdk")
     assert made.returncode == 0, made.stdout + made.stderr
+    assert "sdk set by the first push" in made.stdout, made.stdout
     space = SpaceId("admin", "nosdk")
     _push(up, tmp_path, space, {"README.md": STATIC_README, "index.html": "<p>hi</p>"})
     _wait_stage(up, space, Stage.RUNNING)
