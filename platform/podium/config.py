@@ -101,6 +101,9 @@ class Settings(BaseSettings):
 
     # git push: a push that would grow a Space's repository past this is refused.
     repo_max_bytes: int = 1 << 30
+    # Git LFS: the largest object one upload may store (the batch answer refuses bigger
+    # ones by name, so git-lfs prints why). Objects count apart from repo_max_bytes.
+    lfs_object_max_bytes: int = 1 << 30
     # Importing a Space from a git URL (POST /api/spaces {"from_url": ...}) runs in the
     # API process off the request path, this many at a time; the rest wait their turn.
     import_concurrency: int = 4

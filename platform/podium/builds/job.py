@@ -33,6 +33,7 @@ from . import keys
 from .deploys import DeployRequests
 from .lease import Lease
 from .logs import BuildLog
+from .placeholder import show_unrun
 from .queue import CLAIM_TTL
 from .records import fail_build, is_latest, is_serving, load_space
 
@@ -201,6 +202,8 @@ def _hand_over(
                 stage = Stage.RUNNING_APP_STARTING if serving else Stage.APP_STARTING
                 message = f"built {commit[:12]}; waiting for the scheduler to start it"
             store_spaces.set_stage(session, space, stage, message)
+            if space.paused:
+                show_unrun(conn, space, Stage.PAUSED)  # a first build of a paused Space
         DeployRequests(conn).put(
             space_id.key, build_id, built.ref, built.app_port, str(built.sdk), commit
         )

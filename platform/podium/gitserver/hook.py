@@ -87,7 +87,22 @@ def post_receive(
             lines = [f"Deploy not started: internal error ({type(exc).__name__}: {exc})"]
         for line in lines:
             print(line, file=out)
+    _lfs_gc(git_dir)
     return 0
+
+
+def _lfs_gc(git_dir: Path) -> None:
+    """Drop the LFS objects this push left unreferenced (a force-push, a deleted branch).
+    Never fails the push, which has landed already."""
+    from .lfsstore import LfsStore  # only pushes to repositories with LFS objects pay
+
+    store = LfsStore(git_dir)
+    if not (store.root / "objects").is_dir():
+        return
+    try:
+        store.gc(git_dir)
+    except Exception as exc:  # noqa: BLE001 - a failed gc keeps objects, which is safe
+        print(f"(LFS cleanup skipped: {exc})", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:

@@ -19,6 +19,7 @@ from podium.names import SpaceId
 
 from .git import DEFAULT_BRANCH, ZERO_OID, GitCommandFailed, check_repo_path, check_rev, git_env
 from .git import run_git as _git
+from .lfsstore import LfsStore
 
 HOOKS = ("pre-receive", "post-receive")
 # What the git server hands its hooks (hook.py) through git, beside the PODIUM_* settings.
@@ -163,18 +164,22 @@ def read_tree(
     return entries
 
 
-def read_file(settings: Settings, space_id: SpaceId, commit: str, path: str) -> bytes:
+def read_file(
+    settings: Settings, space_id: SpaceId, commit: str, path: str, *, smudge: bool = True,
+) -> bytes:
+    """The file's contents; a Git LFS pointer gives its object's (unless not ``smudge``)."""
     git_dir = _existing_repo(settings, space_id)
     sha = _resolve_commit(git_dir, commit)
     clean = check_repo_path(path)
     proc = _git(["cat-file", "blob", f"{sha}:{clean}"], git_dir=git_dir, check=False)
     if not clean or proc.returncode != 0:
         raise NotFound(f"no file {clean!r} in commit {sha[:12]}")
-    return proc.stdout
+    return LfsStore(git_dir).smudge(proc.stdout) if smudge else proc.stdout
 
 
 def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path) -> str:
-    """Write the files of ``commit`` into ``dest`` (a build context); returns the full sha.
+    """Write the files of ``commit`` into ``dest`` (a build context), Git LFS pointers
+    replaced by their objects; returns the full sha.
 
     Streams ``git archive`` through tarfile's "data" filter, so a hostile tree (absolute
     symlinks, device files) cannot write outside ``dest``."""
@@ -198,6 +203,7 @@ def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path
         proc.stderr.close()
         if proc.wait() != 0:
             raise GitCommandFailed(f"git archive failed: {err.strip()}")
+    LfsStore(git_dir).smudge_tree(dest)
     return sha
 
 
