@@ -17,9 +17,8 @@ from types import TracebackType
 
 import redis
 
+from podium.keys import builds as keys
 from podium.names import SpaceId
-
-from . import keys
 
 # Short: the reaper frees a dead worker's build slot only once its lease is gone (or its
 # process is seen gone on this host), and the next build waits that long (issue item 13).
