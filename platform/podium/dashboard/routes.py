@@ -18,7 +18,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from podium.api.auth import principal_from_request
 from podium.api.deps import PlatformDep, readable_space
 from podium.config import Settings
-from podium.controller.access import Principal, may_write
+from podium.controller.access import Principal, may_write, visible_spaces
 from podium.controller.metadata import config_at
 from podium.controller.platform import Platform
 from podium.errors import NotFound, PodiumError
@@ -33,7 +33,6 @@ from podium.store import (
     list_builds,
     list_secret_keys,
     list_share_links,
-    list_spaces,
     list_tokens,
     list_variables,
 )
@@ -78,12 +77,10 @@ def dashboard_router(settings: Settings, platform: Platform) -> APIRouter:
     ) -> tuple[list[views.Card], views.Pager]:
         pager_page = views.Pager.clamp(page)
         with platform.db.session() as session:
-            spaces, total = list_spaces(
-                session, owner=owner, sdk=Sdk(sdk) if sdk else None,
+            spaces, total = visible_spaces(
+                session, viewer, owner=owner, sdk=Sdk(sdk) if sdk else None,
                 stage=Stage(stage) if stage else None, search=search or None,
                 offset=(pager_page - 1) * views.PAGE_SIZE, limit=views.PAGE_SIZE,
-                include_private=bool(viewer and viewer.is_admin),
-                viewer=viewer.username if viewer else None,
             )
         cards = [views.Card.of(settings, space) for space in spaces]
         return cards, views.Pager(pager_page, total)
