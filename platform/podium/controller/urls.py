@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.routing import space_origin
 
 
 def space_urls(settings: Settings, space_id: SpaceId) -> dict[str, str]:
@@ -12,7 +11,7 @@ def space_urls(settings: Settings, space_id: SpaceId) -> dict[str, str]:
     only redirects there, so Space code never runs on the dashboard's origin), its git
     remote and its dashboard page."""
     base = settings.public_base_url
-    host = space_origin(settings, space_id) + "/"
+    host = settings.space_origin(space_id) + "/"
     return {
         "host": host,
         "url": host,
