@@ -23,9 +23,11 @@ class Template:
 
 
 def list_templates(settings: Settings) -> list[Template]:
+    """The folders of templates/ whose README validates, by name; none if it is missing."""
     root = templates_dir(settings)
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     found = []
-    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for path in (p for p in folders if not p.name.startswith(".")):
         try:
             found.append(Template(path.name, path, load_space_config(path)))
         except (PodiumError, OSError) as exc:  # a broken template must not hide the others

@@ -25,7 +25,6 @@ from podium.errors import NotFound, PodiumError
 from podium.gitserver.repo import read_file, read_tree
 from podium.names import RESERVED_OWNERS, SpaceId, validate_owner
 from podium.redirects import safe_next
-from podium.resources import templates_dir
 from podium.spaces.stage import BuildPhase, Sdk, Stage
 from podium.store import (
     find_user,
@@ -115,7 +114,7 @@ def dashboard_router(settings: Settings, platform: Platform) -> APIRouter:
             return login_redirect(request)
         return pages.render(
             "new.html", viewer=viewer, sdks=views.SDK_LABELS,
-            templates=views.list_templates(templates_dir(settings)),
+            templates=views.template_cards(settings),
         )
 
     @router.get("/settings/tokens")
