@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from podium.builder.packs import PACKS
 from podium.config import Settings
 from podium.errors import NotFound, PodiumError
 from podium.resources import templates_dir
@@ -29,7 +30,7 @@ def list_templates(settings: Settings) -> list[Template]:
     found = []
     for path in (p for p in folders if not p.name.startswith(".")):
         try:
-            found.append(Template(path.name, path, load_space_config(path)))
+            found.append(Template(path.name, path, load_space_config(path, PACKS)))
         except (PodiumError, OSError) as exc:  # a broken template must not hide the others
             log.warning("template %s skipped: %s", path.name, exc)
     return found
