@@ -22,11 +22,7 @@ from podium.errors import NotFound
 from podium.names import RESERVED_OWNERS, validate_owner
 from podium.redirects import safe_next
 from podium.spaces.stage import Sdk, Stage
-from podium.store import (
-    find_user,
-    get_user,
-    list_tokens,
-)
+from podium.store import find_user, get_user, list_tokens
 
 from . import views
 from .pages import Pages, login_redirect
