@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -18,6 +19,10 @@ ENV_PREFIX = "PODIUM_"
 def env_name(setting: str) -> str:
     """The environment variable of a ``Settings`` field, as operators write it."""
     return f"{ENV_PREFIX}{setting.upper()}"
+
+
+if TYPE_CHECKING:  # names does not import config; the hint alone needs no import at run time
+    from podium.names import SpaceId
 
 
 def _default_data_dir() -> Path:
@@ -217,11 +222,22 @@ class Settings(BaseSettings):
     def repos_dir(self) -> Path:
         return self.data_dir / "repos"
 
-    @property
-    def public_base_url(self) -> str:
+    def public_origin(self, host: str) -> str:
+        """``{scheme}://{host}[:public_port]``, the port left out when it is the scheme's
+        default: the one place the public port suffix is written, for the dashboard, every
+        Space's own origin and the CSP pattern covering them."""
         default = {"http": 80, "https": 443}.get(self.scheme)
         port = "" if self.public_port == default else f":{self.public_port}"
-        return f"{self.scheme}://{self.domain}{port}"
+        return f"{self.scheme}://{host}{port}"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.public_origin(self.domain)
+
+    def space_origin(self, space_id: SpaceId) -> str:
+        """``{scheme}://{owner}-{name}.{domain}[:port]``: the only origin a Space's code runs
+        on (its public port is the dashboard's)."""
+        return self.public_origin(space_id.hostname(self.domain))
 
     def to_env(self) -> dict[str, str]:
         """PODIUM_* variables from which ``Settings()`` rebuilds these settings in a child

@@ -17,7 +17,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from podium.api.app import create_api
 from podium.controller.deploy import deploy, run_spec
 from podium.controller.platform import Platform
 from podium.controller.secrets import secrets_provider
@@ -25,6 +24,7 @@ from podium.names import SpaceId
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.service import Scheduler
 from podium.store import get_space, update_space
+from podium.web import create_api
 from tests.conftest import build_image, require
 from tests.integration.api_helpers import add_user, api_settings, bearer, login_token
 

@@ -20,13 +20,13 @@ import redis
 from rq import Worker
 from rq.job import JobStatus
 
-from podium.builds import keys
 from podium.builds.lease import lease_holder
 from podium.builds.logs import follow_build_log, read_build_log
 from podium.builds.queue import build_queue, enqueue_build, fetch_job
 from podium.builds.reaper import reap_stale_builds
 from podium.config import Settings
 from podium.controller.deployer import Outcome, process_pending_deploys
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import builds as store_builds

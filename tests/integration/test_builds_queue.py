@@ -20,13 +20,13 @@ import pytest
 import redis
 from rq.job import JobStatus
 
-from podium.builds import keys
 from podium.builds.job import run_build
 from podium.builds.lease import ProcessId
 from podium.builds.logs import BuildLog, follow_build_log
 from podium.builds.queue import build_queue, enqueue_build
 from podium.builds.reaper import reap_stale_builds
 from podium.config import Settings
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.resources import templates_dir
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage

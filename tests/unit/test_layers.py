@@ -21,8 +21,8 @@ PLATFORM = Path(__file__).resolve().parents[2] / "platform"
 # module or package prefix; the longest one that matches a module decides its layer.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("edges", (
-        "podium.__main__", "podium.cli", "podium.services", "podium.api", "podium.dashboard",
-        "podium.gitserver.app", "podium.gitserver.hook",
+        "podium.__main__", "podium.cli", "podium.services", "podium.web", "podium.api",
+        "podium.dashboard", "podium.gitserver.app", "podium.gitserver.hook",
     )),
     ("controller", ("podium.controller",)),
     ("builds, scheduler, proxy", ("podium.builds", "podium.scheduler", "podium.proxy")),
@@ -49,8 +49,6 @@ ALLOWED_UPWARD: set[tuple[str, str]] = {
     ("podium.proxy.plane.nginx", "podium.services.redis_server"),
     ("podium.proxy.plane.nginx", "podium.services.supervisor"),
     ("podium.proxy.testing", "podium.services.redis_server"),
-    # issue 11 item 6: the API's router list includes the dashboard's.
-    ("podium.api.routers", "podium.dashboard"),
 }
 ALLOWED_CIRCLES: set[frozenset[str]] = {
     # issue 11 item 2: the plane registry in base.py imports the planes, which import it.

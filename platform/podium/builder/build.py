@@ -15,7 +15,7 @@ import docker
 from podium.builder import constraints
 from podium.builder.context import prepare_own_context, prepare_sdk_context, repo_files
 from podium.builder.engine import BuildStream, build_limits, stream_build
-from podium.builder.packs import BuildPack, RenderContext, pick_pack
+from podium.builder.packs import PACKS, BuildPack, RenderContext, pick_pack
 from podium.builder.progress import PhaseTracker, failure_reason, step_phases
 from podium.builder.sdk import SdkChoice, choose_sdk
 from podium.config import Settings
@@ -113,7 +113,7 @@ def _read_config(
 ) -> SpaceConfig:
     """The Space's README configuration, its warnings said in the build log."""
     log(BuildPhase.CLONE, f"reading the Space's configuration at {commit[:COMMIT_TAG_LEN]}")
-    config = load_space_config(source_dir)
+    config = load_space_config(source_dir, PACKS)
     for warning in config.warnings:
         log(BuildPhase.CLONE, f"warning: {warning}")
     asked = config.requested_startup_timeout

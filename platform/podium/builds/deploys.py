@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 
 import redis
 
-from . import keys
+from podium.keys import builds as keys
 
 log = logging.getLogger(__name__)
 
-KEY = f"{keys.PREFIX}:deploys"
+KEY = keys.DEPLOYS
 
 # Delete the Space's field only while it still holds the request for ``build_id``.
 _DONE = """

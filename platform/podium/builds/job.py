@@ -26,10 +26,10 @@ from rq.timeouts import JobTimeoutException
 
 from podium.config import Settings
 from podium.errors import BuildError, ConfigError, NoAppFile, PodiumError
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 
-from . import keys
 from .deploys import DeployRequests
 from .lease import Lease
 from .logs import BuildLog

@@ -21,10 +21,9 @@ import redis
 import redis.asyncio
 
 from podium.config import Settings
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus
-
-from . import keys
 
 # Lines kept in a stream (approximate trimming keeps XADD O(1)).
 STREAM_MAXLEN = 20_000

@@ -27,10 +27,11 @@ from rq.rate_limit import RateLimit, release_slot
 from rq.registry import StartedJobRegistry
 
 from podium.config import Settings
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildStatus, Stage
 
-from . import keys, lease
+from . import lease
 from .logs import write_terminal
 from .placeholder import show_unrun
 from .records import building_stage, fail_build, load_space

@@ -70,7 +70,7 @@ def api() -> None:
     """Run the API + dashboard + git server process."""
     import uvicorn
 
-    from podium.api.app import create_app
+    from podium.web import create_app
 
     settings = Settings()
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,

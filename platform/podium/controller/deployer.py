@@ -22,10 +22,10 @@ from typing import Any
 
 import redis
 
-from podium.builds import keys
 from podium.builds.deploys import DeployRequest, DeployRequests
 from podium.builds.records import is_latest, is_serving
 from podium.config import Settings
+from podium.keys import builds as keys
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.plugins import load_callable
