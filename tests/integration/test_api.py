@@ -168,8 +168,9 @@ def test_create_empty_space(env: Env) -> None:
     assert env.call("GET", "/api/spaces/alice/demo_1").json()["id"] == "alice/Demo_1"
     error(env.call("POST", "/api/spaces", env.alice, json={"name": "demo_1", "sdk": "gradio"}),
           409, "conflict")
-    assert "sdk" in error(env.call("POST", "/api/spaces", env.alice, json={"name": "n"}),
-                          400, "bad_request")
+    # Issue 13 item 7: without an sdk the Space is empty until its first push decides it.
+    empty = env.call("POST", "/api/spaces", env.alice, json={"name": "n"})
+    assert empty.status_code == 201 and empty.json()["stage"] == Stage.NO_APP_FILE, empty.text
 
 
 def test_create_from_template_commits_it_and_queues_a_build(env: Env) -> None:
