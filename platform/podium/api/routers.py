@@ -29,10 +29,24 @@ def include_all(
         build_logs_router(settings, aredis, platform.db, dependencies=[can_read_space]),
         tags=["logs"],
     )
-    from . import files, runtime, secrets, shares, spaces, templates, tokens, users
+    from . import (
+        files,
+        hub,
+        hub_commits,
+        hub_files,
+        runtime,
+        secrets,
+        shares,
+        spaces,
+        templates,
+        tokens,
+        users,
+    )
 
-    for module in (users, tokens, spaces, runtime, secrets, shares, files, templates):
+    for module in (users, tokens, hub, spaces, runtime, secrets, shares, files, templates,
+                   hub_files, hub_commits):
         app.include_router(module.router)
+    app.include_router(hub_files.downloads)
     from podium.dashboard import dashboard_router
 
     app.include_router(dashboard_router(settings, platform))  # HTML pages; keep last
