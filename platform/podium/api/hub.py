@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from podium.controller import lifecycle, repos
-from podium.errors import AlreadyExists, BadRequest
+from podium.errors import AlreadyExists, BadRequest, ConfigError, NoAppFile
 from podium.names import SpaceId
+from podium.spaces.config import load_space_config_from_files
 from podium.spaces.stage import Sdk
 
 from .deps import CurrentUser, PlatformDep, WritableSpace, WritingUser, writable_space
@@ -52,6 +53,11 @@ class HubSettingsIn(Body):
     private: bool | None = None
     visibility: Literal["public", "private", "protected"] | None = None
     gated: Literal["auto", "manual", False] | None = None
+
+
+class YamlIn(Body):
+    content: str = Field(max_length=1 << 20)
+    repoType: str | None = Field(None, max_length=16)  # noqa: N815
 
 
 class HardwareIn(Body):
@@ -134,3 +140,17 @@ def hub_settings(body: HubSettingsIn, space: WritableSpace, platform: PlatformDe
 def hardware(body: HardwareIn, space: WritableSpace, platform: PlatformDep) -> Runtime:
     repos.check_hardware(body.flavor)
     return runtime_of(platform, space)
+
+
+@router.post("/validate-yaml")
+def validate_yaml(body: YamlIn) -> Any:
+    """README front matter checked as the build will (upload_folder asks before it commits);
+    a missing app file is the build's to report, once the files are there."""
+    try:
+        load_space_config_from_files({"README.md": body.content})
+    except NoAppFile:
+        pass
+    except ConfigError as exc:
+        return JSONResponse({"errors": [{"message": exc.message}], **exc.to_dict()},
+                            status_code=400)
+    return {"errors": [], "warnings": []}

@@ -103,7 +103,9 @@ def paths_info(
 @router.get("/commits/{rev}")
 def commits(rev: str, space: ReadableSpace, platform: PlatformDep) -> list[dict[str, Any]]:
     _rev(platform, space, rev)
-    return [{"id": c.oid, "authors": [{"user": c.author}], "date": c.date.isoformat(),
+    # The Hub's date format exactly: huggingface_hub parses no other.
+    return [{"id": c.oid, "authors": [{"user": c.author}],
+             "date": c.date.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
              "title": c.title, "message": c.message}
             for c in history(platform.settings, space.space_id, rev)]
 

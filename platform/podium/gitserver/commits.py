@@ -76,8 +76,10 @@ def _apply(git_dir: Path, env: dict[str, str], changes: Sequence[Change]) -> Non
         gone = (below or exact) if change.folder else exact
         if not gone:
             raise NotFound(f"no {'folder' if change.folder else 'file'} {path!r} to delete")
-        run_git(["update-index", "--force-remove", "-z", "--stdin"], git_dir=git_dir, env=env,
-                input=b"".join(n.encode(errors="surrogateescape") + b"\0" for n in gone))
+        # Mode 0 removes the entry; --force-remove would want a work tree.
+        run_git(["update-index", "-z", "--index-info"], git_dir=git_dir, env=env,
+                input=b"".join(f"0 {ZERO_OID}\t".encode() + n.encode(errors="surrogateescape")
+                               + b"\0" for n in gone))
 
 
 def write_commit(
