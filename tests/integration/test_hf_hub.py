@@ -4,6 +4,7 @@ comes back; and a commit made through the Hub API is built like a git push."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -157,6 +158,8 @@ def test_space_runtime_settings_and_env(hub) -> None:  # type: ignore[no-untyped
     api.add_space_secret("alice/env", "OTHER", "x")
     api.delete_space_secret("alice/env", "OTHER")
 
+    api.upload_file(path_or_fileobj=APP.encode(), path_in_repo="app.py", repo_id="alice/env",
+                    repo_type="space")
     runtime = api.get_space_runtime("alice/env")
     assert runtime.hardware == "cpu-basic"
     slept = api.set_space_sleep_time("alice/env", 600)
@@ -168,9 +171,60 @@ def test_space_runtime_settings_and_env(hub) -> None:  # type: ignore[no-untyped
     restarted = api.restart_space("alice/env", factory_reboot=True)
     assert restarted.stage != "PAUSED"
 
-    api.upload_file(path_or_fileobj=APP.encode(), path_in_repo="app.py", repo_id="alice/env",
-                    repo_type="space")
     copy = api.duplicate_repo("alice/env", "alice/env-copy", repo_type="space")
     assert copy.repo_id == "alice/env-copy"
     assert api.list_repo_files("alice/env-copy", repo_type="space") == ["app.py"]
     assert set(api.get_space_variables("alice/env-copy")) == {"LEVEL"}
+
+
+def test_hub_routes_keep_the_walls(hub) -> None:  # type: ignore[no-untyped-def]
+    """Attacks through the same client: another user, a read-only token and an anonymous
+    caller cannot change or read what they may not; commit paths cannot leave the tree or
+    reach .git; a served file is a sandboxed download, never a page on Podium's origin."""
+    api, server, settings, _tmp = hub
+    api.create_repo("alice/walls", repo_type="space", space_sdk="static", private=True)
+    api.upload_file(path_or_fileobj=b"<script>alert(1)</script>", path_in_repo="index.html",
+                    repo_id="alice/walls", repo_type="space")
+    bob = HfApi(endpoint=server.url, token=token_for(server.url, "bob", PASSWORD))
+    anonymous = HfApi(endpoint=server.url, token=False)
+    for outsider in (bob, anonymous):
+        with pytest.raises(RepositoryNotFoundError):
+            outsider.list_repo_files("alice/walls", repo_type="space")
+        with pytest.raises(RepositoryNotFoundError):
+            hf_hub_download("alice/walls", "index.html", repo_type="space",
+                            endpoint=server.url, token=outsider.token or False,
+                            cache_dir=_tmp / "outsider")
+        with pytest.raises(HfHubHTTPError):
+            outsider.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt",
+                                 repo_id="alice/walls", repo_type="space")
+        with pytest.raises(HfHubHTTPError):
+            outsider.delete_repo("alice/walls", repo_type="space")
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api.token}"}
+                      ) as http:
+        made = http.post("/api/tokens", json={"name": "ro", "scope": "read"}).json()["token"]
+    reader = HfApi(endpoint=server.url, token=made)
+    assert reader.list_repo_files("alice/walls", repo_type="space") == ["index.html"]
+    with pytest.raises(HfHubHTTPError) as read_only:
+        reader.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="alice/walls",
+                           repo_type="space")
+    assert read_only.value.response.status_code == 403
+    # The client refuses these paths itself; a hostile caller sends the NDJSON by hand.
+    for bad in ("../escape.txt", ".git/hooks/post-receive", "a/../../b", "sub/.GIT/config"):
+        lines = [{"key": "header", "value": {"summary": "x"}},
+                 {"key": "file", "value": {"path": bad, "content": "eA==",
+                                           "encoding": "base64"}}]
+        refused = httpx.post(f"{server.url}/api/spaces/alice/walls/commit/main",
+                             content="\n".join(json.dumps(x) for x in lines),
+                             headers={"Authorization": f"Bearer {api.token}",
+                                      "Content-Type": "application/x-ndjson"})
+        assert refused.status_code == 400, (bad, refused.text)
+    assert api.list_repo_files("alice/walls", repo_type="space") == ["index.html"]
+    assert not (settings.repos_dir / "alice" / "escape.txt").exists()
+
+    served = httpx.get(f"{server.url}/spaces/alice/walls/resolve/main/index.html",
+                       headers={"Authorization": f"Bearer {api.token}"})
+    assert served.status_code == 200 and served.content.startswith(b"<script>")
+    assert served.headers["content-type"] == "application/octet-stream"
+    assert "sandbox" in served.headers["content-security-policy"]
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert served.headers["content-disposition"] == "attachment"

@@ -100,8 +100,7 @@ def create(body: RepoIn, request: Request, platform: PlatformDep,
                      variables=env, sleep_time=body.sleepTimeSeconds, hardware=body.hardware)
     except AlreadyExists as exc:
         # The Hub's 409 carries the existing repo's url: create_repo(exist_ok=True) reads it.
-        return JSONResponse({**exc.to_dict(), "url": url}, status_code=409,
-                            headers={"X-Error-Message": exc.message})
+        return JSONResponse({**exc.to_dict(), "url": url}, status_code=409)
     return {"url": url, "name": str(space_id), "id": str(space_id)}
 
 

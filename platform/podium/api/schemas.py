@@ -162,11 +162,6 @@ class SpaceOut(BaseModel):
         )
 
 
-class SpaceList(BaseModel):
-    items: list[SpaceOut]
-    total: int
-
-
 class SpaceIn(Request):
     name: str = Field(min_length=1, max_length=96)
     owner: str | None = Field(None, max_length=39)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from podium.config import Settings
-from podium.errors import NotFound, PreconditionFailed, RevisionNotFound
+from podium.errors import BadRequest, NotFound, PreconditionFailed, RevisionNotFound
 from podium.names import SpaceId
 
 from .git import ZERO_OID, check_repo_path, check_rev, run_git
@@ -61,8 +61,9 @@ def tip(git_dir: Path, ref: str) -> str | None:
 def _apply(git_dir: Path, env: dict[str, str], changes: Sequence[Change]) -> None:
     for change in changes:
         path = check_repo_path(change.path)
-        if not path:
-            raise NotFound(f"invalid path {change.path!r}")
+        # git refuses .git components too, but as a failure of its own, not the caller's.
+        if not path or any(part.lower() == ".git" for part in path.split("/")):
+            raise BadRequest(f"invalid path {change.path!r}")
         if change.data is not None:
             oid = run_git(["hash-object", "-w", "--stdin"], git_dir=git_dir,
                           input=change.data).stdout.decode().strip()
