@@ -79,6 +79,10 @@ def test_repo_lifecycle_info_and_listing(hub) -> None:  # type: ignore[no-untype
     assert {s.id for s in api.list_spaces(author="alice")} == {"alice/demo", "alice/other"}
     assert {s.id for s in anonymous.list_spaces()} == {"alice/demo"}
     assert len(list(api.list_spaces(limit=1))) == 1
+    for i in range(30):  # past one page (24): list_spaces() follows the Link header
+        api.create_repo(f"alice/many{i}", repo_type="space", space_sdk="static")
+    assert len(list(api.list_spaces(author="alice"))) == 32
+    assert len(list(api.list_spaces(author="alice", limit=27))) == 27
 
     api.move_repo("alice/other", "alice/renamed", repo_type="space")
     assert api.repo_exists("alice/renamed", repo_type="space")

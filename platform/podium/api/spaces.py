@@ -33,13 +33,14 @@ def list_all(
     sort: Literal["likes", "lastModified", "createdAt", "trendingScore"] | None = None,
     full: bool = False,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 24,
+    limit: Annotated[int | None, Query(ge=1, le=10_000)] = None,
 ) -> list[SpaceOut]:
     """Spaces the caller may see, pinned first then most recently updated (or by ``sort``).
     A JSON list as the Hub answers, so huggingface_hub's list_spaces reads it: the total is
     in X-Total-Count, the next page in a Link header (rel="next")."""
     admin = principal is not None and principal.is_admin
-    page = min(limit, PAGE_MAX)
+    # No limit: pages of 24 linked to the end (huggingface_hub's list_spaces() reads all).
+    page = min(limit or 24, PAGE_MAX)
     with platform.db.session() as session:
         items, total = list_spaces(
             session, owner=owner or author or None, sdk=sdk, stage=stage,
@@ -47,8 +48,9 @@ def list_all(
             viewer=principal.username if principal else None, sort=sort,
         )
     response.headers["X-Total-Count"] = str(total)
-    if offset + page < total and limit > page:
-        after = request.url.include_query_params(offset=offset + page, limit=limit - page)
+    if offset + page < total and (limit is None or limit > page):
+        rest = {} if limit is None else {"limit": limit - page}
+        after = request.url.include_query_params(offset=offset + page, **rest)
         response.headers["Link"] = f'<{after}>; rel="next"'
     out = [SpaceOut.of(s, platform.settings) for s in items]
     if full:
