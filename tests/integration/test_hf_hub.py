@@ -150,7 +150,7 @@ def test_uploads_downloads_and_history(hub) -> None:  # type: ignore[no-untyped-
 
 
 def test_space_runtime_settings_and_env(hub) -> None:  # type: ignore[no-untyped-def]
-    api, _server, _settings, _tmp = hub
+    api, server, _settings, _tmp = hub
     api.create_repo("alice/env", repo_type="space", space_sdk="gradio",
                     space_variables=[{"key": "MODE", "value": "demo"}],
                     space_secrets=[{"key": "TOKEN", "value": "s3cret"}])
@@ -175,10 +175,17 @@ def test_space_runtime_settings_and_env(hub) -> None:  # type: ignore[no-untyped
     restarted = api.restart_space("alice/env", factory_reboot=True)
     assert restarted.stage != "PAUSED"
 
-    copy = api.duplicate_repo("alice/env", "alice/env-copy", repo_type="space")
+    copy = api.duplicate_repo("alice/env", "alice/env-copy", repo_type="space",
+                              space_variables=[{"key": "EXTRA", "value": "1"}],
+                              space_secrets=[{"key": "NEW", "value": "n"}], space_sleep_time=60)
     assert copy.repo_id == "alice/env-copy"
     assert api.list_repo_files("alice/env-copy", repo_type="space") == ["app.py"]
-    assert set(api.get_space_variables("alice/env-copy")) == {"LEVEL"}
+    assert set(api.get_space_variables("alice/env-copy")) == {"LEVEL", "EXTRA"}
+    assert api.get_space_runtime("alice/env-copy").sleep_time == 60
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {api.token}"}
+                      ) as http:
+        names = {s["key"] for s in http.get("/api/spaces/alice/env-copy/secrets").json()}
+    assert names == {"NEW"}  # the source's secrets never travel with a duplicate
 
 
 def test_hub_routes_keep_the_walls(hub) -> None:  # type: ignore[no-untyped-def]

@@ -180,6 +180,9 @@ class DuplicateIn(Request):
     private: bool | None = None
     visibility: Literal["public", "private", "protected"] | None = None
     hardware: str | None = Field(None, max_length=64)
+    sleepTimeSeconds: int | None = Field(None, ge=0, le=365 * 24 * 3600)  # noqa: N815
+    secrets: list[SecretIn] = Field(default_factory=list, max_length=100)
+    variables: list[VariableIn] = Field(default_factory=list, max_length=100)
 
 
 class SettingsIn(Request):

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from fastapi.responses import RedirectResponse
 
-from podium.controller import lifecycle, sharing
-from podium.controller.repos import check_hardware
+from podium.controller import lifecycle, repos, sharing
 from podium.errors import BadRequest
+from podium.names import SpaceId
 from podium.spaces.stage import Sdk, Stage
 from podium.store import list_spaces
 
@@ -93,16 +93,19 @@ def duplicate(
     """Copy code and variables (never secrets) into a new Space and build it. Asked in the
     Hub's shape ("repository"), the answer's ``url`` is the new repository's, which
     huggingface_hub's duplicate_repo reads; otherwise it is the Space's live URL."""
-    check_hardware(body.hardware)
     owner, name = body.to_owner, body.to_name
     if body.repository:
         owner, _, name = body.repository.rpartition("/")
     if not name:
         raise BadRequest("give the new Space's name", hint='"to_name" or "repository"')
     private = body.private if body.visibility is None else body.visibility != "public"
-    created = lifecycle.duplicate(platform, principal, space.space_id, to_name=name,
-                                  to_owner=owner or None, private=private)
-    out = SpaceOut.of(created.space, platform.settings).model_dump(mode="json")
+    copy = repos.duplicate(
+        platform, principal, space.space_id, SpaceId(owner or principal.username, name),
+        private=private, hardware=body.hardware, sleep_time=body.sleepTimeSeconds,
+        secrets=[repos.EnvEntry(e.key, e.value) for e in body.secrets],
+        variables=[repos.EnvEntry(e.key, e.value, e.description) for e in body.variables],
+    )
+    out = SpaceOut.of(copy, platform.settings).model_dump(mode="json")
     if body.repository:
         out["url"] = f"{str(request.base_url).rstrip('/')}/spaces/{out['id']}"
     return out

@@ -45,14 +45,14 @@ def create(
     check_hardware(hardware)
     created = lifecycle.create(platform, principal, name=space_id.name, owner=space_id.owner,
                                sdk=sdk, private=private)
-    _set_env(platform, space_id, secrets, variables)
+    set_env(platform, space_id, secrets, variables)
     if sleep_time is not None:
         lifecycle.change_settings(platform, space_id, sleep_time=sleep_time)
     return created.space
 
 
-def _set_env(platform: Platform, space_id: SpaceId, secrets: Sequence[EnvEntry],
-             variables: Sequence[EnvEntry]) -> None:
+def set_env(platform: Platform, space_id: SpaceId, secrets: Sequence[EnvEntry],
+            variables: Sequence[EnvEntry]) -> None:
     with platform.db.session() as session:
         space = get_space(session, space_id)
         for entry in secrets:
@@ -74,6 +74,23 @@ def move(platform: Platform, principal: Principal, source: SpaceId, target: Spac
         private = bool(original.private)
     created = lifecycle.duplicate(platform, principal, source, to_name=target.name,
                                   to_owner=target.owner, private=private)
-    _set_env(platform, target, secrets, ())
+    set_env(platform, target, secrets, ())
     lifecycle.delete(platform, source)
+    return created.space
+
+
+def duplicate(
+    platform: Platform, principal: Principal, source: SpaceId, target: SpaceId, *,
+    private: bool | None, secrets: Sequence[EnvEntry] = (),
+    variables: Sequence[EnvEntry] = (), sleep_time: int | None = None,
+    hardware: str | None = None,
+) -> Space:
+    """huggingface_hub's duplicate_repo: the copy (code and variables, never the source's
+    secrets), then the secrets, variables and sleep time the caller gave for it."""
+    check_hardware(hardware)
+    created = lifecycle.duplicate(platform, principal, source, to_name=target.name,
+                                  to_owner=target.owner, private=private)
+    set_env(platform, target, secrets, variables)
+    if sleep_time is not None:
+        return lifecycle.change_settings(platform, target, sleep_time=sleep_time).space
     return created.space
