@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from podium.errors import BadRequest
 from podium.gitserver.commits import Change, write_commit
 from podium.gitserver.git import DEFAULT_BRANCH
-from podium.gitserver.hook import load_push_handler, repo_size
+from podium.gitserver.repo import repo_size
 from podium.names import SpaceId
+from podium.plugins import load_callable
 
 from .access import Principal
 from .platform import Platform
@@ -45,5 +46,6 @@ def commit(
         return new, [f"Branch '{branch}' stored; only '{DEFAULT_BRANCH}' is deployed."]
     if not settings.push_handler:
         return new, []
-    handler = load_push_handler(settings.push_handler)
+    # The same handler git's post-receive hook loads (gitserver.hook.load_push_handler).
+    handler = load_callable(settings.push_handler, "push_handler")
     return new, handler(settings, space_id, ref, old, new, principal.username)
