@@ -81,6 +81,36 @@ class NotFound(PodiumError):
     code = "not_found"
 
 
+class _HubNotFound(NotFound):
+    """A 404 huggingface_hub tells apart by its X-Error-Code header (RepositoryNotFoundError,
+    RevisionNotFoundError, EntryNotFoundError), as the Hub sends it."""
+
+    hub_code = "RepoNotFound"
+
+    def http_headers(self) -> dict[str, str]:
+        return {"X-Error-Code": self.hub_code}
+
+
+class RepoNotFound(_HubNotFound):
+    hub_code = "RepoNotFound"
+
+
+class RevisionNotFound(_HubNotFound):
+    hub_code = "RevisionNotFound"
+
+
+class EntryNotFound(_HubNotFound):
+    hub_code = "EntryNotFound"
+
+
+class PreconditionFailed(PodiumError):
+    """A commit built on a parent that is no longer the branch's head (the Hub's 412)."""
+
+    http_status = 412
+    exit_code = 4
+    code = "conflict"
+
+
 class AlreadyExists(PodiumError):
     http_status = 409
     exit_code = 4

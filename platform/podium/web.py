@@ -16,7 +16,19 @@ from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium import __version__
-from podium.api import files, runtime, secrets, shares, spaces, templates, tokens, users
+from podium.api import (
+    files,
+    hub,
+    hub_commits,
+    hub_files,
+    runtime,
+    secrets,
+    shares,
+    spaces,
+    templates,
+    tokens,
+    users,
+)
 from podium.api.deps import optional_principal, readable_space
 from podium.api.errors import install_error_handlers
 from podium.api.origin import refuse_cross_origin_changes
@@ -98,8 +110,10 @@ def include_routers(
         build_logs_router(settings, aredis, platform.db, dependencies=[can_read_space]),
         tags=["logs"],
     )
-    for module in (users, tokens, spaces, runtime, secrets, shares, files, templates):
+    for module in (users, tokens, hub, spaces, runtime, secrets, shares, files, templates,
+                   hub_files, hub_commits):
         app.include_router(module.router)
+    app.include_router(hub_files.downloads)
     app.include_router(dashboard_router(settings, platform))  # HTML pages; keep last
 
 

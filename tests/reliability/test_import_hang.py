@@ -120,7 +120,7 @@ def wait_all_failed(base: str, auth: dict[str, str], bound: float) -> list[dict]
     deadline = time.monotonic() + bound
     while True:
         listed = httpx.get(f"{base}/api/spaces", headers=auth, timeout=10,
-                           params={"owner": "admin", "limit": 100}).json()["items"]
+                           params={"owner": "admin", "limit": 100}).json()
         if len(listed) == IMPORTS and all(s["stage"] != "BUILDING" for s in listed):
             return listed
         if time.monotonic() > deadline:

@@ -67,6 +67,8 @@ def test_item2_space_origin_is_the_space_host() -> None:
     "/spaces/alice/demo?x=1/info/refs&service=git-upload-pack",
     "/spaces/alice/demo/INFO/refs", "/spaces/alice/demo/.git/info/lfs/objects/batch",
     "/spaces/-bad-/demo/", "/spaces/alice/..%2F..%2Fetc/",
+    # huggingface_hub's downloads: the API's sandboxed attachments (issue 13 item 1).
+    "/spaces/alice/demo/resolve/main/app.py", "/spaces/Alice/Demo/resolve/abc123/a/b.txt",
 ])
 def test_everything_else_goes_to_the_api(raw: str) -> None:
     assert resolve(DOMAIN, raw, DOMAIN) == ToApi()

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from podium.controller.access import Principal, may_read, may_write
 from podium.controller.platform import Platform
-from podium.errors import Forbidden, NotFound, Unauthorized
+from podium.errors import Forbidden, RepoNotFound, Unauthorized
 from podium.names import SpaceId
 from podium.store import find_space
 from podium.store.models import Space
@@ -59,7 +59,7 @@ def readable_space(platform: Platform, principal: Principal | None, space_id: Sp
     with platform.db.session() as session:
         space = find_space(session, space_id)
     if space is None or not may_read(principal, space):
-        raise NotFound(f"Space {space_id} not found")
+        raise RepoNotFound(f"Space {space_id} not found")
     return space
 
 

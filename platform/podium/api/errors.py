@@ -13,6 +13,9 @@ from podium.errors import PodiumError, Unauthorized
 async def podium_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PodiumError)
     headers = exc.http_headers()
+    # huggingface_hub shows this header as the server's reason (ASCII only in a header).
+    flat = " ".join(exc.message.split())  # no CR/LF or other control bytes in a header
+    headers["X-Error-Message"] = "".join(c if " " <= c <= "~" else "?" for c in flat)[:500]
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer realm="Podium"'
     return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)

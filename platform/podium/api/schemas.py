@@ -128,11 +128,28 @@ class SpaceOut(BaseModel):
     url: str
     git_url: str
     page: str
+    # The Hub's names for the same facts, which huggingface_hub's SpaceInfo reads.
+    author: str
+    sha: str | None
+    createdAt: datetime  # noqa: N815
+    lastModified: datetime  # noqa: N815
+    subdomain: str
+    cardData: dict[str, object]  # noqa: N815
+    tags: list[str]
+    # Only where the Hub sends them: one Space's info, or a listing with full=true.
+    siblings: list[dict[str, object]] | None = None
+    runtime: Runtime | None = None
 
     @classmethod
     def of(cls, space: Space, settings: Settings) -> SpaceOut:
         urls = space_urls(settings, space.space_id)
+        card = {"title": space.title, "emoji": space.emoji, "colorFrom": space.color_from,
+                "colorTo": space.color_to, "sdk": space.sdk,
+                "short_description": space.short_description, "pinned": bool(space.pinned)}
         return cls(
+            author=space.owner, sha=space.head_commit, createdAt=space.created_at,
+            lastModified=space.updated_at, subdomain=space.subdomain, tags=[str(space.sdk)],
+            cardData={k: v for k, v in card.items() if v is not None},
             id=f"{space.owner}/{space.name}", owner=space.owner, name=space.name,
             sdk=space.sdk, title=space.title, emoji=space.emoji, colorFrom=space.color_from,
             colorTo=space.color_to, short_description=space.short_description,
@@ -143,11 +160,6 @@ class SpaceOut(BaseModel):
             cpu_limit=space.cpu_limit, memory_limit=space.memory_limit,
             created_at=space.created_at, updated_at=space.updated_at, **urls,
         )
-
-
-class SpaceList(BaseModel):
-    items: list[SpaceOut]
-    total: int
 
 
 class SpaceIn(Request):
@@ -161,9 +173,16 @@ class SpaceIn(Request):
 
 
 class DuplicateIn(Request):
-    to_name: str = Field(min_length=1, max_length=96)
+    # Podium's fields, or the Hub's "repository": "owner/name" (huggingface_hub).
+    to_name: str | None = Field(None, min_length=1, max_length=96)
     to_owner: str | None = Field(None, max_length=39)
+    repository: str | None = Field(None, max_length=140)
     private: bool | None = None
+    visibility: Literal["public", "private", "protected"] | None = None
+    hardware: str | None = Field(None, max_length=64)
+    sleepTimeSeconds: int | None = Field(None, ge=0, le=365 * 24 * 3600)  # noqa: N815
+    secrets: list[SecretIn] = Field(default_factory=list, max_length=100)
+    variables: list[VariableIn] = Field(default_factory=list, max_length=100)
 
 
 class SettingsIn(Request):

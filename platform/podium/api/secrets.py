@@ -61,11 +61,9 @@ def remove_secret(
     return Ok()
 
 
-@router.get("/variables")
-def list_vars(space: ReadableSpace, platform: PlatformDep) -> dict[str, VariableOut]:
-    """Variables are not secret: anyone who can read the Space sees them, as on Spaces."""
+def _variables(platform: Platform, space_id: SpaceId) -> dict[str, VariableOut]:
     with platform.db.session() as session:
-        rows = list_variables(session, get_space(session, space.space_id))
+        rows = list_variables(session, get_space(session, space_id))
         return {
             row.key: VariableOut(value=row.value, description=row.description,
                                  updatedAt=row.updated_at)
@@ -73,24 +71,30 @@ def list_vars(space: ReadableSpace, platform: PlatformDep) -> dict[str, Variable
         }
 
 
+@router.get("/variables")
+def list_vars(space: ReadableSpace, platform: PlatformDep) -> dict[str, VariableOut]:
+    """Variables are not secret: anyone who can read the Space sees them, as on Spaces."""
+    return _variables(platform, space.space_id)
+
+
 @router.post("/variables")
 def add_variable(
     body: VariableIn, space: WritableSpace, platform: PlatformDep, tasks: BackgroundTasks,
 ) -> dict[str, VariableOut]:
+    """Every variable after the change, as the Hub answers (add_space_variable reads it)."""
     with platform.db.session() as session:
-        row = set_variable(session, get_space(session, space.space_id), body.key, body.value,
-                           body.description)
-        out = {row.key: VariableOut(value=row.value, description=row.description,
-                                    updatedAt=row.updated_at)}
+        set_variable(session, get_space(session, space.space_id), body.key, body.value,
+                     body.description)
     _restart_if_live(platform, space.space_id, tasks)
-    return out
+    return _variables(platform, space.space_id)
 
 
 @router.delete("/variables")
 def remove_variable(
     body: KeyIn, space: WritableSpace, platform: PlatformDep, tasks: BackgroundTasks,
-) -> Ok:
+) -> dict[str, VariableOut]:
+    """Every variable left, as the Hub answers (delete_space_variable reads it)."""
     with platform.db.session() as session:
         delete_variable(session, get_space(session, space.space_id), body.key)
     _restart_if_live(platform, space.space_id, tasks)
-    return Ok()
+    return _variables(platform, space.space_id)

@@ -187,11 +187,11 @@ def status(
             runtime = client.call("GET", _space_path(space) + "/runtime")
     if space is None:
         table = Table("Space", "sdk", "stage", "private", "url")
-        for s in listed["items"]:
+        for s in listed:
             table.add_row(s["id"], s["sdk"], s["stage"], "yes" if s["private"] else "",
                           s["url"])
         out.print(table)
-        out.print(f"{len(listed['items'])} of {listed['total']} Spaces")
+        out.print(f"{len(listed)} Spaces" + (" (the first 100)" if len(listed) == 100 else ""))
         return
     build = runtime.get("build") or {}
     rows = [

@@ -27,6 +27,9 @@ from podium.names import SpaceId, parse_subdomain
 from podium.proxy.routes import Route
 from podium.spaces.stage import Sdk
 
+# huggingface_hub's file downloads (hf_hub_download: /spaces/{owner}/{name}/resolve/...),
+# which the API answers as attachments (podium.api.hub_files); a Space never sees them.
+HUB_DOWNLOADS = "/resolve/"
 # The proxy's own endpoints inside a Space's URL space (status polling, share grants).
 CONTROL_PREFIX = "/__podium/"
 
@@ -94,6 +97,8 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
     except InvalidName:
         return ToApi()
     rest = "/" + parts[4] if len(parts) == 5 else "/"
+    if rest.startswith(HUB_DOWNLOADS):
+        return ToApi()  # the API's sandboxed file download, never the Space's code
     return ToSpaceHost(space_id, rest + sep + query)
 
 

@@ -15,6 +15,9 @@ from podium.spaces.stage import Sdk, Stage
 from .models import Space, utcnow, without_nul
 
 MAX_PAGE = 500
+# The Hub's sort keys (huggingface_hub's list_spaces(sort=...)), newest or most first.
+SORTS = {"likes": Space.likes, "lastModified": Space.updated_at, "createdAt": Space.created_at,
+         "trendingScore": Space.likes}
 
 # What callers may set through create_space/update_space; identity columns (owner, name, key,
 # subdomain) only change through SpaceId, and the stage through set_stage.
@@ -101,8 +104,10 @@ def list_spaces(
     session: Session, *, owner: str | None = None, sdk: Sdk | str | None = None,
     stage: Stage | str | None = None, search: str | None = None, offset: int = 0,
     limit: int = 50, include_private: bool = True, viewer: str | None = None,
+    sort: str | None = None,
 ) -> tuple[list[Space], int]:
-    """One page of Spaces, pinned first then most recently updated, and the total count.
+    """One page of Spaces, pinned first then most recently updated (or by ``sort``: a key
+    of SORTS, descending), and the total count.
 
     ``include_private=False`` hides private Spaces except those owned by ``viewer``.
     """
@@ -128,7 +133,8 @@ def list_spaces(
             visible = or_(visible, Space.key.startswith(f"{viewer.lower()}/"))
         query = query.where(visible)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = query.order_by(Space.pinned.desc(), Space.updated_at.desc(), Space.id.desc())
+    order = (SORTS[sort].desc(),) if sort else (Space.pinned.desc(), Space.updated_at.desc())
+    page = query.order_by(*order, Space.id.desc())
     page = page.offset(max(offset, 0)).limit(min(max(limit, 0), MAX_PAGE))
     return list(session.scalars(page)), total
 

@@ -22,7 +22,7 @@
     } catch (_) {
       return;
     }
-    for (const space of listing.items || []) {
+    for (const space of Array.isArray(listing) ? listing : []) {
       const card = grid.querySelector(`[data-space-id="${CSS.escape(space.id)}"]`);
       const badge = card && card.querySelector(".badge");
       if (!badge || badge.dataset.stage === space.stage) continue;
