@@ -45,8 +45,8 @@ from websockets.asyncio.client import connect
 
 from podium.names import SpaceId
 from podium.proxy.plane.nginx import lua_modules
-from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import free_port
+from podium.routes import Route, RouteTable
 from podium.services.redis_server import EmbeddedRedis
 from podium.spaces.stage import Sdk, Stage
 

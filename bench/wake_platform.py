@@ -59,8 +59,8 @@ import redis
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.routes import WAKE_DEDUPE_SECONDS, Keys
 from podium.proxy.testing import localhost_resolver
+from podium.routes import WAKE_DEDUPE_SECONDS, Keys
 from podium.services.redis_server import free_port
 from podium.spaces.stage import Stage
 

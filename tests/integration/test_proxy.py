@@ -19,12 +19,12 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from podium.config import Settings
+from podium.grants import GrantSigner
 from podium.names import SpaceId
-from podium.proxy.access import GrantSigner
 from podium.proxy.app import create_proxy_app
 from podium.proxy.fastpath import PROTOCOL
-from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import ServerThread, blocks, digest_of, free_port, settles, upstream_app
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import Sdk, Stage
 
 pytestmark = pytest.mark.redis

@@ -21,8 +21,8 @@ import redis.asyncio as aioredis
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.fastpath import PROTOCOL
-from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import ServerThread, digest_of, free_port, settles, upstream_app
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import Sdk, Stage
 
 pytestmark = pytest.mark.redis

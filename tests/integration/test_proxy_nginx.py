@@ -19,8 +19,8 @@ import redis
 from websockets.asyncio.client import connect
 
 from podium.names import SpaceId
-from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import ServerThread, free_port, settles, upstream_app
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import Sdk, Stage
 from tests.conftest import require
 

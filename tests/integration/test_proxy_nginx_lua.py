@@ -24,8 +24,8 @@ import httpx
 import pytest
 
 from podium.proxy.plane.nginx import lua_modules
-from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import ServerThread, upstream_app
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import Sdk, Stage
 from tests.conftest import require
 from tests.integration import test_proxy_nginx as reload_plane

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from podium.names import SpaceId
 from podium.proxy.plane.nginxconf import NginxLayout, render, served_here, upstream_name
-from podium.proxy.routes import Route
+from podium.routes import Route
 from podium.spaces.stage import Sdk, Stage
 from tests.conftest import require
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from podium.names import SpaceId
 from podium.proxy.plane import nginxlua
 from podium.proxy.plane.nginx import lua_modules
-from podium.proxy.routes import Route
+from podium.routes import Route
 from podium.spaces.stage import Sdk, Stage
 from tests.conftest import require
 

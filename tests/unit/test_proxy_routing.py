@@ -6,16 +6,15 @@ import pytest
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.routes import Route, container_env
 from podium.proxy.routing import (
     GitOnSpaceHost,
     SpaceTarget,
     ToApi,
     ToSpaceHost,
     resolve,
-    space_origin,
     upstream_path,
 )
+from podium.routes import Route, container_env, space_origin
 from podium.spaces.stage import Sdk, Stage
 
 DOMAIN = "podium.example"

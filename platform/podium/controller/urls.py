@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.routing import space_origin
+from podium.routes import space_origin
 
 
 def space_urls(settings: Settings, space_id: SpaceId) -> dict[str, str]:

@@ -21,25 +21,25 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium.config import Settings
+from podium.grants import GrantSigner
 from podium.proxy import pages
-from podium.proxy.access import COOKIE, AccessPolicy, GrantPolicy, GrantSigner
+from podium.proxy.access import COOKIE, AccessPolicy, GrantPolicy
 from podium.proxy.fastplan import FastPlanner
 from podium.proxy.headers import ForwardedFor, request_headers, response_headers, wants_html
 from podium.proxy.live import LiveRoutes
 from podium.proxy.pool import UpstreamPool
-from podium.proxy.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
 from podium.proxy.routing import (
     GitOnSpaceHost,
     SpaceTarget,
     ToApi,
     ToSpaceHost,
     resolve,
-    space_origin,
     upstream_path,
 )
 from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
 from podium.proxy.websocket import UpstreamRefused, bridge, deny
 from podium.redirects import safe_next
+from podium.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route, space_origin
 from podium.spaces.stage import Stage
 
 log = logging.getLogger("podium.proxy")

@@ -27,7 +27,6 @@ from uvicorn.server import ServerState
 
 from podium.proxy.fastplan import FastPlanner, Plan
 from podium.proxy.pool import UpstreamConnection, UpstreamPool
-from podium.proxy.routes import Route
 from podium.proxy.routing import SpaceTarget
 from podium.proxy.wire import (
     HANDOVER,
@@ -38,6 +37,7 @@ from podium.proxy.wire import (
     read_request_head,
     response_head,
 )
+from podium.routes import Route
 
 log = logging.getLogger("podium.proxy")
 

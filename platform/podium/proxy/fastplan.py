@@ -18,9 +18,9 @@ from podium.config import Settings
 from podium.proxy.access import AccessPolicy
 from podium.proxy.headers import ForwardedFor, ResponsePolicy, header, request_headers
 from podium.proxy.live import LiveRoutes
-from podium.proxy.routes import Route
 from podium.proxy.routing import SpaceTarget, resolve, upstream_path
 from podium.proxy.wire import RequestHead, request_bytes
+from podium.routes import Route
 
 log = logging.getLogger("podium.proxy")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from podium.proxy.routes import Route
+from podium.routes import Route
 
 RawHeaders = list[tuple[bytes, bytes]]
 

@@ -1,5 +1,5 @@
 """The proxy's asyncio view of the route table: the same Redis layout as
-``podium.proxy.routes.RouteTable`` (the scheduler's synchronous side), without blocking the
+``podium.routes.RouteTable`` (the scheduler's synchronous side), without blocking the
 event loop. The proxy only reads routes; it writes activity, stream counts and wake requests.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
-from podium.proxy.routes import (
+from podium.routes import (
     ROUTE_CACHE_SECONDS,
     TOUCH_INTERVAL,
     WAKE_DEDUPE_SECONDS,

@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
-from podium.config import Settings
 from podium.errors import InvalidName
 from podium.gitserver.paths import is_git_request
 from podium.names import SpaceId, parse_subdomain
-from podium.proxy.routes import Route
+from podium.routes import Route
 from podium.spaces.stage import Sdk
 
 # The proxy's own endpoints inside a Space's URL space (status polling, share grants).
@@ -95,14 +94,6 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
         return ToApi()
     rest = "/" + parts[4] if len(parts) == 5 else "/"
     return ToSpaceHost(space_id, rest + sep + query)
-
-
-def space_origin(settings: Settings, space_id: SpaceId) -> str:
-    """``{scheme}://{owner}-{name}.{domain}[:port]``: the only origin a Space's code runs on
-    (its public port is the dashboard's)."""
-    base = settings.public_base_url
-    port = base.removeprefix(f"{settings.scheme}://{settings.domain}")
-    return f"{settings.scheme}://{space_id.hostname(settings.domain)}{port}"
 
 
 def _strip_canonical(rest: str, canonical: str) -> str:

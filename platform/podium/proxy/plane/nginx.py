@@ -31,6 +31,7 @@ from pathlib import Path
 
 import redis
 
+from podium.children import die_with_parent, free_port
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
 from podium.proxy.plane import nginxlua
@@ -38,9 +39,7 @@ from podium.proxy.plane.base import DataPlane, require_redis
 from podium.proxy.plane.nginxconf import NginxLayout, render
 from podium.proxy.plane.nginxlua import LuaLayout
 from podium.proxy.plane.python import serve_python
-from podium.proxy.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
-from podium.services.redis_server import free_port
-from podium.services.supervisor import die_with_parent
+from podium.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
 
 log = logging.getLogger("podium.proxy")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from podium.gitserver.paths import GIT_REQUEST
-from podium.proxy.routes import Route
+from podium.routes import Route
 from podium.spaces.stage import Sdk
 
 # Header names and values written into the config: anything else (quotes, "$", ";",

@@ -37,7 +37,7 @@ from podium.proxy.plane.nginxconf import (
     _python_location,
     preamble,
 )
-from podium.proxy.routes import Route
+from podium.routes import Route
 from podium.spaces.stage import Sdk
 
 # Written into Lua string literals: anything else could end the literal.
