@@ -1,6 +1,6 @@
-"""Proxy benchmark: Podium's proxy with each data plane (the Python proxy alone; nginx
-driven from the route table in front of it, reloaded per change or with routes in its shared
-memory: nginx-lua), 1 and 2 worker processes, vs a bare nginx
+"""Proxy benchmark: Podium's proxy with each data plane (the Python proxy alone; nginx-lua:
+nginx with routes from the route table in its shared memory, the Python proxy behind it),
+1 and 2 worker processes, vs a bare nginx
 (a static config, no Podium logic: the floor) vs no proxy, all on loopback against the
 same real upstream (podium.proxy.testing, one process). Prints one JSON document.
 
@@ -244,7 +244,6 @@ def main() -> None:
         # Podium's proxy as `podium proxy` runs it: the Python proxy alone, and nginx driven
         # from the route table in front of it (the default data plane).
         planes = [("python", 1), ("python", 2)] + (
-            [("nginx", 1), ("nginx", 2)] if use_nginx else []) + (
             [("nginx-lua", 1), ("nginx-lua", 2)] if use_lua else [])
         for plane, workers in planes:
             port = free_port()

@@ -128,6 +128,15 @@ class Route:
         """An upstream is there and the stage says a version of the app answers."""
         return self.upstream is not None and _stage_serves(self.stage)
 
+    @property
+    def served_plainly(self) -> bool:
+        """A version answers and anyone may reach it: its plain requests need no grant, no
+        waking page and no start, so a data plane may serve them without the Python proxy's
+        pipeline. The one rule of what nginx serves itself (podium.proxy.plane.nginxlua
+        records exactly these Spaces; nginx hands every other one to the Python proxy)
+        and of what the Python fast path serves (podium.proxy.fastplan)."""
+        return self.serving and not self.private
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 

@@ -126,3 +126,16 @@ def test_no_module_reads_settings_at_import(tmp_path: Path) -> None:
     assert int(out.stdout.strip()) > 5
     assert not (tmp_path / "must-not-exist").exists()
     assert list(home.iterdir()) == []
+
+
+def test_a_removed_data_plane_is_a_settings_error_naming_the_choices(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reload-based "nginx" plane is gone: a deployment still naming it must fail at
+    # start with the choices, not fall back to another plane.
+    monkeypatch.setenv("PODIUM_PROXY_DATA_PLANE", "nginx")
+    with pytest.raises(ValidationError) as failed:
+        Settings()
+    assert "proxy_data_plane" in str(failed.value)
+    assert "'nginx-lua' or 'python'" in str(failed.value)
+    assert Settings(proxy_data_plane="python").proxy_data_plane == "python"

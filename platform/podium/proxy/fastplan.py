@@ -72,7 +72,7 @@ class FastPlanner:
     ) -> Plan | None:
         """What to send where, or None when the ASGI path must answer (a Space that does
         not serve, a gated one, an upstream that is not plain HTTP)."""
-        if not route.serving or not self.policy.open_to_all(route):
+        if not route.served_plainly or not self.policy.open_to_all(route):
             return None
         address = upstream_address(route.upstream or "")
         if address is None:

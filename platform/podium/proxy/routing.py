@@ -6,7 +6,7 @@ that holds the dashboard's session (issue 10 item 2). There the session cookie w
 with the Space's own fetch('/api/tokens'), Origin and all, and nothing could tell the
 Space's script from the dashboard's. So a path URL ``/spaces/{owner}/{name}/…`` on any
 other host is only a redirect to the same path and query on the Space's host, on every data
-plane (the nginx planes hand path URLs to the Python proxy, which answers this way).
+plane (nginx-lua hands path URLs to the Python proxy, which answers this way).
 
 Git never reaches a Space (item 1): git hands the user's credentials to whatever challenges
 its first request with 401, so a git request (podium.gitserver.paths, the one rule every

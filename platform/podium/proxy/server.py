@@ -6,10 +6,10 @@ from __future__ import annotations
 from podium.config import Settings
 from podium.errors import BadRequest
 from podium.proxy.plane.base import DataPlane
-from podium.proxy.plane.nginx import NginxLuaPlane, NginxPlane
+from podium.proxy.plane.nginx import NginxPlane
 from podium.proxy.plane.python import PythonPlane
 
-PLANES: dict[str, type[DataPlane]] = {p.name: p for p in (NginxPlane, NginxLuaPlane, PythonPlane)}
+PLANES: dict[str, type[DataPlane]] = {p.name: p for p in (NginxPlane, PythonPlane)}
 
 
 def plane_for(settings: Settings) -> DataPlane:
