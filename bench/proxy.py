@@ -216,12 +216,7 @@ def main() -> None:
     parser.add_argument("--wrk-cpu", type=int, default=(os.cpu_count() or 1) - 1,
                         help="core to pin wrk to (taskset); -1: unpinned")
     parser.add_argument("--no-nginx", action="store_true")
-    parser.add_argument("--fastpath-ab", action="store_true",
-                        help="only nginx-lua, with and without the Python fast path behind it")
     args = parser.parse_args()
-    if args.fastpath_ab:
-        fastpath_ab(args)
-        return
     conns = [int(c) for c in args.conns.split(",")]
     if not shutil.which("wrk"):
         sys.exit("wrk is needed: apt-get install -y wrk")
@@ -298,71 +293,6 @@ def main() -> None:
                 for key in runs[name]}
             for name in targets if name != "direct"
         }
-    print(json.dumps(results, indent=2))
-
-
-# The Python proxy behind nginx without podium.proxy.fastpath: uvicorn's own HTTP protocol,
-# every request through the ASGI app (as if fastpath, fastplan, wire and pool were gone).
-NO_FASTPATH = ("import podium.proxy.plane.python as p; p.PROTOCOL = 'auto'; "
-               "from podium.proxy.__main__ import main; main()")
-PRIVATE = SpaceId("bench", "private")
-
-
-def fastpath_ab(args: argparse.Namespace) -> None:
-    """nginx-lua with and without the Python fast path, side by side in one run, on what
-    nginx hands to Python: event streams, websockets, private Spaces (plain public requests,
-    which nginx serves itself, as the control)."""
-    from podium.grants import GrantSigner
-
-    wrk_cpu = args.wrk_cpu if args.wrk_cpu >= 0 and shutil.which("taskset") else None
-    conns = [int(c) for c in args.conns.split(",")]
-    py = sys.executable
-    key = "bench-secret"
-    token = GrantSigner(key.encode()).issue(PRIVATE.key, "bench", ttl=3600)
-    results: dict[str, object] = {
-        "mode": "fastpath-ab", "cpus": os.cpu_count(), "duration_s": args.duration,
-        "rounds": args.rounds, "wrk_cpu": wrk_cpu, "loadavg_before": os.getloadavg()[0]}
-    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        server = stack.enter_context(EmbeddedRedis(Path(tmp) / "redis"))
-        up_port = free_port()
-        up_pid = stack.enter_context(
-            process([py, "-m", "podium.proxy.testing", "--port", str(up_port)]))
-        wait_port(up_port)
-        table = RouteTable(redis.Redis.from_url(server.url))
-        for space, private in ((SPACE, False), (PRIVATE, True)):
-            table.put(Route.for_space(space, upstream=f"http://127.0.0.1:{up_port}",
-                                      sdk=Sdk.DOCKER, stage=Stage.RUNNING, private=private))
-        targets: dict[str, tuple[int, int]] = {}
-        commands = {"fastpath": ["-m", "podium.proxy"], "no_fastpath": ["-c", NO_FASTPATH]}
-        for name, cmd in commands.items():
-            port = free_port()
-            env = {**os.environ, "PODIUM_REDIS_URL": server.url, "PODIUM_DOMAIN": DOMAIN,
-                   "PODIUM_PUBLIC_PORT": str(port), "PODIUM_PROXY_HOST": "127.0.0.1",
-                   "PODIUM_DATA_DIR": f"{tmp}/data-{name}", "PODIUM_API_PORT": str(free_port()),
-                   "PODIUM_PROXY_DATA_PLANE": "nginx-lua", "PODIUM_SECRET_KEY": key,
-                   "PODIUM_PROXY_WORKERS": "1"}
-            targets[name] = (port, stack.enter_context(process([py, *cmd], env)))
-        for port, _ in targets.values():
-            wait_port(port)
-        bearer = (f"Authorization: Bearer {token}",)
-        kinds = {"public_kb": (SPACE, ()), "private_kb": (PRIVATE, bearer)}
-        runs: dict[str, dict[str, list[dict[str, object]]]] = {
-            name: {f"{kind}_c{c}": [] for kind in kinds for c in conns} for name in targets}
-        for _ in range(args.rounds):
-            for kind, (space, headers) in kinds.items():
-                for c in conns:
-                    for name, (port, pid) in targets.items():  # interleaved
-                        host = f"{space.hostname(DOMAIN)}:{port}"
-                        runs[name][f"{kind}_c{c}"].append(wrk(
-                            f"http://127.0.0.1:{port}/kb", host, c, args.duration, wrk_cpu,
-                            {"upstream": up_pid, "target": pid}, headers))
-        for name, (port, _) in targets.items():
-            host = f"{SPACE.hostname(DOMAIN)}:{port}"
-            results[name] = {
-                **{k: _median_run(rs) for k, rs in runs[name].items()},
-                "sse_first_event": sse_first_event(f"http://127.0.0.1:{port}", host, 100),
-                "ws_round_trip": ws_round_trip(port, host, "/ws", 2000),
-            }
     print(json.dumps(results, indent=2))
 
 

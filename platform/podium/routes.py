@@ -133,8 +133,7 @@ class Route:
         """A version answers and anyone may reach it: its plain requests need no grant, no
         waking page and no start, so a data plane may serve them without the Python proxy's
         pipeline. The one rule of what nginx serves itself (podium.proxy.plane.nginxlua
-        records exactly these Spaces; nginx hands every other one to the Python proxy)
-        and of what the Python fast path serves (podium.proxy.fastplan)."""
+        records exactly these Spaces; nginx hands every other one to the Python proxy)."""
         return self.serving and not self.private
 
     def to_json(self) -> str:

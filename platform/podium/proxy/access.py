@@ -49,11 +49,6 @@ class AccessPolicy:
     async def authorize(self, conn: HTTPConnection, route: Route) -> bool | Response:
         return not route.private
 
-    def open_to_all(self, route: Route) -> bool:
-        """True when ``authorize`` lets every request for ``route`` through without
-        looking at it, so the fast path (podium.proxy.fastpath) may skip the call. A
-        subclass that overrides ``authorize`` gets False here unless it overrides this too."""
-        return not route.private and type(self).authorize is AccessPolicy.authorize
 
 
 class GrantPolicy(AccessPolicy):
@@ -82,6 +77,3 @@ class GrantPolicy(AccessPolicy):
                 continue
             return True
         return False
-
-    def open_to_all(self, route: Route) -> bool:
-        return not route.private and type(self).authorize is GrantPolicy.authorize

@@ -24,10 +24,8 @@ from podium.config import Settings
 from podium.grants import GrantSigner
 from podium.proxy import pages
 from podium.proxy.access import COOKIE, AccessPolicy, GrantPolicy
-from podium.proxy.fastplan import FastPlanner
 from podium.proxy.headers import ForwardedFor, request_headers, response_headers, wants_html
 from podium.proxy.live import LiveRoutes
-from podium.proxy.pool import UpstreamPool
 from podium.proxy.routing import (
     GitOnSpaceHost,
     SpaceTarget,
@@ -78,9 +76,6 @@ class ProxyApp:
         self.api = settings.resolved_api_url
         self._api_url = urlsplit(self.api)
         self._heartbeat: asyncio.Task[None] | None = None
-        # For podium.proxy.fastpath, when served with its protocol.
-        self.fast = FastPlanner(settings, routes, self.policy)
-        self.pool = UpstreamPool()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -321,7 +316,6 @@ class ProxyApp:
                 await self._heartbeat
         with contextlib.suppress(Exception):
             await self.routes.forget_instance()
-        self.pool.close()
         if self.client is not None:
             await self.client.close()
 

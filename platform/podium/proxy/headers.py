@@ -87,8 +87,7 @@ def request_headers(
 
 @dataclass(frozen=True, slots=True)
 class ResponsePolicy:
-    """What ``response_headers`` does for one route, worked out once (the fast path keeps
-    one per cached route)."""
+    """What ``response_headers`` does for one route: the headers dropped and added."""
 
     drop: frozenset[bytes]
     extra: tuple[tuple[bytes, bytes], ...]
