@@ -1,6 +1,6 @@
-"""Proxy benchmark: Podium's proxy with each data plane (the Python proxy alone; nginx
-driven from the route table in front of it, reloaded per change or with routes in its shared
-memory: nginx-lua), 1 and 2 worker processes, vs a bare nginx
+"""Proxy benchmark: Podium's proxy with each data plane (the Python proxy alone; nginx-lua:
+nginx with routes from the route table in its shared memory, the Python proxy behind it),
+1 and 2 worker processes, vs a bare nginx
 (a static config, no Podium logic: the floor) vs no proxy, all on loopback against the
 same real upstream (podium.proxy.testing, one process). Prints one JSON document.
 
@@ -45,8 +45,8 @@ from websockets.asyncio.client import connect
 
 from podium.names import SpaceId
 from podium.proxy.plane.nginx import lua_modules
-from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import free_port
+from podium.routes import Route, RouteTable
 from podium.services.redis_server import EmbeddedRedis
 from podium.spaces.stage import Sdk, Stage
 
@@ -135,7 +135,7 @@ def _ms(text: str) -> float:
 
 
 def wrk(url: str, host: str, conns: int, duration: int, cpu: int | None,
-        watch: dict[str, int] | None = None) -> dict[str, float]:
+        watch: dict[str, int] | None = None, headers: tuple[str, ...] = ()) -> dict[str, float]:
     """One wrk run; ``watch`` names processes whose CPU use during the run is reported."""
     pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
     watch = watch or {}
@@ -144,7 +144,8 @@ def wrk(url: str, host: str, conns: int, duration: int, cpu: int | None,
     start = time.perf_counter()
     out = subprocess.run(
         [*pin, "wrk", "-t1", f"-c{conns}", f"-d{duration}s", "--latency", "-H", f"Host: {host}",
-         url], capture_output=True, text=True, check=True, timeout=duration + 30,
+         *(arg for h in headers for arg in ("-H", h)), url],
+        capture_output=True, text=True, check=True, timeout=duration + 30,
     ).stdout
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -244,7 +245,6 @@ def main() -> None:
         # Podium's proxy as `podium proxy` runs it: the Python proxy alone, and nginx driven
         # from the route table in front of it (the default data plane).
         planes = [("python", 1), ("python", 2)] + (
-            [("nginx", 1), ("nginx", 2)] if use_nginx else []) + (
             [("nginx-lua", 1), ("nginx-lua", 2)] if use_lua else [])
         for plane, workers in planes:
             port = free_port()

@@ -39,8 +39,8 @@ import redis
 from podium.config import Settings
 from podium.errors import PodiumError
 from podium.names import SpaceId
-from podium.proxy.routes import RouteTable
 from podium.resources import templates_dir
+from podium.routes import RouteTable
 from podium.scheduler.base import Instance
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.service import Scheduler

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -52,11 +52,10 @@ class Settings(BaseSettings):
     # The proxy's data plane (podium.proxy.plane). "nginx-lua": nginx serves plain requests
     # to public, running Spaces, with routes pushed into its shared memory (never reloaded),
     # and hands everything else to the Python proxy behind it; bench/proxy.py measured it at
-    # 0.93x of direct at c=64 vs 0.67-0.70x for the Python proxy alone. "nginx": the same
-    # with a config reloaded on every route change (a reload resets requests arriving on
-    # idle kept-alive connections: 1-7 failures in 30 swaps under load, 0 with nginx-lua).
-    # "python": the Python proxy alone.
-    proxy_data_plane: str = "nginx-lua"
+    # 0.93x of direct at c=64 vs 0.67-0.70x for the Python proxy alone. "python": the Python
+    # proxy alone, for development and tests. (The reload-based "nginx" plane is gone: it
+    # reset requests on kept-alive connections at every route change.)
+    proxy_data_plane: Literal["nginx-lua", "python"] = "nginx-lua"
     nginx_binary: str = "nginx"
     # nginx worker processes (0 = one per core).
     proxy_workers: int = 1

@@ -88,7 +88,7 @@ class SchedulerKeys:
 
 
 class RouteKeys:
-    """The route table's keys (podium.proxy.routes documents each one), shared by the sync
+    """The route table's keys (podium.routes documents each one), shared by the sync
     table and the proxy's async reader."""
 
     def __init__(self, prefix: str = PREFIX) -> None:

@@ -17,10 +17,10 @@ from sqlalchemy import select
 
 from podium.builds.queue import fetch_job
 from podium.config import Settings
+from podium.grants import GrantSigner
 from podium.names import SpaceId
-from podium.proxy.access import GrantSigner
-from podium.proxy.routes import Route, RouteTable
 from podium.resources import templates_dir
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import BuildStatus, Sdk, Stage
 from podium.store import Cipher, Database, Secret, ShareLink, find_space, latest_build, utcnow
 from tests.integration.api_helpers import (

@@ -19,12 +19,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from podium.config import Settings
+from podium.grants import GrantSigner
 from podium.names import SpaceId
-from podium.proxy.access import GrantSigner
 from podium.proxy.app import create_proxy_app
-from podium.proxy.fastpath import PROTOCOL
-from podium.proxy.routes import Route, RouteTable
 from podium.proxy.testing import ServerThread, blocks, digest_of, free_port, settles, upstream_app
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import Sdk, Stage
 
 pytestmark = pytest.mark.redis
@@ -57,14 +56,10 @@ def proxy_settings(
     )
 
 
-# Every test runs against both server protocols: uvicorn's (the ASGI pipeline alone) and
-# the fast path that serves plain requests itself and hands the rest to that pipeline.
-SERVERS = {"asgi": {}, "fast": {"http": PROTOCOL}}
-
-
-@pytest.fixture(scope="module", params=sorted(SERVERS))
-def server_options(request: pytest.FixtureRequest) -> dict[str, object]:
-    return SERVERS[request.param]
+@pytest.fixture(scope="module")
+def server_options() -> dict[str, object]:
+    """uvicorn's own options, as the Python plane serves the proxy app."""
+    return {}
 
 
 @pytest.fixture(scope="module")

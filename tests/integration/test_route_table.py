@@ -6,7 +6,8 @@ from __future__ import annotations
 import redis
 
 from podium.names import SpaceId
-from podium.proxy.routes import Route, RouteTable
+from podium.proxy.testing import ProxyStandIn
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import Sdk, Stage
 
 SPACE = SpaceId("alice", "sleepy")
@@ -17,7 +18,7 @@ def sleeping(table: RouteTable) -> None:
 
 
 def test_a_new_sleep_clears_the_wake_request_dedupe(redis_conn: redis.Redis) -> None:
-    table = RouteTable(redis_conn)
+    table = ProxyStandIn(redis_conn)
     sleeping(table)
     for _ in range(5):  # a burst of requests: one wake request
         table.request_wake(SPACE.key)

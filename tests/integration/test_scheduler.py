@@ -21,8 +21,8 @@ import redis
 from podium.config import Settings
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
-from podium.proxy.routes import RouteTable
-from podium.proxy.testing import settles
+from podium.proxy.testing import ProxyStandIn, settles
+from podium.routes import RouteTable
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.loop import run_forever
 from podium.scheduler.reconcile import reconcile
@@ -111,8 +111,8 @@ def backend(settings: Settings, docker_client: docker.DockerClient) -> DockerBac
 
 
 @pytest.fixture
-def routes(redis_conn: redis.Redis) -> RouteTable:
-    return RouteTable(redis_conn)
+def routes(redis_conn: redis.Redis) -> ProxyStandIn:
+    return ProxyStandIn(redis_conn)
 
 
 @pytest.fixture

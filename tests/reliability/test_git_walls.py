@@ -151,7 +151,7 @@ def _make_stranger(settings: Settings) -> str:
         platform.close()
 
 
-@pytest.fixture(scope="module", params=["nginx-lua", "nginx", "python"])
+@pytest.fixture(scope="module", params=["nginx-lua", "python"])
 def up(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
     docker_client: docker.DockerClient, base_image: str,

@@ -8,10 +8,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from podium.gitserver.paths import GIT_REQUEST
 from podium.names import SpaceId
 from podium.proxy.plane import nginxlua
 from podium.proxy.plane.nginx import lua_modules
-from podium.proxy.routes import Route
+from podium.routes import Route
 from podium.spaces.stage import Sdk, Stage
 from tests.conftest import require
 
@@ -20,6 +21,13 @@ def route(owner: str = "alice", name: str = "demo", **kw: object) -> Route:
     values: dict[str, object] = {"upstream": "http://172.18.0.5:7860", "sdk": Sdk.GRADIO,
                                  "stage": Stage.RUNNING, **kw}
     return Route.for_space(SpaceId(owner, name), **values)  # type: ignore[arg-type]
+
+
+def layout_in(tmp_path: Path, modules: Path) -> nginxlua.NginxLayout:
+    return nginxlua.NginxLayout(
+        run_dir=tmp_path, listen="127.0.0.1:18080", python_port=9001,
+        activity_log=tmp_path / "activity.log", workers=2, control_port=9002, token="ab12",
+        modules=modules)
 
 
 def test_only_public_running_spaces_on_an_address_are_served_by_nginx() -> None:
@@ -34,6 +42,22 @@ def test_only_public_running_spaces_on_an_address_are_served_by_nginx() -> None:
     assert nginxlua.served_here(route(custom_headers={"x-a": 'a"; $host {}'}))
     assert not nginxlua.served_here(route(custom_headers={"x-a": "a\tb"}))
     assert not nginxlua.served_here(route(custom_headers={"x a": "b"}))
+    # Within what a record can say, the rule is the route's own, the one the Python fast
+    # path serves by too (podium.routes.Route.served_plainly).
+    for stage in Stage:
+        for private in (False, True):
+            one = route(stage=stage, private=private,
+                        upstream="http://172.18.0.5:7860" if stage != Stage.SLEEPING else None)
+            assert nginxlua.served_here(one) == one.served_plainly, (stage, private)
+
+
+def test_item1_git_requests_are_handed_over_by_the_one_rule(tmp_path: Path) -> None:
+    # The config renders podium.gitserver.paths.GIT_REQUEST (the rule the Python proxy
+    # routes by) into $podium_git, and any "1" there hands the request to the Python proxy.
+    text = nginxlua.render(layout_in(tmp_path, tmp_path), domain="example.org", scheme="http")
+    assert f'map $request_uri $podium_git {{ default 0; "~*{GIT_REQUEST}" 1; }}' in text
+    assert 'map "$podium_git$podium_upgrade' in text
+    assert '$podium_handover { default 1; "00000" 0; }' in text
 
 
 def test_records_by_host_carry_what_the_lua_side_needs() -> None:
@@ -64,11 +88,13 @@ def test_rendered_config_is_accepted_by_nginx(tmp_path: Path) -> None:
     assert modules is not None
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (tmp_path / "tmp" / sub).mkdir(parents=True)
-    layout = nginxlua.LuaLayout(tmp_path, "127.0.0.1:18080", 9001, tmp_path / "activity.log",
-                                workers=2, control_port=9002, token="ab12", modules=modules)
+    layout = layout_in(tmp_path, modules)
     conf = tmp_path / "nginx.conf"
     conf.write_text(nginxlua.render(layout, domain="Example.org", scheme="https"))
-    assert 'local SUFFIX = ".example.org"' in conf.read_text()
+    assert 'init({suffix = ".example.org", token = "ab12"})' in conf.read_text()
+    # The Lua is the shipped file, loaded from where the package lies.
+    assert f'lua_package_path "{nginxlua.HERE}/?.lua;;";' in conf.read_text()
+    assert (nginxlua.HERE / "podium_plane.lua").is_file()
     check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
                             "stderr"], capture_output=True, text=True, check=False)
     assert check.returncode == 0, check.stderr

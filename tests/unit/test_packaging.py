@@ -90,6 +90,8 @@ def test_wheel_ships_runners_and_templates(wheel: Path) -> None:
         assert expected, f"{kind}/ is empty in the checkout"
         assert expected <= names, sorted(expected - names)
     assert "podium/resources.py" in names
+    # The nginx-lua data plane's config template and Lua module are files of the package.
+    assert {"podium/proxy/plane/nginx.conf.j2", "podium/proxy/plane/podium_plane.lua"} <= names
     # Only the podium package and its metadata: no top-level `platform` package, no tests.
     top = {n.split("/")[0] for n in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"podium"}

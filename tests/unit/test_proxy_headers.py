@@ -6,9 +6,10 @@ import json
 
 from starlette.requests import HTTPConnection
 
+from podium.grants import GrantSigner
 from podium.names import SpaceId
 from podium.proxy import pages
-from podium.proxy.access import GrantSigner, cookie_values
+from podium.proxy.access import cookie_values
 from podium.proxy.headers import (
     ForwardedFor,
     request_headers,
@@ -16,7 +17,7 @@ from podium.proxy.headers import (
     strip_cookies,
     wants_html,
 )
-from podium.proxy.routes import Route, count_live_streams
+from podium.routes import Route, count_live_streams
 from podium.spaces.stage import Sdk, Stage
 
 FWD = ForwardedFor("203.0.113.7", "alice-demo.podium.example", "https")

@@ -7,8 +7,9 @@ import asyncio
 
 from starlette.requests import HTTPConnection
 
-from podium.proxy.access import COOKIE, GrantPolicy, GrantSigner
-from podium.proxy.routes import Route
+from podium.grants import GrantSigner
+from podium.proxy.access import COOKIE, GrantPolicy
+from podium.routes import Route
 
 ROUTE = Route(space_key="alice/demo", subdomain="alice-demo", owner="alice", name="demo",
               upstream="http://10.0.0.2:7860", sdk="gradio", stage="RUNNING", private=True)

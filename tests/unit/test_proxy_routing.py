@@ -6,16 +6,15 @@ import pytest
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.routes import Route, container_env
 from podium.proxy.routing import (
     GitOnSpaceHost,
     SpaceTarget,
     ToApi,
     ToSpaceHost,
     resolve,
-    space_origin,
     upstream_path,
 )
+from podium.routes import Route, container_env
 from podium.spaces.stage import Sdk, Stage
 
 DOMAIN = "podium.example"
@@ -51,10 +50,10 @@ def test_item2_path_urls_only_redirect_to_the_space_host(
 
 def test_item2_space_origin_is_the_space_host() -> None:
     settings = Settings(domain=DOMAIN, public_port=8080)
-    assert space_origin(settings, SpaceId("Alice", "Demo")) == (
+    assert settings.space_origin(SpaceId("Alice", "Demo")) == (
         "http://alice-demo.podium.example:8080")
     settings = Settings(domain=DOMAIN, public_port=443, scheme="https")
-    assert space_origin(settings, SpaceId("a", "b")) == "https://a-b.podium.example"
+    assert settings.space_origin(SpaceId("a", "b")) == "https://a-b.podium.example"
 
 
 @pytest.mark.parametrize("raw", [

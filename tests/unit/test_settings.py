@@ -143,3 +143,16 @@ def test_one_port_suffix_for_dashboard_spaces_and_csp(scheme: str, port: int, su
     assert space_urls(s, space)["host"] == f"{scheme}://alice-demo.podium.example{suffix}/"
     assert f"frame-src 'self' {scheme}://*.podium.example{suffix};" in (
         Pages(s).content_security_policy())
+
+
+def test_a_removed_data_plane_is_a_settings_error_naming_the_choices(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The reload-based "nginx" plane is gone: a deployment still naming it must fail at
+    # start with the choices, not fall back to another plane.
+    monkeypatch.setenv("PODIUM_PROXY_DATA_PLANE", "nginx")
+    with pytest.raises(ValidationError) as failed:
+        Settings()
+    assert "proxy_data_plane" in str(failed.value)
+    assert "'nginx-lua' or 'python'" in str(failed.value)
+    assert Settings(proxy_data_plane="python").proxy_data_plane == "python"

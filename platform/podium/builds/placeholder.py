@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from podium.proxy.routes import Route, RouteTable
+from podium.routes import Route, RouteTable
 from podium.spaces.stage import Stage
 
 # The stages a placeholder shows; a route with another stage is the scheduler's.

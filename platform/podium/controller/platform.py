@@ -13,7 +13,7 @@ import redis
 from podium.config import Settings
 from podium.controller.secrets import secrets_provider
 from podium.errors import ServiceUnavailable
-from podium.proxy.routes import RouteTable
+from podium.routes import RouteTable
 from podium.scheduler.service import Scheduler
 from podium.store import Cipher, Database
 

@@ -1,14 +1,14 @@
 """Opening private Spaces: share links (a secret URL, optionally expiring or limited in
 views) and the owner's own "open" button. Both end in a short grant signed for the proxy
-(podium.proxy.access), which its ``/__podium/grant`` endpoint turns into a cookie."""
+(podium.grants), which its ``/__podium/grant`` endpoint turns into a cookie."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from urllib.parse import quote
 
+from podium.grants import SHARE_SUBJECT, GrantSigner
 from podium.names import SpaceId
-from podium.proxy.access import SHARE_SUBJECT, GrantSigner
 from podium.store import (
     create_share_link,
     get_space,

@@ -1,7 +1,7 @@
 """Which requests are git's. One definition for every door: the API dispatches to the git
 server with ``is_git_path``, and every proxy data plane keeps what ``is_git_request``
 matches away from Spaces (podium.proxy.routing in Python; nginx's ``$podium_git`` map,
-rendered from ``GIT_REQUEST`` by podium.proxy.plane.nginxconf, for both nginx planes).
+rendered from ``GIT_REQUEST`` into nginx.conf.j2 by podium.proxy.plane.nginxlua).
 
 Why it matters: git sends the user's credentials to whatever answers ``401`` to its first
 request, so a Space that saw a git request could collect them."""

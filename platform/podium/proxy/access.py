@@ -1,94 +1,25 @@
 """Who may open a private Space, decided in the proxy without a database round trip.
 
 The API (which has the store) decides once — a share-link visit, a logged-in member of the
-Space — and hands the browser a *grant*: a short HMAC-signed token naming the Space, the
-subject and an expiry. The proxy's ``/__podium/grant?token=…`` endpoint turns it into an
-HttpOnly cookie on that Space's own host, and every later request is checked
-by recomputing one HMAC. API clients may send the same token as ``Authorization: Bearer``.
+Space — and hands the browser a *grant* (podium.grants): a short HMAC-signed token naming
+the Space, the subject and an expiry. The proxy's ``/__podium/grant?token=…`` endpoint
+turns it into an HttpOnly cookie on that Space's own host, and every later request is
+checked by recomputing one HMAC. API clients may send the same token as ``Authorization: Bearer``.
 Revocation is by expiry (keep grants short) or by rotating the key.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
-import secrets
-import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from podium.config import Settings
-from podium.proxy.routes import Route
+from podium.grants import SHARE_SUBJECT, GrantSigner
+from podium.routes import Route
 
 COOKIE = "podium_access"
-# Subject prefix of grants issued for share-link visits ("share:<link prefix>").
-SHARE_SUBJECT = "share:"
 Revoked = Callable[[str, str], Awaitable[bool]]
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass(frozen=True, slots=True)
-class Grant:
-    space_key: str
-    subject: str
-    expires: float
-
-
-class GrantSigner:
-    """Issues (API side) and verifies (proxy side) access grants."""
-
-    def __init__(self, key: bytes) -> None:
-        # A key of its own, so a grant can never be confused with another HMAC Podium makes.
-        self._key = hmac.new(key, b"podium proxy access grant v1", hashlib.sha256).digest()
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> GrantSigner:
-        """From the platform secret (PODIUM_SECRET_KEY, first of a rotation list, else
-        data_dir/secret.key). Without either, a per-process key: grants then only live as
-        long as this proxy, which fails safe (private Spaces stay closed)."""
-        if settings.secret_keys:
-            return cls(settings.secret_keys[0].encode())
-        path = settings.secret_key_file
-        if path.is_file():
-            return cls(path.read_bytes().strip())
-        return cls(secrets.token_bytes(32))
-
-    def issue(self, space_key: str, subject: str, ttl: float, now: float | None = None) -> str:
-        now = time.time() if now is None else now
-        payload = json.dumps(
-            {"s": space_key, "u": subject, "e": round(now + ttl)}, separators=(",", ":")
-        ).encode()
-        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
-
-    def verify(self, token: str, space_key: str, now: float | None = None) -> Grant | None:
-        now = time.time() if now is None else now
-        try:
-            body, sig = token.split(".", 1)
-            payload = _unb64(body)
-            if not hmac.compare_digest(_unb64(sig), self._sign(payload)):
-                return None
-            data = json.loads(payload)
-            grant = Grant(str(data["s"]), str(data["u"]), float(data["e"]))
-        except (ValueError, KeyError, TypeError):
-            return None
-        if grant.space_key != space_key or grant.expires < now:
-            return None
-        return grant
-
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()
 
 
 def cookie_values(conn: HTTPConnection, name: str) -> list[str]:
@@ -118,11 +49,6 @@ class AccessPolicy:
     async def authorize(self, conn: HTTPConnection, route: Route) -> bool | Response:
         return not route.private
 
-    def open_to_all(self, route: Route) -> bool:
-        """True when ``authorize`` lets every request for ``route`` through without
-        looking at it, so the fast path (podium.proxy.fastpath) may skip the call. A
-        subclass that overrides ``authorize`` gets False here unless it overrides this too."""
-        return not route.private and type(self).authorize is AccessPolicy.authorize
 
 
 class GrantPolicy(AccessPolicy):
@@ -151,6 +77,3 @@ class GrantPolicy(AccessPolicy):
                 continue
             return True
         return False
-
-    def open_to_all(self, route: Route) -> bool:
-        return not route.private and type(self).authorize is GrantPolicy.authorize

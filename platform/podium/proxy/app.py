@@ -21,25 +21,23 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium.config import Settings
+from podium.grants import GrantSigner
 from podium.proxy import pages
-from podium.proxy.access import COOKIE, AccessPolicy, GrantPolicy, GrantSigner
-from podium.proxy.fastplan import FastPlanner
+from podium.proxy.access import COOKIE, AccessPolicy, GrantPolicy
 from podium.proxy.headers import ForwardedFor, request_headers, response_headers, wants_html
 from podium.proxy.live import LiveRoutes
-from podium.proxy.pool import UpstreamPool
-from podium.proxy.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
 from podium.proxy.routing import (
     GitOnSpaceHost,
     SpaceTarget,
     ToApi,
     ToSpaceHost,
     resolve,
-    space_origin,
     upstream_path,
 )
 from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
 from podium.proxy.websocket import UpstreamRefused, bridge, deny
 from podium.redirects import safe_next
+from podium.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
 from podium.spaces.stage import Stage
 
 log = logging.getLogger("podium.proxy")
@@ -78,9 +76,6 @@ class ProxyApp:
         self.api = settings.resolved_api_url
         self._api_url = urlsplit(self.api)
         self._heartbeat: asyncio.Task[None] | None = None
-        # For podium.proxy.fastpath, when served with its protocol.
-        self.fast = FastPlanner(settings, routes, self.policy)
-        self.pool = UpstreamPool()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -97,7 +92,7 @@ class ProxyApp:
             if scope["type"] == "websocket":
                 await deny(scope, send, 404, b"not found", b"text/plain")
             else:
-                location = space_origin(self.settings, target.space_id) + target.rest
+                location = self.settings.space_origin(target.space_id) + target.rest
                 await RedirectResponse(location, 307)(scope, receive, send)
         elif isinstance(target, ToApi):
             await self._to_api(conn, receive, send)
@@ -324,7 +319,6 @@ class ProxyApp:
                 await self._heartbeat
         with contextlib.suppress(Exception):
             await self.routes.forget_instance()
-        self.pool.close()
         if self.client is not None:
             await self.client.close()
 

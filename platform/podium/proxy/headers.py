@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from podium.proxy.routes import Route
+from podium.routes import Route
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -87,8 +87,7 @@ def request_headers(
 
 @dataclass(frozen=True, slots=True)
 class ResponsePolicy:
-    """What ``response_headers`` does for one route, worked out once (the fast path keeps
-    one per cached route)."""
+    """What ``response_headers`` does for one route: the headers dropped and added."""
 
     drop: frozenset[bytes]
     extra: tuple[tuple[bytes, bytes], ...]

@@ -1,5 +1,5 @@
 """The proxy's asyncio view of the route table: the same Redis layout as
-``podium.proxy.routes.RouteTable`` (the scheduler's synchronous side), without blocking the
+``podium.routes.RouteTable`` (the scheduler's synchronous side), without blocking the
 event loop. The proxy only reads routes; it writes activity, stream counts and wake requests.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 import redis.asyncio as aioredis
 
 from podium.keys import RouteKeys as Keys
-from podium.proxy.routes import (
+from podium.routes import (
     ROUTE_CACHE_SECONDS,
     TOUCH_INTERVAL,
     WAKE_DEDUPE_SECONDS,
@@ -50,16 +50,6 @@ class LiveRoutes:
     async def by_subdomain(self, subdomain: str, *, fresh: bool = False) -> Route | None:
         return await self._cached("s:" + subdomain, fresh, lambda: self._by_subdomain(subdomain))
 
-    def cached_by_subdomain(self, subdomain: str) -> Route | None:
-        """The cached serving route, without I/O (None: ask ``by_subdomain``)."""
-        return self._peek("s:" + subdomain)
-
-    def _peek(self, key: str) -> Route | None:
-        hit = self._cache.get(key)
-        if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
-            return hit[1]
-        return None
-
     def forget(self, route: Route) -> None:
         self._cache.pop("k:" + route.space_key, None)
         self._cache.pop("s:" + route.subdomain, None)
@@ -89,19 +79,11 @@ class LiveRoutes:
         return await self._get(key.decode() if isinstance(key, bytes) else key)
 
     async def touch(self, space_key: str, now: float | None = None) -> None:
+        """Activity, written at most every TOUCH_INTERVAL per Space and process."""
         now = time.time() if now is None else now
-        if self.touch_due(space_key, now):
-            await self.write_touch(space_key, now)
-
-    def touch_due(self, space_key: str, now: float) -> bool:
-        """Whether activity is to be written now (and, if so, counts it as written): the
-        check without I/O, so the fast path awaits nothing on most requests."""
         if now - self._last_touch.get(space_key, float("-inf")) < TOUCH_INTERVAL:
-            return False
+            return
         self._last_touch[space_key] = now
-        return True
-
-    async def write_touch(self, space_key: str, now: float) -> None:
         await self.redis.hset(self.keys.activity, space_key, repr(now))
 
     async def stream_opened(self, space_key: str, upstream: str | None = None) -> None:

@@ -6,7 +6,7 @@ that holds the dashboard's session (issue 10 item 2). There the session cookie w
 with the Space's own fetch('/api/tokens'), Origin and all, and nothing could tell the
 Space's script from the dashboard's. So a path URL ``/spaces/{owner}/{name}/…`` on any
 other host is only a redirect to the same path and query on the Space's host, on every data
-plane (the nginx planes hand path URLs to the Python proxy, which answers this way).
+plane (nginx-lua hands path URLs to the Python proxy, which answers this way).
 
 Git never reaches a Space (item 1): git hands the user's credentials to whatever challenges
 its first request with 401, so a git request (podium.gitserver.paths, the one rule every
@@ -20,11 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import unquote
 
-from podium.config import Settings
 from podium.errors import InvalidName
 from podium.gitserver.paths import is_git_request
 from podium.names import SpaceId, parse_subdomain
-from podium.proxy.routes import Route
+from podium.routes import Route
 from podium.spaces.stage import Sdk
 
 # huggingface_hub's file downloads (hf_hub_download: /spaces/{owner}/{name}/resolve/...),
@@ -100,11 +99,6 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
     if rest.startswith(HUB_DOWNLOADS):
         return ToApi()  # the API's sandboxed file download, never the Space's code
     return ToSpaceHost(space_id, rest + sep + query)
-
-
-def space_origin(settings: Settings, space_id: SpaceId) -> str:
-    """``{scheme}://{owner}-{name}.{domain}[:port]`` (Settings.space_origin)."""
-    return settings.space_origin(space_id)
 
 
 def _strip_canonical(rest: str, canonical: str) -> str:

@@ -1,5 +1,6 @@
 """A real upstream for proxy tests and benchmarks (HTTP echo, large streaming bodies, SSE,
-websocket echo) and a helper that runs any ASGI app under uvicorn on a loopback port.
+websocket echo), a helper that runs any ASGI app under uvicorn on a loopback port, and a
+synchronous stand-in for a proxy's writes to the route table (ProxyStandIn).
 
 ``python -m podium.proxy.testing --port N`` serves the upstream in its own process."""
 
@@ -11,8 +12,10 @@ import hashlib
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -21,7 +24,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from podium.services.redis_server import free_port
+from podium.children import free_port
+from podium.routes import TOUCH_INTERVAL, WAKE_DEDUPE_SECONDS, RouteTable, stream_field
 
 CHUNK = 64 * 1024
 KB = b"x" * 1024
@@ -196,3 +200,37 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class ProxyStandIn(RouteTable):
+    """The route table plus what a proxy writes into it (activity, stream counts, its
+    heartbeat, wake requests), synchronously: for tests and benches that play a proxy
+    beside a scheduler. The proxy itself writes through podium.proxy.live.LiveRoutes."""
+
+    def __init__(self, redis: Any, prefix: str = "podium") -> None:
+        super().__init__(redis, prefix)
+        self.instance = uuid.uuid4().hex
+        self._last_touch: dict[str, float] = {}
+
+    def touch(self, space_key: str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        if now - self._last_touch.get(space_key, float("-inf")) < TOUCH_INTERVAL:
+            return
+        self._last_touch[space_key] = now
+        self.redis.hset(self.keys.activity, space_key, repr(now))
+
+    def stream_opened(self, space_key: str, upstream: str | None = None) -> None:
+        self.heartbeat()
+        self.redis.hincrby(self.keys.streams(space_key), stream_field(self.instance, upstream), 1)
+
+    def stream_closed(self, space_key: str, upstream: str | None = None) -> None:
+        self.redis.hincrby(self.keys.streams(space_key), stream_field(self.instance, upstream), -1)
+
+    def heartbeat(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.redis.zadd(self.keys.proxies, {self.instance: now})
+
+    def request_wake(self, space_key: str) -> None:
+        if self.redis.set(self.keys.wake_pending(space_key), "1", nx=True,
+                          ex=WAKE_DEDUPE_SECONDS):
+            self.redis.lpush(self.keys.wake, space_key)

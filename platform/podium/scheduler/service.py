@@ -20,7 +20,7 @@ from podium.config import Settings
 from podium.errors import NotFound, PodiumError, SpaceRuntimeError, StartCancelled
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
-from podium.proxy.routes import RouteTable
+from podium.routes import RouteTable
 from podium.scheduler.base import Backend, Instance
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for

@@ -10,7 +10,7 @@ from typing import Any
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.routes import Route, container_env
+from podium.routes import Route, container_env
 from podium.spaces.stage import Sdk, Stage
 
 # Where an SDK's app answers "I am up" (relative to any base URL path the app serves under).

@@ -23,7 +23,7 @@ from podium.scheduler.spec import RunSpec, route_for
 from podium.spaces.stage import Stage
 
 if TYPE_CHECKING:
-    from podium.proxy.routes import RouteTable
+    from podium.routes import RouteTable
 
 
 class Starter(Protocol):

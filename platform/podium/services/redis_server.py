@@ -4,7 +4,6 @@ redis-server with its data (AOF on) in the data dir, and stops it on exit."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,13 +11,8 @@ from types import TracebackType
 
 import redis
 
+from podium.children import die_with_parent, free_port
 from podium.errors import ServiceUnavailable
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 class EmbeddedRedis:
@@ -48,8 +42,6 @@ class EmbeddedRedis:
             "--appendonly", "yes", "--save", "", "--daemonize", "no",
             "--logfile", str(log), "--protected-mode", "yes",
         ]
-        from podium.services.supervisor import die_with_parent
-
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
         )

@@ -7,7 +7,6 @@ A child that dies is restarted with a back-off; its output goes to data_dir/logs
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -18,21 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from podium.children import die_with_parent
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from podium.services.redis_server import EmbeddedRedis
-
-_PR_SET_PDEATHSIG = 1
-
-
-def die_with_parent() -> None:
-    """Runs in the child before exec: if the supervisor is killed outright (SIGKILL, OOM),
-    its children get SIGTERM instead of living on as orphans holding the ports."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
 
 @dataclass
 class Child:

@@ -1,16 +1,13 @@
-"""nginx on the public port, driven from the route table, with the Python proxy behind it.
-
-Two planes: ``nginx`` (below: config re-rendered and reloaded per route change) and
-``nginx-lua`` (NginxLuaPlane: config written once, routes pushed into nginx's shared memory,
-no reload, so no keep-alive connection is closed by a route change).
+"""The nginx-lua data plane: nginx on the public port, its routes pushed from the route
+table into its shared memory (never reloaded), with the Python proxy behind it.
 
 One process (``podium proxy``) runs three things: nginx (a child that dies with it), a sync
-thread that renders nginx's config whenever the route table changes, checks it and reloads
-nginx, then records in Redis which table generation this nginx serves (the scheduler waits
-for that before it freezes or stops a container the old table sent traffic to), and an
-activity thread reading nginx's buffered activity log (a Space's key per request) so that
-requests nginx serves count as activity for sleep. The Python proxy serves, on a loopback
-port, everything nginx hands over (see podium.proxy.plane.nginxconf).
+thread that pushes every route table change into nginx's shared dict and then records in
+Redis which table generation this nginx serves (the scheduler waits for that before it
+freezes or stops a container the old table sent traffic to), and an activity thread reading
+nginx's buffered activity log (a Space's key per request) so that requests nginx serves
+count as activity for sleep. The Python proxy serves, on a loopback port, everything nginx
+hands over (see podium.proxy.plane.nginxlua).
 """
 
 from __future__ import annotations
@@ -31,42 +28,21 @@ from pathlib import Path
 
 import redis
 
+from podium.children import die_with_parent, free_port
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
-from podium.proxy.plane import nginxlua
 from podium.proxy.plane.base import DataPlane, require_redis
-from podium.proxy.plane.nginxconf import NginxLayout, render
-from podium.proxy.plane.nginxlua import LuaLayout
+from podium.proxy.plane.nginxlua import MODULES, NginxLayout, changes, entries, render
 from podium.proxy.plane.python import serve_python
-from podium.proxy.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
-from podium.services.redis_server import free_port
-from podium.services.supervisor import die_with_parent
+from podium.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
 
 log = logging.getLogger("podium.proxy")
 
 _POLL_SECONDS = 0.1
-_RELOAD_WAIT_SECONDS = 5.0
-
-
-def _children(pid: int) -> set[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return set()
-    return {int(p) for p in text.split()}
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
-
-
-def _retiring(pid: int) -> bool:
-    """An nginx worker that stopped accepting (its title says so) or is gone."""
-    try:
-        title = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return b"shutting down" in title or b"worker" not in title
 
 
 class ActivityLog:
@@ -134,41 +110,65 @@ class ActivityLog:
             log.warning("recording activity failed: %s", exc)
 
 
+def _binary(settings: Settings) -> tuple[str, Path]:
+    """nginx and its Lua modules' directory, or a ServiceUnavailable saying what to install."""
+    binary = shutil.which(settings.nginx_binary)
+    if binary is None:
+        raise ServiceUnavailable(
+            f"nginx ({settings.nginx_binary}) is not installed",
+            hint="apt-get install nginx-light, or set PODIUM_PROXY_DATA_PLANE=python",
+        )
+    modules = lua_modules(binary)
+    if modules is None:
+        raise ServiceUnavailable(
+            f"nginx ({binary}) has no Lua module",
+            hint="apt-get install libnginx-mod-http-lua, or set "
+                 "PODIUM_PROXY_DATA_PLANE=python",
+        )
+    return binary, modules
+
+
+def _python_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(2048)
+    return sock
+
+
+def _run_dir(settings: Settings) -> Path:
+    run_dir = settings.data_dir / "proxy" / f"nginx-{settings.public_port}"
+    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+        # nginx's workers run as nobody when the master is root.
+        os.chmod(run_dir / sub, 0o1777)
+    return run_dir
+
+
 class NginxPlane(DataPlane):
-    name = "nginx"
+    name = "nginx-lua"
 
     def serve(self, *, workers: int = 1) -> None:
         settings = self.settings
-        binary = shutil.which(settings.nginx_binary)
-        if binary is None:
-            raise ServiceUnavailable(
-                f"nginx ({settings.nginx_binary}) is not installed",
-                hint="apt-get install nginx-light, or set PODIUM_PROXY_DATA_PLANE=python",
-            )
+        binary, modules = _binary(settings)
         routes = RouteTable(redis.Redis.from_url(require_redis(settings)))
-        python_sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        python_sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        python_sock.bind(("127.0.0.1", 0))
-        python_sock.listen(2048)
-        run_dir = settings.data_dir / "proxy" / f"nginx-{settings.public_port}"
+        python_sock = _python_socket()
+        run_dir = _run_dir(settings)
         activity = ActivityLog(routes, run_dir / "activity.log")
-        for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi"):
-            (run_dir / sub).mkdir(parents=True, exist_ok=True)
-            # nginx's workers run as nobody when the master is root.
-            os.chmod(run_dir / sub, 0o1777)
         layout = NginxLayout(
             run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
             python_port=python_sock.getsockname()[1], activity_log=activity.path,
+            control_port=free_port(), token=secrets.token_hex(16), modules=modules,
             workers=workers, shutdown_timeout=settings.drain_timeout + 30,
         )
-        sync = self._sync(binary, layout, routes)
-        stop = threading.Event()
-        sync.write_initial()
+        sync = RouteSync(layout, routes)
+        sync.conf.write_text(render(layout, domain=settings.domain, scheme=settings.scheme))
         nginx = subprocess.Popen(
             [binary, "-p", str(run_dir), "-c", str(sync.conf), "-e", "stderr"],
             preexec_fn=die_with_parent,  # noqa: PLW1509 - a prctl only, before exec
         )
         sync.nginx = activity.nginx = nginx
+        stop = threading.Event()
         threads = [
             threading.Thread(target=sync.run, args=(stop,), name="podium-nginx-sync",
                              daemon=True),
@@ -198,36 +198,25 @@ class NginxPlane(DataPlane):
             activity.collect()
             routes.forget_plane(sync.plane)
 
-    def _sync(self, binary: str, layout: NginxLayout, routes: RouteTable) -> ConfigSync:
-        return ConfigSync(binary, layout, routes, self.settings)
 
+class RouteSync:
+    """Route table -> nginx's shared dict (a POST to its loopback control server) ->
+    "applied" marker, whenever the table changes (and a heartbeat of the marker, so the
+    scheduler knows this nginx is alive). Every worker reads the dict per request, so the
+    POST's answer means every worker routes with the new table; no reload, no connection
+    closed."""
 
-class ConfigSync:
-    """Route table -> nginx.conf -> reload -> "applied" marker, whenever the table changes
-    (and a heartbeat of the marker, so the scheduler knows this nginx is alive)."""
-
-    def __init__(
-        self, binary: str, layout: NginxLayout, routes: RouteTable, settings: Settings
-    ) -> None:
-        self.binary = binary
+    def __init__(self, layout: NginxLayout, routes: RouteTable) -> None:
         self.layout = layout
         self.routes = routes
-        self.settings = settings
         self.conf = layout.run_dir / "nginx.conf"
         self.plane = f"nginx-{uuid.uuid4().hex[:12]}"
         self.nginx: subprocess.Popen[bytes] | None = None
+        # -1: the first pass of run() pushes the table once nginx listens, and only then
+        # marks it applied.
         self.generation = -1
-        self.text = ""
-
-    def _render(self) -> str:
-        return render(self.routes.all(), self.layout, domain=self.settings.domain,
-                      scheme=self.settings.scheme)
-
-    def write_initial(self) -> None:
-        generation = self.routes.generation()
-        self.text = self._render()
-        self.conf.write_text(self.text)
-        self.generation = generation
+        self.pushed: dict[str, str] = {}  # the dict as nginx acknowledged it
+        self.reached = False  # nginx answered once (before that, a refusal is expected)
 
     def run(self, stop: threading.Event) -> None:
         beat = 0.0
@@ -250,42 +239,34 @@ class ConfigSync:
                 stop.wait(1.0)
 
     def _apply(self) -> bool:
-        text = self._render()
-        if text == self.text:
+        wanted = entries(self.routes.all())
+        body = changes(self.pushed, wanted)
+        if not body and self.reached:
             return True
-        candidate = self.conf.with_suffix(".next")
-        candidate.write_text(text)
-        check = subprocess.run(
-            [self.binary, "-t", "-q", "-p", str(self.layout.run_dir), "-c", str(candidate),
-             "-e", "stderr"], capture_output=True, text=True, check=False)
-        if check.returncode != 0:
-            # Keep serving the last good config; the Python proxy still routes everything.
-            log.error("nginx rejected the rendered config: %s", check.stderr.strip())
+        if not self._post(body):
             return False
-        candidate.replace(self.conf)
-        self.text = text
-        return self._reload()
+        self.pushed = wanted
+        return True
 
-    def _reload(self) -> bool:
-        nginx = self.nginx
-        if nginx is None or nginx.poll() is not None:
+    def _post(self, body: str) -> bool:
+        conn = http.client.HTTPConnection("127.0.0.1", self.layout.control_port, timeout=10)
+        try:
+            conn.request("POST", "/routes", body=body.encode(),
+                         headers={"X-Podium-Token": self.layout.token,
+                                  "Content-Type": "text/plain"})
+            resp = conn.getresponse()
+            answer = resp.read().decode(errors="replace").strip()
+        except OSError as exc:
+            # Until nginx listens the first time, refusals are the normal start-up.
+            (log.warning if self.reached else log.debug)("route update not sent: %s", exc)
             return False
-        before = _children(nginx.pid)
-        nginx.send_signal(signal.SIGHUP)
-        if not before:  # no /proc children list here: give the master a moment instead
-            time.sleep(0.25)
-            return True
-        # New workers serve the new config; the old ones stop accepting once told to shut
-        # down, then finish their requests and exit. Until then they may still take a new
-        # connection with the old routes: the reload counts once all of them are told.
-        deadline = time.monotonic() + _RELOAD_WAIT_SECONDS
-        while time.monotonic() < deadline:
-            now = _children(nginx.pid)
-            if now - before and all(_retiring(pid) for pid in now & before):
-                return True
-            time.sleep(0.01)
-        log.error("nginx did not replace its workers after a reload")
-        return False
+        finally:
+            conn.close()
+        if resp.status != 200:
+            log.error("nginx refused the route update (%s): %s", resp.status, answer)
+            return False
+        self.reached = True
+        return True
 
     def stop_nginx(self) -> None:
         nginx = self.nginx
@@ -308,74 +289,4 @@ def lua_modules(binary: str) -> Path | None:
         return None
     found = re.search(r"--modules-path=(\S+)", info)
     directory = Path(found[1] if found else "/usr/lib/nginx/modules")
-    return directory if all((directory / m).is_file() for m in nginxlua.MODULES) else None
-
-
-class NginxLuaPlane(NginxPlane):
-    """nginx configured once; route changes pushed into its shared memory, never reloaded
-    (podium.proxy.plane.nginxlua)."""
-
-    name = "nginx-lua"
-
-    def _sync(self, binary: str, layout: NginxLayout, routes: RouteTable) -> ConfigSync:
-        modules = lua_modules(binary)
-        if modules is None:
-            raise ServiceUnavailable(
-                f"nginx ({binary}) has no Lua module",
-                hint="apt-get install libnginx-mod-http-lua, or set "
-                     "PODIUM_PROXY_DATA_PLANE=nginx",
-            )
-        lua = LuaLayout(**vars(layout), control_port=free_port(),
-                        token=secrets.token_hex(16), modules=modules)
-        return LuaSync(binary, lua, routes, self.settings)
-
-
-class LuaSync(ConfigSync):
-    """Route table -> nginx's shared dict (a POST to its loopback control server) ->
-    "applied" marker. Every worker reads the dict per request, so the POST's answer means
-    every worker routes with the new table; no reload, no connection closed."""
-
-    def __init__(
-        self, binary: str, layout: LuaLayout, routes: RouteTable, settings: Settings
-    ) -> None:
-        super().__init__(binary, layout, routes, settings)
-        self.lua = layout
-        self.pushed: dict[str, str] = {}  # the dict as nginx acknowledged it
-        self.reached = False  # nginx answered once (before that, a refusal is expected)
-
-    def write_initial(self) -> None:
-        # The config holds no route; generation stays -1 so that the first pass of run()
-        # pushes the table once nginx listens, and only then marks it applied.
-        self.text = nginxlua.render(self.lua, domain=self.settings.domain,
-                                    scheme=self.settings.scheme)
-        self.conf.write_text(self.text)
-
-    def _apply(self) -> bool:
-        wanted = nginxlua.entries(self.routes.all())
-        body = nginxlua.changes(self.pushed, wanted)
-        if not body and self.reached:
-            return True
-        if not self._post(body):
-            return False
-        self.pushed = wanted
-        return True
-
-    def _post(self, body: str) -> bool:
-        conn = http.client.HTTPConnection("127.0.0.1", self.lua.control_port, timeout=10)
-        try:
-            conn.request("POST", "/routes", body=body.encode(),
-                         headers={"X-Podium-Token": self.lua.token,
-                                  "Content-Type": "text/plain"})
-            resp = conn.getresponse()
-            answer = resp.read().decode(errors="replace").strip()
-        except OSError as exc:
-            # Until nginx listens the first time, refusals are the normal start-up.
-            (log.warning if self.reached else log.debug)("route update not sent: %s", exc)
-            return False
-        finally:
-            conn.close()
-        if resp.status != 200:
-            log.error("nginx refused the route update (%s): %s", resp.status, answer)
-            return False
-        self.reached = True
-        return True
+    return directory if all((directory / m).is_file() for m in MODULES) else None

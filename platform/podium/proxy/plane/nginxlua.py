@@ -1,23 +1,20 @@
-"""nginx with Lua (Debian's libnginx-mod-http-lua): one static config, routes in shared memory.
+"""The nginx-lua data plane's pure parts: its one config (``nginx.conf.j2``, rendered once)
+and the shared-dict records of the routes nginx serves itself. Routes in, text out;
+podium.proxy.plane.nginx runs them.
 
-Why: the reload-based plane (podium.proxy.plane.nginxconf) re-renders nginx.conf and sends
-SIGHUP on every route change, and every reload makes the old workers close their idle
-keep-alive client connections at once; a request arriving on one of them at that moment is
-reset. A deploy swap is a route change, so a redeploy under load dropped requests, for every
-Space on the proxy. Here nginx is configured once, for every Space there will ever be: one
-generic server looks the Space up by host in a ``lua_shared_dict`` and picks the
-upstream in ``balancer_by_lua`` (one ``upstream`` with a keepalive pool, essential for
-throughput). The sync thread pushes route changes into the dict through a loopback-only
-control server; all workers share the dict, so one POST updates them all, and no connection
-is ever closed for a route change.
+nginx is configured once, for every Space there will ever be: one generic server looks the
+Space up by host in a ``lua_shared_dict`` (``podium_plane.lua``) and picks the upstream in
+``balancer_by_lua`` (one ``upstream`` with a keepalive pool, essential for throughput). The
+sync thread pushes route changes into the dict through a loopback-only control server; all
+workers share the dict, so one POST updates them all, and no connection is ever closed for
+a route change (a reload, which the plane before this one did per change, makes the old
+workers close their idle keep-alive connections and resets requests arriving on them).
 
-What nginx serves itself, and what it hands to the Python proxy behind it (``@python``), is
-exactly what the reload-based plane does: plain requests to public running Spaces, by host
-only (path URLs go to the Python proxy, which redirects them to the Space's host: Space code
-never runs on the dashboard's origin), never a git request (the shared ``$podium_handover``
-map, with podium.gitserver.paths' rule in it). A Space nginx must not serve has no entry in
-the dict, so its requests fall through to the Python proxy. Pure: routes in, text out;
-podium.proxy.plane.nginx runs it.
+nginx serves itself plain requests to the Spaces ``served_here`` names, by host only (path
+URLs go to the Python proxy, which redirects them to the Space's host: Space code never runs
+on the dashboard's origin), never a git request (the ``$podium_handover`` map, with
+podium.gitserver.paths' rule in it). Every other request goes, untouched, to the Python
+proxy behind it (``@python``).
 """
 
 from __future__ import annotations
@@ -27,181 +24,38 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from podium.proxy.plane.nginxconf import (
-    _HANDOVER_MAP,
-    _TOKEN,
-    _UPSTREAM,
-    _VALUE,
-    NginxLayout,
-    _common,
-    _python_location,
-    preamble,
-)
-from podium.proxy.routes import Route
+import jinja2
+
+from podium.gitserver.paths import GIT_REQUEST
+from podium.routes import Route
 from podium.spaces.stage import Sdk
 
+HERE = Path(__file__).parent
 # Written into Lua string literals: anything else could end the literal.
 _LITERAL = re.compile(r"^[A-Za-z0-9.:_-]*$")
+# Header names and values carried in a record: printable ASCII (a tab or newline would
+# break the record, CR/LF the response).
+_TOKEN = re.compile(r"^[A-Za-z0-9-]+$")
+_VALUE = re.compile(r"^[\x20-\x7e]*$")
+_UPSTREAM = re.compile(r"^http://(?P<host>[A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\]):(?P<port>\d+)/?$")
+assert not set(GIT_REQUEST) & set('"\\;{}'), "GIT_REQUEST must be a plain nginx string"
 
-# Record fields, tab-separated (values are printable ASCII, so never contain a tab):
-#   space key, upstream host, port, canonical prefix, flags, then header name/value pairs.
-# Flags: "s" strip the canonical prefix by host (Gradio, Streamlit), "b" send the canonical
-# prefix as the upstream's base path (Streamlit), "d" forbid embedding.
-_LUA = r"""
-local M = {}
-local shared = ngx.shared.podium
-local balancer = require("ngx.balancer")
-local find, sub, lower, byte = string.find, string.sub, string.lower, string.byte
-local SUFFIX = "%(suffix)s"
-local TOKEN = "%(token)s"
-local DENY_CSP = "frame-ancestors 'none'"
-
--- Parsed records per worker, keyed by the raw value: a route change stores a new value, so
--- a stale parse is never used, and the table is dropped when it grows (values replaced).
-local cache, cached = {}, 0
-
-local function parse(raw)
-    local fields, start = {}, 1
-    while true do
-        local tab = find(raw, "\t", start, true)
-        if not tab then fields[#fields + 1] = sub(raw, start) break end
-        fields[#fields + 1] = sub(raw, start, tab - 1)
-        start = tab + 1
-    end
-    local flags = fields[5]
-    local rec = {
-        key = fields[1], host = fields[2], port = tonumber(fields[3]),
-        canonical = fields[4], strip = find(flags, "s", 1, true) ~= nil,
-        base = find(flags, "b", 1, true) and fields[4] or "",
-        deny = find(flags, "d", 1, true) ~= nil,
-    }
-    if #fields > 5 then
-        local headers = {}
-        for i = 6, #fields - 1, 2 do headers[#headers + 1] = {fields[i], fields[i + 1]} end
-        rec.headers = headers
-    end
-    rec.filter = rec.deny or rec.headers ~= nil
-    return rec
-end
-
-local function lookup(key)
-    local raw = shared:get(key)
-    if raw == nil then return nil end
-    local rec = cache[raw]
-    if rec == nil then
-        if cached >= 4096 then cache, cached = {}, 0 end
-        rec = parse(raw)
-        cache[raw] = rec
-        cached = cached + 1
-    end
-    return rec
-end
-
-function M.access()
-    local var = ngx.var
-    local uri = var.request_uri
-    local host = var.host
-    local rec
-    local n = #host - #SUFFIX
-    if n > 0 and sub(host, n + 1) == SUFFIX then
-        rec = lookup("h:" .. sub(host, 1, n))
-    end
-    -- By host only: anything else (path URLs too) is the Python proxy's.
-    if rec == nil then return ngx.exec("@python") end
-    -- The URLs a Gradio/Streamlit app builds carry the canonical prefix; strip it (any
-    -- case) as podium.proxy.routing.upstream_path does.
-    local target = uri
-    if rec.strip then
-        local len = #rec.canonical
-        if lower(sub(uri, 1, len)) == rec.canonical then
-            local after = byte(uri, len + 1)
-            if after == nil then target = "/"
-            elseif after == 47 then target = sub(uri, len + 1)
-            elseif after == 63 then target = "/" .. sub(uri, len + 1) end
-        end
-    end
-    if var.podium_handover == "1" then return ngx.exec("@python") end
-    ngx.ctx.podium = rec
-    var.podium_space = rec.key
-    var.podium_target = rec.base .. target
-end
-
-function M.balance()
-    local rec = ngx.ctx.podium
-    local ok, err = balancer.set_current_peer(rec.host, rec.port)
-    if not ok then
-        ngx.log(ngx.ERR, "podium: no peer ", rec.host, ":", rec.port, ": ", err)
-        return ngx.exit(502)
-    end
-end
-
-function M.headers()
-    local rec = ngx.ctx.podium
-    if rec == nil or not rec.filter then return end
-    local out = ngx.header
-    if rec.headers then
-        for _, pair in ipairs(rec.headers) do out[pair[1]] = pair[2] end
-    end
-    if rec.deny then
-        -- As the Python proxy: the app's CSP stays, frame-ancestors 'none' is added.
-        out["X-Frame-Options"] = "DENY"
-        local csp = out["Content-Security-Policy"]
-        if csp == nil then csp = DENY_CSP
-        elseif type(csp) == "table" then csp[#csp + 1] = DENY_CSP
-        else csp = {csp, DENY_CSP} end
-        out["Content-Security-Policy"] = csp
-    end
-end
-
--- POST lines "S<TAB>key<TAB>record" (set) and "D<TAB>key" (delete). 200 once every line is
--- in the dict (then every worker routes with it); the sync marks the generation applied
--- only after that.
-function M.update()
-    if ngx.req.get_method() ~= "POST" then return ngx.exit(405) end
-    if ngx.var.http_x_podium_token ~= TOKEN then return ngx.exit(403) end
-    ngx.req.read_body()
-    local body = ngx.req.get_body_data()
-    if body == nil then
-        local path = ngx.req.get_body_file()
-        if path ~= nil then
-            local file = assert(io.open(path, "rb"))
-            body = file:read("*a")
-            file:close()
-        end
-    end
-    local count = 0
-    for line in string.gmatch(body or "", "[^\n]+") do
-        local op = sub(line, 1, 1)
-        local tab = find(line, "\t", 3, true)
-        if op == "S" and tab then
-            -- safe_set: never evict another Space's route to make room.
-            local ok, err = shared:safe_set(sub(line, 3, tab - 1), sub(line, tab + 1))
-            if not ok then
-                ngx.status = 507
-                ngx.say("podium: shared dict: ", err)
-                return ngx.exit(507)
-            end
-        elseif op == "D" then
-            shared:delete(sub(line, 3))
-        else
-            ngx.status = 400
-            ngx.say("podium: bad line ", count + 1)
-            return ngx.exit(400)
-        end
-        count = count + 1
-    end
-    ngx.say(count)
-end
-
-package.loaded.podium_plane = M
-"""
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(str(HERE)), autoescape=False,
+    undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True, kw_only=True)
-class LuaLayout(NginxLayout):
+class NginxLayout:
+    run_dir: Path  # pid file and temp paths
+    listen: str  # "0.0.0.0:8080"
+    python_port: int  # the Python proxy behind nginx, on 127.0.0.1
+    activity_log: Path  # a Space's key per served request (podium.proxy.plane.nginx)
     control_port: int  # loopback: route updates from the sync thread
     token: str  # the sync thread's X-Podium-Token (hex)
     modules: Path  # where ndk_http_module.so and ngx_http_lua_module.so are
+    workers: int = 1  # 0 = auto
+    shutdown_timeout: float = 60.0  # how long an old worker may finish its requests
     dict_mb: int = 32  # ~200 bytes a Space (by host): >100k Spaces
 
 
@@ -222,10 +76,10 @@ def _peer(route: Route) -> tuple[str, str] | None:
 
 
 def served_here(route: Route) -> bool:
-    """Whether nginx serves this route's plain requests itself."""
-    if not route.serving or route.private or _peer(route) is None:
+    """Whether nginx serves this route's plain requests itself: the Space is served plainly
+    (podium.routes, the one rule) and its record can say all of it."""
+    if not route.served_plainly or _peer(route) is None:
         return False
-    # Printable ASCII: a tab or newline would break the record, CR/LF the response.
     return all(_TOKEN.match(name) and _VALUE.match(value)
                for name, value in route.custom_headers.items())
 
@@ -264,53 +118,13 @@ def _literal(value: str) -> str:
     return value
 
 
-def render(layout: LuaLayout, *, domain: str, scheme: str) -> str:
-    run = layout.run_dir
-    lua = _LUA % {"suffix": _literal("." + domain.lower().rstrip(".")),
-                  "token": _literal(layout.token)}
-    modules = "".join(f"load_module {layout.modules / name};\n" for name in MODULES)
-    return f"""# Written by podium.proxy.plane.nginx (nginx-lua): routes live in shared memory.
-{modules}{preamble(run, layout.workers, layout.shutdown_timeout)}
-    log_format podium_activity $podium_space;
-    lua_shared_dict podium {layout.dict_mb}m;
-    init_by_lua_block {{{lua}}}
-{_HANDOVER_MAP}
-    upstream podium_python {{ server 127.0.0.1:{layout.python_port}; keepalive 64; }}
-    upstream podium_spaces {{
-        server 0.0.0.1;  # never used: balancer_by_lua picks the Space's peer
-        balancer_by_lua_block {{ require("podium_plane").balance() }}
-        # After the balancer (it wraps the balancer's peer selection): idle connections
-        # per worker, over every Space, matched by peer address.
-        keepalive 256;
-    }}
-
-    server {{
-        listen {layout.listen} default_server;
-        server_name _;
-        error_page 418 502 = @python;
-        location / {{
-            set $podium_space "";
-            set $podium_target "";
-            access_by_lua_block {{ require("podium_plane").access() }}
-            header_filter_by_lua_block {{ require("podium_plane").headers() }}
-            access_log {layout.activity_log} podium_activity buffer=32k flush=1s
-                if=$podium_space;{_common(scheme)}
-            proxy_set_header Connection "";
-            # Served by host only: no prefix, and a client's claim of one is dropped.
-            proxy_set_header X-Forwarded-Prefix "";
-            proxy_next_upstream off;
-            proxy_hide_header X-Frame-Options;
-            proxy_pass http://podium_spaces$podium_target;
-        }}{_python_location(scheme)}
-    }}
-
-    # Route updates from the sync thread (loopback only, and a token).
-    server {{
-        listen 127.0.0.1:{layout.control_port};
-        client_max_body_size 64m;
-        client_body_buffer_size 64m;
-        location = /routes {{ content_by_lua_block {{ require("podium_plane").update() }} }}
-        location / {{ return 404; }}
-    }}
-}}
-"""
+def render(layout: NginxLayout, *, domain: str, scheme: str) -> str:
+    return _TEMPLATES.get_template("nginx.conf.j2").render(
+        modules=[layout.modules / name for name in MODULES],
+        workers=layout.workers if layout.workers > 0 else "auto",
+        run=layout.run_dir, shutdown_timeout=int(layout.shutdown_timeout),
+        dict_mb=layout.dict_mb, lua_dir=HERE,
+        suffix=_literal("." + domain.lower().rstrip(".")), token=_literal(layout.token),
+        git_request=GIT_REQUEST, python_port=layout.python_port, listen=layout.listen,
+        scheme=scheme, activity_log=layout.activity_log, control_port=layout.control_port,
+    )

@@ -10,7 +10,6 @@ import uvicorn
 
 from podium.config import Settings
 from podium.proxy.app import create_proxy_app
-from podium.proxy.fastpath import PROTOCOL
 from podium.proxy.plane.base import DataPlane, require_redis
 
 
@@ -23,8 +22,6 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # The proxy is the public edge unless a trusted front says who the client was.
         proxy_headers=bool(trusted), forwarded_allow_ips=trusted or None,
         timeout_keep_alive=75,
-        # Plain requests to serving Spaces skip the ASGI machinery (podium.proxy.fastpath).
-        http=PROTOCOL,
     )
 
 

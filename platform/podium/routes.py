@@ -1,6 +1,8 @@
-"""The route table: the one contract between the scheduler (writes routes) and the proxy
-(reads routes; writes activity, open-stream counts and wake requests). Backed by Redis so any
-number of proxies and one scheduler share it.
+"""The route table: the one contract between the scheduler and controller (write routes,
+read activity and stream counts, wait for wake requests) and the proxy (reads routes; writes
+activity, open-stream counts and wake requests from its asyncio side, podium.proxy.live).
+Backed by Redis so any number of proxies and one scheduler share it. Below the proxy, the
+controller and the scheduler: all of them import it, it imports none of them.
 
 Redis layout under ``{prefix}``:
 
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -74,7 +75,7 @@ def container_env(space_id: SpaceId, sdk: str) -> dict[str, str]:
     prefix and the proxy adds that prefix for host routing. Gradio serves at "/" but builds
     its public URLs from X-Forwarded-Host plus its root path (it ignores X-Forwarded-Prefix),
     so it is told the canonical prefix; by host, URLs then carry the prefix and the proxy
-    strips it again (``podium.proxy.routing.upstream_path``).
+    strips it again (podium.proxy.routing.upstream_path).
     """
     prefix = path_prefix(space_id)
     if sdk == Sdk.STREAMLIT:
@@ -119,6 +120,14 @@ class Route:
         """An upstream is there and the stage says a version of the app answers."""
         return self.upstream is not None and _stage_serves(self.stage)
 
+    @property
+    def served_plainly(self) -> bool:
+        """A version answers and anyone may reach it: its plain requests need no grant, no
+        waking page and no start, so a data plane may serve them without the Python proxy's
+        pipeline. The one rule of what nginx serves itself (podium.proxy.plane.nginxlua
+        records exactly these Spaces; nginx hands every other one to the Python proxy)."""
+        return self.serving and not self.private
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
@@ -157,13 +166,11 @@ def count_live_streams(
 
 
 class RouteTable:
-    """Synchronous access for the scheduler, the API and tests."""
+    """Synchronous access for the scheduler and the controller."""
 
     def __init__(self, redis: redis.Redis, prefix: str = "podium") -> None:
         self.redis = redis
         self.keys = Keys(prefix)
-        self.instance = uuid.uuid4().hex
-        self._last_touch: dict[str, float] = {}
 
     def revoke_grants(self, space_key: str, subject: str, ttl: float) -> None:
         """Refuse grants already issued to ``subject`` (e.g. "share:shr_ab12") from now on.
@@ -208,28 +215,10 @@ class RouteTable:
         raw: dict[bytes, bytes] = self.redis.hgetall(self.keys.routes)  # type: ignore[assignment]
         return sorted((Route.from_json(v) for v in raw.values()), key=lambda r: r.space_key)
 
-    # -- activity (the proxy writes, the scheduler reads) --------------------------------
-    def touch(self, space_key: str, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        if now - self._last_touch.get(space_key, float("-inf")) < TOUCH_INTERVAL:
-            return
-        self._last_touch[space_key] = now
-        self.redis.hset(self.keys.activity, space_key, repr(now))
-
+    # -- activity and streams (the proxy writes, podium.proxy.live; the scheduler reads) --
     def last_activity(self, space_key: str) -> float | None:
         raw = _text(self.redis.hget(self.keys.activity, space_key))  # type: ignore[arg-type]
         return float(raw) if raw is not None else None
-
-    def stream_opened(self, space_key: str, upstream: str | None = None) -> None:
-        self.heartbeat()
-        self.redis.hincrby(self.keys.streams(space_key), stream_field(self.instance, upstream), 1)
-
-    def stream_closed(self, space_key: str, upstream: str | None = None) -> None:
-        self.redis.hincrby(self.keys.streams(space_key), stream_field(self.instance, upstream), -1)
-
-    def heartbeat(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        self.redis.zadd(self.keys.proxies, {self.instance: now})
 
     def open_streams(
         self, space_key: str, now: float | None = None, *, upstream: str | None = None
@@ -289,12 +278,7 @@ class RouteTable:
                 return False
             time.sleep(poll)
 
-    # -- wake (proxy -> scheduler) ---------------------------------------------------------
-    def request_wake(self, space_key: str) -> None:
-        if self.redis.set(self.keys.wake_pending(space_key), "1", nx=True,
-                          ex=WAKE_DEDUPE_SECONDS):
-            self.redis.lpush(self.keys.wake, space_key)
-
+    # -- wake (the proxy asks, podium.proxy.live; the scheduler waits) -------------------
     def wait_wake_request(self, timeout: float) -> str | None:
         """Block up to ``timeout`` seconds for the next space to wake (scheduler side)."""
         got = self.redis.brpop([self.keys.wake], timeout=timeout)
