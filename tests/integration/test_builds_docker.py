@@ -21,12 +21,14 @@ from rq import Worker
 from rq.job import JobStatus
 
 from podium.builds import keys
+from podium.builds.deploys import DeployRequest
 from podium.builds.lease import lease_holder
 from podium.builds.logs import follow_build_log, read_build_log
 from podium.builds.queue import build_queue, enqueue_build, fetch_job
 from podium.builds.reaper import reap_stale_builds
 from podium.config import Settings
 from podium.controller.deployer import Outcome, process_pending_deploys
+from podium.controller.platform import Platform
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import builds as store_builds
@@ -95,20 +97,14 @@ def run_burst_worker(settings: Settings) -> None:
     assert code == 0, worker_log(settings)
 
 
-def record_deploy(
-    settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
-    sdk: str, commit: str,
-) -> None:
-    """A deploy handler standing in for the scheduler's (run by the deployer, here in the
-    test process)."""
-    (settings.data_dir / "deployed.json").write_text(json.dumps({
-        "space": str(space_id), "build_id": build_id, "image": image_ref,
-        "app_port": app_port, "sdk": sdk, "commit": commit,
-    }))
-    with Database(settings).session() as session:
-        space = store_spaces.get_space(session, space_id)
+def record_deploy(platform: Platform, request: DeployRequest) -> None:
+    """A stand-in for ``controller.deploy.deploy`` for the retention test, which needs the
+    Space to have a deployed image but no container (run by the deployer, in this process)."""
+    (platform.settings.data_dir / "deployed.json").write_text(request.to_json())
+    with platform.db.session() as session:
+        space = store_spaces.get_space(session, SpaceId.parse(request.space))
         store_spaces.update_space(
-            session, space, deployed_image=image_ref, deployed_commit=commit
+            session, space, deployed_image=request.image, deployed_commit=request.commit
         )
         store_spaces.set_stage(session, space, Stage.RUNNING)
 
@@ -117,9 +113,7 @@ def test_gradio_template_builds_end_to_end_through_the_queue(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database,
     docker_client: docker.DockerClient, made_spaces: list[SpaceId],
 ) -> None:
-    settings = docker_settings.model_copy(
-        update={"deploy_handler": f"{__name__}:record_deploy"}
-    )
+    settings = docker_settings
     space_id, commit = new_space(settings, db)
     made_spaces.append(space_id)
     ref = enqueue_build(settings, redis_conn, db, space_id, commit)
@@ -149,8 +143,14 @@ def test_gradio_template_builds_end_to_end_through_the_queue(
     # The job only left a deploy request: the scheduler process runs it.
     assert space_record(db, space_id).stage == Stage.APP_STARTING
     assert not (settings.data_dir / "deployed.json").exists()
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.DEPLOYED}
+    platform = Platform(settings)
+    try:
+        outcome = process_pending_deploys(platform, record_deploy)
+    finally:
+        platform.close()
+    assert outcome == {space_id.key: Outcome.DEPLOYED}
     deployed = json.loads((settings.data_dir / "deployed.json").read_text())
+    deployed.pop("requested_at")
     assert deployed == {
         "space": str(space_id), "build_id": ref.build_id, "image": build.image,
         "app_port": 7860, "sdk": "gradio", "commit": commit,
@@ -301,26 +301,6 @@ def _remove_build_containers(client: docker.DockerClient, marker: str) -> None:
     wait_for(lambda: not leftovers(), 60, "the killed build's container to go")
 
 
-def test_no_deploy_handler_leaves_the_space_built_and_stopped(
-    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
-    docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
-) -> None:
-    space_id, _ = new_space(docker_settings, db)
-    made_spaces.append(space_id)
-    readme = "---\ntitle: Tiny\nsdk: docker\napp_port: 8000\n---\n"
-    dockerfile = f"FROM {own_base}\nLABEL test.marker={uuid.uuid4().hex}\n"
-    commit = commit_files(
-        docker_settings, space_id, {"README.md": readme, "Dockerfile": dockerfile}
-    )
-    ref = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
-    run_burst_worker(docker_settings)
-    build = build_record(db, ref.build_id)
-    assert build.status == BuildStatus.SUCCEEDED, build.failure_reason
-    assert build.image in docker_client.images.get(build.image).tags
-    space = space_record(db, space_id)
-    assert space.stage == Stage.STOPPED and space.deployed_image is None
-
-
 def test_two_workers_run_one_build_at_a_time_under_a_limit_of_one(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database,
     docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
@@ -358,10 +338,8 @@ def test_six_builds_of_one_space_leave_three_images_and_delete_leaves_none(
     the next build; deleting the Space removes the rest."""
     from podium.builder.retention import space_images
     from podium.controller.lifecycle import delete
-    from podium.controller.platform import Platform
 
-    settings = docker_settings.model_copy(update={
-        "deploy_handler": f"{__name__}:record_deploy", "image_retention": 2})
+    settings = docker_settings.model_copy(update={"image_retention": 2})
     space_id, commit = new_space(settings, db)
     made_spaces.append(space_id)
     built: list[str] = []
@@ -374,7 +352,11 @@ def test_six_builds_of_one_space_leave_three_images_and_delete_leaves_none(
         run_burst_worker(settings)
         assert build_record(db, ref.build_id).status == BuildStatus.SUCCEEDED, \
             worker_log(settings)
-        process_pending_deploys(settings, redis_conn, db)
+        platform = Platform(settings)
+        try:
+            process_pending_deploys(platform, record_deploy)
+        finally:
+            platform.close()
         built.append(space_id.image_ref(commit[:12]))
         assert space_record(db, space_id).deployed_image == built[-1]
     left = [ref for ref, _ in space_images(docker_client, space_id)]
@@ -382,7 +364,7 @@ def test_six_builds_of_one_space_leave_three_images_and_delete_leaves_none(
 
     # A sleeping Space's deployed image has no container holding it: retention keeps it
     # even when it is not among the newest (here: retention 0 and a build not deployed).
-    quiet = settings.model_copy(update={"deploy_handler": "", "image_retention": 0})
+    quiet = settings.model_copy(update={"image_retention": 0})
     commit = commit_files(quiet, space_id, {"app.py": f"print('{uuid.uuid4().hex}')\n"})
     enqueue_build(quiet, redis_conn, db, space_id, commit)
     run_burst_worker(quiet)

@@ -13,8 +13,6 @@ from podium.builds.lease import ProcessId
 from podium.builds.logs import LogEvent, _sse_from_event
 from podium.builds.queue import build_job_id
 from podium.config import Settings
-from podium.controller.deployer import load_deploy_handler
-from podium.errors import ConfigError
 from podium.names import SpaceId
 
 
@@ -79,14 +77,9 @@ def test_settings_round_trip_through_the_worker_environment(
 ) -> None:  # type: ignore[no-untyped-def]
     original = Settings(
         data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0", max_concurrent_builds=3,
-        ca_bundle=tmp_path / "ca.pem", deploy_handler="x.y:z",
+        ca_bundle=tmp_path / "ca.pem", push_handler="x.y:z",
     )
     for key, value in original.to_env().items():
         monkeypatch.setenv(key, value)
     assert Settings() == original
 
-
-def test_deploy_handler_resolution() -> None:
-    assert load_deploy_handler("json:dumps") is json.dumps
-    with pytest.raises(ConfigError):
-        load_deploy_handler("podium.no_such_module:deploy")

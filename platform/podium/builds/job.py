@@ -7,10 +7,8 @@ same work with everything passed in.
 
 The job never starts a container (the worker's slot is free once the image exists): for the
 Space's latest build it shows APP_STARTING (RUNNING_APP_STARTING while a version serves) and
-leaves a deploy request (``builds.deploys``) that the scheduler process runs through
-``settings.deploy_handler`` (``controller.deployer``), which owns the stage from then on.
-With no handler the build just ends: the Space goes back to RUNNING when a version is
-serving, else to STOPPED (built, nothing started it).
+leaves a deploy request (``builds.deploys``) that the scheduler process's deployer
+(``controller.deployer``) runs, which owns the stage from then on.
 """
 
 from __future__ import annotations
@@ -186,13 +184,6 @@ def _hand_over(
             if build is None or BuildStatus(build.status).is_final:
                 return  # the reaper gave it up: its verdict and stage stand
             serving = is_serving(space)
-            if not settings.deploy_handler:
-                stage, message = (
-                    (Stage.RUNNING, "new image built; no deploy handler configured")
-                    if serving else (Stage.STOPPED, "image built; no deploy handler configured")
-                )
-                store_spaces.set_stage(session, space, stage, message)
-                return
             if space.paused:
                 stage = Stage.PAUSED
                 message = f"built {commit[:12]}; resume to run it"

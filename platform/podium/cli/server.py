@@ -119,9 +119,10 @@ def scheduler() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     report = platform.scheduler.reconcile()
     console.print(f"reconciled: adopted {len(report.adopted)}, removed {len(report.removed)}")
-    deployer = Deployer(platform.settings, platform.redis, platform.db)
     try:
-        run_forever(platform.scheduler, stop, deploys=deployer)
+        # One Platform for the process: every deploy uses its engine client, Redis and
+        # database rather than opening its own.
+        run_forever(platform.scheduler, stop, deploys=Deployer(platform))
     except KeyboardInterrupt:
         stop.set()
     finally:

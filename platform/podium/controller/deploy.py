@@ -1,13 +1,13 @@
-"""Deploying a built image (Settings.deploy_handler's default): gather what the Space's
-container needs from the store and the README at that commit, hand it to the scheduler,
-and record the result. Called by the deployer (``controller.deployer``) in the scheduler
-process for a Space's latest successful build; the build job only leaves the request."""
+"""Deploying a built image: gather what the Space's container needs from the store and the
+README at that commit, hand it to the scheduler, and record the result. Called by the
+deployer (``controller.deployer``) in the scheduler process, with that process's one
+``Platform``, for a Space's latest successful build; the build job only leaves the request."""
 
 from __future__ import annotations
 
 import logging
 
-from podium.config import Settings
+from podium.builds.deploys import DeployRequest
 from podium.errors import SpaceRuntimeError, StartCancelled
 from podium.names import SpaceId
 from podium.scheduler.spec import RunSpec
@@ -57,38 +57,33 @@ def run_spec(
     )
 
 
-def deploy(
-    settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
-    sdk: str, commit: str,
-) -> None:
-    platform = Platform(settings)
+def deploy(platform: Platform, request: DeployRequest) -> None:
+    space_id = SpaceId.parse(request.space)
+    image_ref, commit = request.image, request.commit
+    if _keep_for_resume(platform, space_id, image_ref, commit):
+        return  # paused by its owner: start nothing
+    spec = run_spec(platform, space_id, image_ref, request.app_port, request.sdk, commit)
+
+    def on_stage(stage: object, detail: str | None) -> None:
+        platform.record_stage(space_id.key, stage, detail)
+
     try:
-        if _keep_for_resume(platform, space_id, image_ref, commit):
-            return  # paused by its owner: start nothing
-        spec = run_spec(platform, space_id, image_ref, app_port, sdk, commit)
-
-        def on_stage(stage: object, detail: str | None) -> None:
-            platform.record_stage(space_id.key, stage, detail)
-
-        try:
-            platform.scheduler.deploy(spec, on_stage)
-        except StartCancelled:
-            # Deleted, paused or pushed to while it started: whoever cancelled records the
-            # stage; a paused Space keeps this version for its resume.
-            log.info("deploy of %s@%s cancelled", space_id, commit[:12])
-            _keep_for_resume(platform, space_id, image_ref, commit)
-            return
-        except SpaceRuntimeError as exc:
-            # The scheduler already recorded RUNTIME_ERROR (or RUNNING, when the previous
-            # version kept serving) with the exit code and last lines; the build itself
-            # succeeded, so this is not the build job's failure.
-            log.warning("deploy of %s@%s failed: %s", space_id, commit[:12], exc.message)
-            return
-        with platform.db.session() as session:
-            space = get_space(session, space_id)
-            update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
-    finally:
-        platform.close()
+        platform.scheduler.deploy(spec, on_stage)
+    except StartCancelled:
+        # Deleted, paused or pushed to while it started: whoever cancelled records the
+        # stage; a paused Space keeps this version for its resume.
+        log.info("deploy of %s@%s cancelled", space_id, commit[:12])
+        _keep_for_resume(platform, space_id, image_ref, commit)
+        return
+    except SpaceRuntimeError as exc:
+        # The scheduler already recorded RUNTIME_ERROR (or RUNNING, when the previous
+        # version kept serving) with the exit code and last lines; the build itself
+        # succeeded, so this is not the build job's failure.
+        log.warning("deploy of %s@%s failed: %s", space_id, commit[:12], exc.message)
+        return
+    with platform.db.session() as session:
+        space = get_space(session, space_id)
+        update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
 
 
 def _keep_for_resume(platform: Platform, space_id: SpaceId, image_ref: str, commit: str) -> bool:

@@ -1,5 +1,6 @@
 """The deployer: runs, in the scheduler process, the deploy requests finished builds leave
-(``podium.builds.deploys``), through ``Settings.deploy_handler``.
+(``podium.builds.deploys``), by calling ``controller.deploy.deploy`` with that process's one
+``Platform`` (its engine client, Redis connection and database, built once at start).
 
 The build worker's job ends once the image is built, so a build slot is never held while a
 container starts; the scheduler loop calls ``Deployer.run`` in a thread per Space (no
@@ -9,7 +10,7 @@ at most one deploy per Space (also across processes: the Space's deploy lock).
 scheduler loop (tests, scripts).
 
 A request is dropped unrun when its build is no longer the Space's latest or the Space is
-gone; otherwise it is forgotten only after the handler returned (or raised), so a scheduler
+gone; otherwise it is forgotten only after the deploy returned (or raised), so a scheduler
 killed mid-deploy leaves it for the next one.
 """
 
@@ -18,45 +19,42 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
-
-import redis
 
 from podium.builds import keys
 from podium.builds.deploys import DeployRequest, DeployRequests
 from podium.builds.records import is_latest, is_serving
-from podium.config import Settings
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
-from podium.plugins import load_callable
 from podium.spaces.stage import BuildStatus, Stage
 from podium.store import find_space, set_stage
 from podium.store.builds import find_build
 
+from .deploy import deploy as deploy_request
+from .platform import Platform
+
 log = logging.getLogger(__name__)
 
-DeployHandler = Callable[[Settings, SpaceId, str, str, int, str, str], None]
+# What runs a request: ``controller.deploy.deploy`` (a test may pass a stand-in to check the
+# deployer's own decisions without an engine).
+DeployFn = Callable[[Platform, DeployRequest], None]
 
 
 class Outcome(StrEnum):
-    DEPLOYED = "deployed"  # the handler ran; it recorded RUNNING or RUNTIME_ERROR itself
-    FAILED = "failed"  # the handler raised; recorded here
+    DEPLOYED = "deployed"  # the deploy ran; it recorded RUNNING or RUNTIME_ERROR itself
+    FAILED = "failed"  # the deploy raised; recorded here
     STALE = "stale"  # a newer build exists, or the Space is gone: dropped unrun
     BUSY = "busy"  # another deployer is deploying this Space; the request stays
     WAITING = "waiting"  # its build is not recorded as succeeded yet; the request stays
     NOTHING = "nothing"  # no request (already run)
 
 
-def load_deploy_handler(dotted: str) -> DeployHandler:
-    return load_callable(dotted, "deploy_handler")
-
-
 class Deployer:
-    def __init__(self, settings: Settings, conn: redis.Redis, db: Any) -> None:
-        self.settings = settings
-        self.conn = conn
-        self.db = db
-        self.requests = DeployRequests(conn)
+    def __init__(self, platform: Platform, deploy: DeployFn = deploy_request) -> None:
+        self.platform = platform
+        self.conn = platform.redis
+        self.db = platform.db
+        self.deploy = deploy
+        self.requests = DeployRequests(platform.redis)
 
     def pending(self) -> list[str]:
         """Space keys with a deploy request waiting, oldest first."""
@@ -79,7 +77,7 @@ class Deployer:
                 self.requests.done(request)
             if verdict is not None:
                 return verdict
-            outcome = self._call_handler(space_id, request)
+            outcome = self._deploy(space_id, request)
             self.requests.done(request)
             return outcome
 
@@ -107,19 +105,13 @@ class Deployer:
             return Outcome.STALE
         return Outcome.WAITING
 
-    def _call_handler(self, space_id: SpaceId, request: DeployRequest) -> Outcome:
+    def _deploy(self, space_id: SpaceId, request: DeployRequest) -> Outcome:
         try:
-            if not self.settings.deploy_handler:
-                raise RuntimeError("the scheduler has no deploy handler configured")
-            handler = load_deploy_handler(self.settings.deploy_handler)
-            handler(
-                self.settings, space_id, request.build_id, request.image, request.app_port,
-                request.sdk, request.commit,
-            )
+            self.deploy(self.platform, request)
         except Exception as exc:
-            # Not retried: a handler that raised once (bad config, engine gone) would keep
+            # Not retried: a deploy that raised once (bad config, engine gone) would keep
             # raising; the user sees why and pushes or restarts.
-            log.exception("deploy handler failed for %s build %s", space_id, request.build_id)
+            log.exception("deploy failed for %s build %s", space_id, request.build_id)
             with self.db.session() as session:
                 space = find_space(session, space_id)
                 if space is not None:
@@ -130,8 +122,8 @@ class Deployer:
 
 
 def process_pending_deploys(
-    settings: Settings, conn: redis.Redis, db: Any,
+    platform: Platform, deploy: DeployFn = deploy_request,
 ) -> dict[str, Outcome]:
     """Run every waiting deploy request now, one after another (no scheduler loop needed)."""
-    deployer = Deployer(settings, conn, db)
+    deployer = Deployer(platform, deploy)
     return {key: deployer.run(key) for key in deployer.pending()}
