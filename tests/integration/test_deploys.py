@@ -19,6 +19,7 @@ import redis
 from podium.builds import keys
 from podium.builds.deploys import DeployRequest, DeployRequests
 from podium.builds.job import run_build
+from podium.builds.logs import read_build_log
 from podium.builds.queue import enqueue_build
 from podium.config import Settings
 from podium.controller.deployer import Deployer, Outcome, process_pending_deploys
@@ -121,6 +122,21 @@ def test_done_forgets_only_the_request_it_ran(redis_conn: redis.Redis) -> None:
     assert newer is not None and newer.build_id == "build-2"
     assert requests.done(newer)
     assert requests.get("a/b") is None and requests.pending() == []
+
+
+@pytest.mark.redis
+def test_a_request_replaced_before_it_ran_ends_its_builds_stream(
+    redis_conn: redis.Redis,
+) -> None:
+    """Nothing will start the replaced build: a follower of its push must not wait for a
+    ``ready`` that never comes."""
+    requests = DeployRequests(redis_conn)
+    requests.put("a/b", "build-1", "img:1", 7860, "gradio", "c1")
+    requests.put("a/b", "build-2", "img:2", 7860, "gradio", "c2")
+    (end,) = read_build_log(redis_conn, "build-1")
+    assert (end.event, end.status) == ("failed", BuildStatus.SUCCEEDED)
+    assert "replaced by build build-2" in (end.reason or "")
+    assert read_build_log(redis_conn, "build-2") == []
 
 
 @pytest.mark.redis

@@ -63,13 +63,14 @@ def test_log_event_parses_stream_entries_and_maps_to_spaces_sse_shape() -> None:
     assert json.loads(_sse_from_event(line)["data"]) == {
         "data": "Collecting x", "timestamp": "T", "phase": "dependencies",
     }
-    done = LogEvent.from_entry("2-0", {"event": "done", "status": "FAILED", "reason": "r"})
-    assert done.is_terminal
+    done = LogEvent.from_entry("2-0", {"event": "failed", "status": "FAILED", "reason": "r"})
+    assert done.is_terminal and not done.is_ready
     sse = _sse_from_event(done)
     assert sse["event"] == "failed"
     assert json.loads(sse["data"]) == {"status": "FAILED", "reason": "r"}
-    ok = _sse_from_event(LogEvent.from_entry("3-0", {"event": "done", "status": "SUCCEEDED"}))
-    assert ok["event"] == "done"
+    ready = LogEvent.from_entry("3-0", {"event": "ready", "status": "SUCCEEDED"})
+    assert ready.is_terminal and ready.is_ready
+    assert _sse_from_event(ready)["event"] == "ready"
 
 
 def test_settings_round_trip_through_the_worker_environment(

@@ -129,11 +129,13 @@ def _build_and_record(
     # The deploy request first, then the success it waits for: a worker dying in between
     # leaves a request for a build the reaper then fails (the deployer drops it), never a
     # succeeded build without a request (a Space stuck starting).
-    _hand_over(settings, conn, db, space_id, build_id, built, sha)
+    not_deployed = _hand_over(settings, conn, db, space_id, build_id, built, sha)
     if not _record_success(db, space_id, build_id, built.ref, blog.text):
-        blog.finish(BuildStatus.FAILED, "the build was given up while running")
+        blog.failed(BuildStatus.FAILED, "the build was given up while running")
         return BuildStatus.FAILED
-    blog.finish(BuildStatus.SUCCEEDED)
+    if not_deployed is not None:
+        blog.failed(BuildStatus.SUCCEEDED, not_deployed)
+    # Else the stream goes on: the deployer writes ``launching`` and ends it (ready/failed).
     _prune(settings, db, client or docker_client(), space_id)
     return BuildStatus.SUCCEEDED
 
@@ -167,8 +169,9 @@ def _record_success(db: Any, space_id: SpaceId, build_id: str, image: str, text:
 def _hand_over(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     built: Any, commit: str,
-) -> None:
-    """Leave a deploy request for the scheduler process, showing the Space as starting."""
+) -> str | None:
+    """Leave a deploy request for the scheduler process, showing the Space as starting.
+    Returns None when it did, else why nothing will start this build."""
     from podium.store import builds as store_builds
     from podium.store import spaces as store_spaces
 
@@ -179,10 +182,10 @@ def _hand_over(
             space = load_space(session, space_id)
             if not is_latest(session, space, build_id):
                 log.info("build %s of %s is not the latest: not deploying", build_id, space_id)
-                return
+                return "a newer build replaced it before it started"
             build = store_builds.find_build(session, build_id)
             if build is None or BuildStatus(build.status).is_final:
-                return  # the reaper gave it up: its verdict and stage stand
+                return "the build was given up"  # by the reaper: its verdict and stage stand
             serving = is_serving(space)
             if space.paused:
                 stage = Stage.PAUSED
@@ -195,3 +198,4 @@ def _hand_over(
         DeployRequests(conn).put(
             space_id.key, build_id, built.ref, built.app_port, str(built.sdk), commit
         )
+    return None

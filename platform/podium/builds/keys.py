@@ -14,6 +14,11 @@ def log_stream(build_id: str) -> str:
     return f"{PREFIX}:log:{build_id}"
 
 
+def log_end(build_id: str) -> str:
+    """Set by whichever writer ends the build's stream first: one terminal event per build."""
+    return f"{PREFIX}:log-end:{build_id}"
+
+
 def lease(build_id: str) -> str:
     return f"{PREFIX}:lease:{build_id}"
 

@@ -11,7 +11,8 @@ scheduler loop (tests, scripts).
 
 A request is dropped unrun when its build is no longer the Space's latest or the Space is
 gone; otherwise it is forgotten only after the deploy returned (or raised), so a scheduler
-killed mid-deploy leaves it for the next one.
+killed mid-deploy leaves it for the next one. A request dropped, or a deploy that raised,
+ends its build's log stream with ``failed`` and the reason; the deploy ends it otherwise.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from enum import StrEnum
 
 from podium.builds import keys
 from podium.builds.deploys import DeployRequest, DeployRequests
+from podium.builds.logs import write_terminal
 from podium.builds.records import is_latest, is_serving
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
@@ -73,37 +75,38 @@ class Deployer:
             if request is None:
                 return Outcome.NOTHING
             verdict = self._verdict(space_id, request)
-            if verdict is Outcome.STALE:
-                self.requests.done(request)
-            if verdict is not None:
-                return verdict
-            outcome = self._deploy(space_id, request)
+            if verdict is None:
+                outcome = self._deploy(space_id, request)
+            else:
+                outcome, why = verdict
+                if outcome is not Outcome.STALE:
+                    return outcome
+                log.info("dropping the deploy of %s build %s: %s", space_id,
+                         request.build_id, why)
+                write_terminal(self.conn, request.build_id, BuildStatus.SUCCEEDED, why)
             self.requests.done(request)
             return outcome
 
-    def _verdict(self, space_id: SpaceId, request: DeployRequest) -> Outcome | None:
+    def _verdict(
+        self, space_id: SpaceId, request: DeployRequest,
+    ) -> tuple[Outcome, str] | None:
         """None when the request is to be deployed now; else why not (STALE: drop it)."""
         with self.db.session() as session:
             space = find_space(session, space_id)
             if space is None:
-                log.info("dropping the deploy of %s: the Space is gone", space_id)
-                return Outcome.STALE
+                return Outcome.STALE, "the Space was deleted before it started"
             if not is_latest(session, space, request.build_id):
-                log.info("dropping the deploy of %s build %s: a newer build exists",
-                         space_id, request.build_id)
-                return Outcome.STALE
+                return Outcome.STALE, "a newer build replaced it before it started"
             build = find_build(session, request.build_id)
             status = BuildStatus(build.status) if build is not None else BuildStatus.FAILED
         # The job leaves its request before it records the build's success (so a worker
         # dying in between cannot leave a built Space that never starts): until then, wait;
-        # if the reaper fails the build instead, drop it.
+        # if the reaper fails the build instead, drop it (the reaper ended its stream).
         if status is BuildStatus.SUCCEEDED:
             return None
         if status.is_final:
-            log.info("dropping the deploy of %s build %s: the build ended %s", space_id,
-                     request.build_id, status)
-            return Outcome.STALE
-        return Outcome.WAITING
+            return Outcome.STALE, f"the build ended {status}"
+        return Outcome.WAITING, "its build is not recorded yet"
 
     def _deploy(self, space_id: SpaceId, request: DeployRequest) -> Outcome:
         try:
@@ -112,6 +115,8 @@ class Deployer:
             # Not retried: a deploy that raised once (bad config, engine gone) would keep
             # raising; the user sees why and pushes or restarts.
             log.exception("deploy failed for %s build %s", space_id, request.build_id)
+            write_terminal(self.conn, request.build_id, BuildStatus.SUCCEEDED,
+                           f"deploy failed: {exc}")
             with self.db.session() as session:
                 space = find_space(session, space_id)
                 if space is not None:

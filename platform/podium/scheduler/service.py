@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 
 OnStage = Callable[[Stage, str | None], None]
 OnChange = Callable[[str, Stage, str | None], None]
+# A deploy's steps for its caller: ``on_switch`` right before the route sends traffic to
+# the new version (the store records it then), ``on_ready`` once every proxy does.
+OnStep = Callable[[], None]
 SecretsProvider = Callable[[str], dict[str, str]]
 
 
@@ -66,19 +69,25 @@ class Scheduler:
 
     # -- deploys -------------------------------------------------------------------------
 
-    def deploy(self, spec: RunSpec, on_stage: OnStage | None = None) -> Instance:
+    def deploy(
+        self, spec: RunSpec, on_stage: OnStage | None = None, *,
+        on_switch: OnStep | None = None, on_ready: OnStep | None = None,
+    ) -> Instance:
         """Start ``spec`` beside any running version, switch the route once it is healthy,
         then retire the old one. On failure the old version keeps serving."""
         report = self.reporter(spec.key, on_stage)
         with self.locked(spec.key):
-            return self._deploy(spec, report)
+            return self._deploy(spec, report, on_switch, on_ready)
 
     def restart(self, space_key: str, on_stage: OnStage | None = None) -> Instance:
         """Redeploy the last deployed spec (fresh container, fresh secrets)."""
         record = self._record(space_key)
         return self.deploy(self._with_secrets(record.spec), on_stage)
 
-    def _deploy(self, spec: RunSpec, report: OnStage) -> Instance:
+    def _deploy(
+        self, spec: RunSpec, report: OnStage, on_switch: OnStep | None = None,
+        on_ready: OnStep | None = None,
+    ) -> Instance:
         old = self._serving(spec.key)
         old_record = self.records.get(spec.key)
         starting = Stage.RUNNING_APP_STARTING if old else Stage.APP_STARTING
@@ -95,9 +104,17 @@ class Scheduler:
             raise
         finally:
             self.records.end_start(spec.key, since)
+        # The caller records the new version (the runtime's sha) before the route sends it
+        # a request: nobody sees the new version answer while the runtime names the old.
+        _step(spec.key, "switch", on_switch)
         self.routes.put(route_for(spec, new.upstream, Stage.RUNNING))
         self.records.save(SpaceRecord(spec, Desired.RUNNING, new.id, time.time()))
         report(Stage.RUNNING, None)
+        if on_ready is not None:
+            # Ready means answering through every proxy, not only routed in Redis.
+            if not self.routes.wait_applied(timeout=self.drain_s + 5):
+                log.warning("a proxy did not apply the route of %s in time", spec.key)
+            _step(spec.key, "ready", on_ready)
         self._retire(spec.key, keep=new.id)
         return new
 
@@ -382,6 +399,14 @@ class Scheduler:
         when the process dies holding it."""
         with renewed(self.records.lock(space_key, ttl=LEASE_S, wait=wait)) as got:
             yield got
+
+
+def _step(space_key: str, what: str, step: OnStep | None) -> None:
+    try:
+        if step is not None:
+            step()
+    except Exception:  # as a stage callback: the store down must not strand a deploy
+        log.exception("%s callback failed for %s", what, space_key)
 
 
 def _detail(err: PodiumError) -> str:
