@@ -375,3 +375,15 @@ def test_sse_follows_a_succeeded_build_through_launching_to_ready(
         ("message", "export"), ("message", "launching"), ("ready", None)]
     entries = list(follow_build_log(redis_conn, ref.build_id, block_ms=100, idle_timeout=1))
     assert [e.event for e in entries if e.is_terminal] == ["ready"]
+    # Replayed from the record once the stream expired: ready only for the version deployed.
+    redis_conn.delete(keys.log_stream(ref.build_id))
+    path = f"/api/spaces/{space_id.owner}/{space_id.name}/logs/build"
+    _, events = sse_events(build_settings, redis_url, db, path)
+    assert events[-1] == ("failed", {"status": "SUCCEEDED",
+                                     "reason": "built; not the version deployed"})
+    with db.session() as session:
+        store_spaces.update_space(session, store_spaces.get_space(session, space_id),
+                                  deployed_image="img:1")
+    _, events = sse_events(build_settings, redis_url, db, path)
+    assert [e[1]["data"] for e in events[:-1]] == ["exported"]
+    assert events[-1] == ("ready", {"status": "SUCCEEDED", "reason": ""})
