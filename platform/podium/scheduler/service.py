@@ -22,6 +22,7 @@ from podium.errors import NotFound, PodiumError, SpaceRuntimeError, StartCancell
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.proxy.routes import RouteTable
+from podium.scheduler import starts
 from podium.scheduler.base import Backend, Instance
 from podium.scheduler.loop import run_forever
 from podium.scheduler.reconcile import ReconcileReport, reconcile
@@ -34,9 +35,6 @@ log = logging.getLogger(__name__)
 
 OnStage = Callable[[Stage, str | None], None]
 OnChange = Callable[[str, Stage, str | None], None]
-# A deploy's steps for its caller: ``on_switch`` right before the route sends traffic to
-# the new version (the store records it then), ``on_ready`` once every proxy does.
-OnStep = Callable[[], None]
 SecretsProvider = Callable[[str], dict[str, str]]
 
 
@@ -71,10 +69,11 @@ class Scheduler:
 
     def deploy(
         self, spec: RunSpec, on_stage: OnStage | None = None, *,
-        on_switch: OnStep | None = None, on_ready: OnStep | None = None,
+        on_switch: starts.OnStep | None = None, on_ready: starts.OnStep | None = None,
     ) -> Instance:
-        """Start ``spec`` beside any running version, switch the route once it is healthy,
-        then retire the old one. On failure the old version keeps serving."""
+        """Start ``spec`` beside any running version, switch the route once it is healthy
+        (``starts.switch_to``: ``on_switch`` just before, ``on_ready`` once every proxy
+        routes to it), then retire the old one. On failure the old version keeps serving."""
         report = self.reporter(spec.key, on_stage)
         with self.locked(spec.key):
             return self._deploy(spec, report, on_switch, on_ready)
@@ -84,10 +83,8 @@ class Scheduler:
         record = self._record(space_key)
         return self.deploy(self._with_secrets(record.spec), on_stage)
 
-    def _deploy(
-        self, spec: RunSpec, report: OnStage, on_switch: OnStep | None = None,
-        on_ready: OnStep | None = None,
-    ) -> Instance:
+    def _deploy(self, spec: RunSpec, report: OnStage, on_switch: starts.OnStep | None = None,
+                on_ready: starts.OnStep | None = None) -> Instance:
         old = self._serving(spec.key)
         old_record = self.records.get(spec.key)
         starting = Stage.RUNNING_APP_STARTING if old else Stage.APP_STARTING
@@ -104,17 +101,7 @@ class Scheduler:
             raise
         finally:
             self.records.end_start(spec.key, since)
-        # The caller records the new version (the runtime's sha) before the route sends it
-        # a request: nobody sees the new version answer while the runtime names the old.
-        _step(spec.key, "switch", on_switch)
-        self.routes.put(route_for(spec, new.upstream, Stage.RUNNING))
-        self.records.save(SpaceRecord(spec, Desired.RUNNING, new.id, time.time()))
-        report(Stage.RUNNING, None)
-        if on_ready is not None:
-            # Ready means answering through every proxy, not only routed in Redis.
-            if not self.routes.wait_applied(timeout=self.drain_s + 5):
-                log.warning("a proxy did not apply the route of %s in time", spec.key)
-            _step(spec.key, "ready", on_ready)
+        starts.switch_to(self, spec, new, report, on_switch, on_ready)
         self._retire(spec.key, keep=new.id)
         return new
 
@@ -399,14 +386,6 @@ class Scheduler:
         when the process dies holding it."""
         with renewed(self.records.lock(space_key, ttl=LEASE_S, wait=wait)) as got:
             yield got
-
-
-def _step(space_key: str, what: str, step: OnStep | None) -> None:
-    try:
-        if step is not None:
-            step()
-    except Exception:  # as a stage callback: the store down must not strand a deploy
-        log.exception("%s callback failed for %s", what, space_key)
 
 
 def _detail(err: PodiumError) -> str:
