@@ -58,8 +58,9 @@ import httpx
 import redis
 
 from podium.config import Settings
+from podium.keys import RouteKeys as Keys
 from podium.names import SpaceId
-from podium.proxy.routes import WAKE_DEDUPE_SECONDS, Keys
+from podium.proxy.routes import WAKE_DEDUPE_SECONDS
 from podium.proxy.testing import localhost_resolver
 from podium.services.redis_server import free_port
 from podium.spaces.stage import Stage

@@ -46,6 +46,17 @@ def release_quota_mounts(data_dir: Path) -> None:
         detach(image)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_quota_mount_outlives_the_session(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[None]:
+    """Tests that run the whole platform in a data dir of their own (``podium up`` in a
+    fixture) leave their Spaces' /data images mounted when they stop it, as a real stop
+    does; unmount all of them under this session's tmp dirs at the end."""
+    yield
+    release_quota_mounts(tmp_path_factory.getbasetemp())
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server for the whole session (flushed per test by ``redis_conn``)."""

@@ -8,9 +8,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PODIUM_"
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a ``Settings`` field, as operators write it."""
+    return f"{ENV_PREFIX}{setting.upper()}"
+
+
+if TYPE_CHECKING:  # names does not import config; the hint alone needs no import at run time
+    from podium.names import SpaceId
 
 
 def _default_data_dir() -> Path:
@@ -18,7 +30,7 @@ def _default_data_dir() -> Path:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PODIUM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # Where repos, the SQLite database, the embedded Redis and logs live.
     data_dir: Path = Field(default_factory=_default_data_dir)
@@ -90,6 +102,9 @@ class Settings(BaseSettings):
 
     # git push: a push that would grow a Space's repository past this is refused.
     repo_max_bytes: int = 1 << 30
+    # Git LFS: the largest object one upload may store (the batch answer refuses bigger
+    # ones by name, so git-lfs prints why). Objects count apart from repo_max_bytes.
+    lfs_object_max_bytes: int = 1 << 30
     # Importing a Space from a git URL (POST /api/spaces {"from_url": ...}) runs in the
     # API process off the request path, this many at a time; the rest wait their turn.
     import_concurrency: int = 4
@@ -203,11 +218,22 @@ class Settings(BaseSettings):
     def repos_dir(self) -> Path:
         return self.data_dir / "repos"
 
-    @property
-    def public_base_url(self) -> str:
+    def public_origin(self, host: str) -> str:
+        """``{scheme}://{host}[:public_port]``, the port left out when it is the scheme's
+        default: the one place the public port suffix is written, for the dashboard, every
+        Space's own origin and the CSP pattern covering them."""
         default = {"http": 80, "https": 443}.get(self.scheme)
         port = "" if self.public_port == default else f":{self.public_port}"
-        return f"{self.scheme}://{self.domain}{port}"
+        return f"{self.scheme}://{host}{port}"
+
+    @property
+    def public_base_url(self) -> str:
+        return self.public_origin(self.domain)
+
+    def space_origin(self, space_id: SpaceId) -> str:
+        """``{scheme}://{owner}-{name}.{domain}[:port]``: the only origin a Space's code runs
+        on (its public port is the dashboard's)."""
+        return self.public_origin(space_id.hostname(self.domain))
 
     def to_env(self) -> dict[str, str]:
         """PODIUM_* variables from which ``Settings()`` rebuilds these settings in a child
@@ -216,7 +242,7 @@ class Settings(BaseSettings):
         env: dict[str, str] = {}
         for name, value in self.model_dump(mode="json").items():
             if value is not None:
-                env[f"PODIUM_{name.upper()}"] = (
+                env[env_name(name)] = (
                     value if isinstance(value, str) else json.dumps(value)
                 )
         return env

@@ -62,6 +62,19 @@ class NoAppFile(ConfigError):
     code = "no_app_file"
 
 
+class SettingsError(PodiumError):
+    """A PODIUM_* setting holds a value Podium cannot use: the operator's to fix, never the
+    Space's (a ConfigError would show it as a README error and stage CONFIG_ERROR)."""
+
+    http_status = 500
+    exit_code = 2
+    code = "settings_error"
+
+    def __init__(self, message: str, *, setting: str, hint: str | None = None) -> None:
+        super().__init__(f"{setting}: {message}", hint=hint)
+        self.setting = setting
+
+
 class NotFound(PodiumError):
     http_status = 404
     exit_code = 3

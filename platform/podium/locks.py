@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from redis.exceptions import LockError, RedisError
@@ -21,32 +21,44 @@ LEASE_S = 30.0
 
 
 @contextmanager
+def kept_alive(
+    renew: Callable[[], object], every: float, name: str, join_timeout: float | None = None,
+) -> Iterator[None]:
+    """Call ``renew`` every ``every`` seconds from a daemon thread while the block runs: the
+    one renewal mechanism for Redis locks (``renewed``) and build leases
+    (podium.builds.lease). A failed renewal is logged and retried at the next tick: until
+    the TTL runs out, the holder still holds."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(every):
+            try:
+                renew()
+            except (LockError, RedisError) as exc:
+                log.warning("could not renew %s: %s", name, exc)
+
+    thread = threading.Thread(target=loop, daemon=True, name=name)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=join_timeout)
+
+
+@contextmanager
 def renewed(lock: Lock, lease: float = LEASE_S) -> Iterator[bool]:
     """Acquire ``lock`` (made with ``thread_local=False`` and ``timeout=lease``) as its own
     settings say, keep it while the block runs, release it after. Yields whether it was got."""
-    got = bool(lock.acquire())
-    stop = threading.Event()
-    renewer: threading.Thread | None = None
-    if got:
-        renewer = threading.Thread(target=_renew, args=(lock, lease, stop), daemon=True,
-                                   name="podium-lock-renew")
-        renewer.start()
+    if not lock.acquire():
+        yield False
+        return
     try:
-        yield got
+        with kept_alive(lambda: lock.extend(lease, replace_ttl=True), lease / 3,
+                        f"podium-lock-renew {lock.name}", join_timeout=5):
+            yield True
     finally:
-        stop.set()
-        if renewer is not None:
-            renewer.join(timeout=5)
-        if got:
-            try:
-                lock.release()
-            except LockError:
-                log.warning("lock %s was lost before release", lock.name)
-
-
-def _renew(lock: Lock, lease: float, stop: threading.Event) -> None:
-    while not stop.wait(lease / 3):
         try:
-            lock.extend(lease, replace_ttl=True)
-        except (LockError, RedisError) as exc:
-            log.warning("could not renew lock %s: %s", lock.name, exc)
+            lock.release()
+        except LockError:
+            log.warning("lock %s was lost before release", lock.name)

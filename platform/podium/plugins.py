@@ -7,18 +7,20 @@ import pkgutil
 from collections.abc import Callable
 from typing import Any
 
-from podium.errors import ConfigError
+from podium.config import env_name
+from podium.errors import SettingsError
 
 
 def load_callable(dotted: str, setting: str) -> Callable[..., Any]:
-    """Resolve "package.module:function" (or "package.module.function")."""
+    """Resolve "package.module:function" (or "package.module.function"), the value of the
+    ``Settings`` field ``setting``."""
     try:
         target = pkgutil.resolve_name(dotted)
     except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigError(
-            f"cannot load {setting} {dotted!r}: {exc}",
-            hint=f"set PODIUM_{setting.upper()} to 'package.module:function'",
+        raise SettingsError(
+            f"cannot load {dotted!r}: {exc}", setting=env_name(setting),
+            hint=f"set {env_name(setting)} to 'package.module:function'",
         ) from exc
     if not callable(target):
-        raise ConfigError(f"{setting} {dotted!r} is not callable")
+        raise SettingsError(f"{dotted!r} is not callable", setting=env_name(setting))
     return target  # type: ignore[no-any-return]

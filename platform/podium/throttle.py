@@ -12,10 +12,11 @@ from limits import RateLimitItemPerSecond
 from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
+from podium import keys
 from podium.config import Settings
 from podium.errors import TooManyRequests
 
-KEY_PREFIX = "podium:login-failures"
+KEY_PREFIX = keys.LOGIN_FAILURES
 
 
 class PasswordThrottle:

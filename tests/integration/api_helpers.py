@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from podium.api.app import create_app
 from podium.config import Settings
 from podium.proxy.testing import ServerThread
+from podium.web import create_app
 
 ADMIN_PASSWORD = "admin-password-1"
 PASSWORD = "password-123"

@@ -65,7 +65,7 @@ class Env:
 @pytest.fixture
 def env(tmp_path: Path, redis_url: str, redis_conn: redis.Redis) -> Iterator[Env]:
     settings = api_settings(tmp_path, redis_url)
-    from podium.api.app import create_app
+    from podium.web import create_app
 
     with TestClient(create_app(settings), base_url="http://testserver") as client:
         e = Env(client, settings, redis_conn)

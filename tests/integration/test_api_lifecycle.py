@@ -18,7 +18,6 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from podium.api.app import create_api
 from podium.builds.deploys import DeployRequest
 from podium.builds.logs import read_build_log
 from podium.controller.deploy import deploy, run_spec
@@ -28,6 +27,7 @@ from podium.names import SpaceId
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.service import Scheduler
 from podium.store import get_space, update_space
+from podium.web import create_api
 from tests.conftest import build_image, require
 from tests.integration.api_helpers import add_user, api_settings, bearer, login_token
 
@@ -97,7 +97,8 @@ def live(tmp_path: Path, redis_url: str, redis_conn: redis.Redis,
     # The Platform's scheduler, built as Platform builds it, on a label scope of our own.
     platform.__dict__["scheduler"] = Scheduler(
         settings, backend, platform.routes, platform.redis,
-        secrets_provider=secrets_provider(platform), on_change=platform.record_stage,
+        secrets_provider=secrets_provider(platform.db, platform.cipher),
+        on_change=platform.record_stage,
         drain_s=0.2,
     )
     env: Live | None = None

@@ -21,7 +21,6 @@ import redis
 from rq import Worker
 from rq.job import JobStatus
 
-from podium.builds import keys
 from podium.builds.deploys import DeployRequest
 from podium.builds.lease import lease_holder
 from podium.builds.logs import follow_build_log, read_build_log
@@ -30,6 +29,7 @@ from podium.builds.reaper import reap_stale_builds
 from podium.config import Settings
 from podium.controller.deployer import Outcome, process_pending_deploys
 from podium.controller.platform import Platform
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import builds as store_builds

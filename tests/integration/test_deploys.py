@@ -16,7 +16,6 @@ import httpx
 import pytest
 import redis
 
-from podium.builds import keys
 from podium.builds.deploys import DeployRequest, DeployRequests
 from podium.builds.job import run_build
 from podium.builds.logs import read_build_log
@@ -24,6 +23,7 @@ from podium.builds.queue import enqueue_build
 from podium.config import Settings
 from podium.controller.deployer import Deployer, Outcome, process_pending_deploys
 from podium.controller.platform import Platform
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.scheduler.loop import run_forever
 from podium.spaces.stage import BuildStatus, Stage

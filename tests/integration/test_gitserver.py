@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from podium.config import Settings
+from podium.controller.metadata import config_at
 from podium.errors import AlreadyExists, BadRequest
 from podium.gitserver import (
     create_git_app,
@@ -473,3 +474,18 @@ def test_init_from_template_makes_the_first_commit(env: Env, tmp_path: Path) -> 
     assert env.git("log", "--format=%an", cwd=clone).stdout.strip() == "alice"
     with pytest.raises(AlreadyExists):
         init_from_template(env.settings, space_id, template, "alice")
+
+
+def test_a_pushed_space_without_front_matter_gets_its_sdk_from_the_packs(
+        settings: Settings, tmp_path: Path) -> None:
+    # config_at is what a push and the dashboard read; its detection must come from the
+    # build packs' order (PACKS), the same one the build uses, or it would not guess at all.
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    (folder / "README.md").write_text("# A demo without front matter\n")
+    (folder / "app.py").write_text("import streamlit as st\nst.write('hi')\n")
+    (folder / "helper.py").write_text("import gradio\n")
+    space_id = SpaceId("alice", "plain")
+    commit = init_from_template(settings, space_id, folder, "alice")
+    config = config_at(settings, space_id, commit)
+    assert (config.sdk.value, config.app_file) == ("streamlit", "app.py")

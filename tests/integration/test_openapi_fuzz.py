@@ -28,7 +28,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
-from podium.api.app import create_app
+from podium.web import create_app
 from tests.integration.api_helpers import ADMIN_PASSWORD, api_settings
 
 SSE = ("/logs/build", "/logs/run")

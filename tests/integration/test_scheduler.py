@@ -24,6 +24,8 @@ from podium.names import SpaceId
 from podium.proxy.routes import RouteTable
 from podium.proxy.testing import settles
 from podium.scheduler.docker import DockerBackend
+from podium.scheduler.loop import run_forever
+from podium.scheduler.reconcile import reconcile
 from podium.scheduler.records import Desired
 from podium.scheduler.service import Scheduler
 from podium.scheduler.spec import RunSpec
@@ -209,13 +211,16 @@ def test_redeploy_under_load_drops_no_request(
     thread = threading.Thread(target=hammer)
     thread.start()
     try:
-        time.sleep(0.3)
+        # Waited for, not slept on: the swap must start with v1 answering the hammer and
+        # end with v2 answering it.
+        assert settles(lambda: "v1" in seen, 10), errors
         stages: list[Stage] = []
         second = scheduler.deploy(
             make_spec(settings, space, app_image, commit="c2", VERSION="v2", SLOW_START="1"),
             lambda s, _d: stages.append(s),
         )
-        time.sleep(0.3)
+        after = len(seen)
+        assert settles(lambda: "v2" in seen[after:], 10), errors
     finally:
         stop.set()
         thread.join()
@@ -446,7 +451,7 @@ def test_reconcile_after_restart_adopts_and_removes_duplicates(
     redis_conn.delete(routes.keys.routes, routes.keys.subdomains)
 
     fresh = Scheduler(settings, backend, RouteTable(redis_conn), redis_conn)
-    report = fresh.reconcile()
+    report = reconcile(fresh)
     assert report.adopted == [space.key]
     survivors = backend.list_instances(space.key)
     assert len(survivors) == 1 and survivors[0].id in {instance.id, stray.id}
@@ -455,7 +460,7 @@ def test_reconcile_after_restart_adopts_and_removes_duplicates(
     assert route.upstream == survivors[0].upstream
     assert get(route.upstream).status_code == 200
     # Idempotent: a second pass changes nothing.
-    again = fresh.reconcile()
+    again = reconcile(fresh)
     assert again.removed == [] and [i.id for i in backend.list_instances(space.key)] == [
         survivors[0].id
     ]
@@ -467,7 +472,7 @@ def test_reconcile_with_redis_lost_rebuilds_from_labels(
 ) -> None:
     instance = scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
     redis_conn.flushall()
-    Scheduler(settings, backend, RouteTable(redis_conn), redis_conn).reconcile()
+    reconcile(Scheduler(settings, backend, RouteTable(redis_conn), redis_conn))
     route = routes.get(space.key)
     assert route is not None and route.upstream == instance.upstream
     assert (route.owner, route.name) == (space.owner, space.name)
@@ -485,7 +490,7 @@ def test_reconcile_reports_crashed_and_vanished_containers(
     changes: list[tuple[str, Stage]] = []
     fresh = Scheduler(settings, backend, routes, scheduler.records.redis,
                       on_change=lambda key, stage, _d: changes.append((key, stage)))
-    report = fresh.reconcile()
+    report = reconcile(fresh)
     assert report.failed == [space.key] and report.missing == [other.key]
     assert sorted(changes) == sorted(
         [(space.key, Stage.RUNTIME_ERROR), (other.key, Stage.SLEEPING)]
@@ -566,6 +571,16 @@ def test_sleep_without_freezing_removes_and_wake_takes_current_secrets(
     assert get(routes.get(space.key).upstream).text.startswith("v1")  # type: ignore[union-attr]
 
 
+class NoDeploys:
+    """No build asks for a deploy here: the test is about wakes."""
+
+    def pending(self) -> list[str]:
+        return []
+
+    def run(self, space_key: str) -> object:
+        return None
+
+
 def test_wake_requests_are_served_by_the_loop(
     scheduler: Scheduler, routes: RouteTable, space: SpaceId, settings: Settings,
     app_image: str,
@@ -573,8 +588,8 @@ def test_wake_requests_are_served_by_the_loop(
     scheduler.deploy(make_spec(settings, space, app_image, VERSION="v1"))
     assert scheduler.sleep(space.key)
     stop = threading.Event()
-    loop = threading.Thread(target=scheduler.run_forever, args=(stop,), kwargs={
-        "idle_every": 3600, "reconcile_every": 3600,
+    loop = threading.Thread(target=run_forever, args=(scheduler, stop), kwargs={
+        "idle_every": 3600, "reconcile_every": 3600, "deploys": NoDeploys(),
     })
     loop.start()
     try:

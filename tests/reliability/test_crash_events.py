@@ -165,7 +165,9 @@ def test_item12_swap_sleep_and_pause_are_not_crashes(live: Live) -> None:
                and live.stage(space_id)[0] == Stage.RUNNING, 60, "the swap")
     # Sleep without freezing: the container is stopped and removed.
     sched.freeze_s = 0
-    assert sched.sleep(space_id.key)
+    # The deploy that swapped may still hold the Space's lock (draining the old version);
+    # sleep never waits for it, so ask until it is free.
+    wait_until(lambda: sched.sleep(space_id.key), 60, "the Space to sleep")
     assert sched.wake(space_id.key) is not None
     pause(live.platform, space_id)
     time.sleep(3)  # events of these stops are judged meanwhile

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from podium.config import Settings
+from podium.controller.templates import list_templates
 from podium.dashboard import views
 from podium.names import SpaceId
 from podium.redirects import safe_next
-from podium.resources import templates_dir
 from podium.spaces.stage import Stage
 
 
@@ -86,14 +86,17 @@ def test_space_urls_use_the_subdomain_and_public_port() -> None:
 
 
 def test_templates_are_described_by_their_readme(tmp_path: Path) -> None:
-    found = {t.name: t for t in views.list_templates(templates_dir())}
+    found = {t.name: t for t in views.template_cards(Settings())}
     assert "gradio-hello" in found
     assert found["gradio-hello"].sdk == "gradio"
     assert found["gradio-hello"].title
+    # The same list the API and `podium create --template` offer.
+    assert list(found) == [t.name for t in list_templates(Settings())]
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "README.md").write_text("---\nsdk: [not, valid\n---\n")
-    assert views.list_templates(tmp_path) == []
+    assert views.template_cards(Settings(templates_dir=tmp_path)) == []
+    assert views.template_cards(Settings(templates_dir=tmp_path / "missing")) == []
 
 
 def test_human_size() -> None:

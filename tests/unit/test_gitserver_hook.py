@@ -11,15 +11,16 @@ from pathlib import Path
 import pytest
 
 from podium.config import Settings
-from podium.errors import BadRequest, ConfigError
+from podium.errors import BadRequest, ConfigError, SettingsError
 from podium.gitserver import create_git_app
 from podium.gitserver.git import ZERO_OID, check_repo_path, check_rev
 from podium.gitserver.hook import (
     load_push_handler,
+    main,
     post_receive,
     pre_receive,
-    repo_size,
 )
+from podium.gitserver.repo import repo_size
 from podium.names import SpaceId
 from tests.conftest import require
 
@@ -63,13 +64,36 @@ def test_load_push_handler() -> None:
     assert load_push_handler(f"{__name__}:on_push") is on_push
     assert load_push_handler("os.path.join") is os.path.join
     for bad in ("no.such.module:f", "os:nope", "os:sep"):
-        with pytest.raises(ConfigError):
+        with pytest.raises(SettingsError) as info:
             load_push_handler(bad)
+        assert not isinstance(info.value, ConfigError)
+        assert info.value.message.startswith("PODIUM_PUSH_HANDLER: ")
 
 
 def test_a_bad_push_handler_fails_at_start(settings: Settings) -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(SettingsError):
         create_git_app(settings.model_copy(update={"push_handler": "nope:f"}), object())  # type: ignore[arg-type]
+
+
+def test_a_mistyped_push_handler_reads_as_a_settings_error_at_push_time(
+    git_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the pusher sees when the operator mistyped the setting: the setting's name, not
+    a README error sending them to fix their Space."""
+    for key in list(os.environ):
+        if key.startswith("PODIUM_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("PODIUM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PODIUM_PUSH_HANDLER", "podium.controller.psuh:on_push")
+    monkeypatch.setenv("GIT_DIR", str(git_dir))
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{ZERO_OID} {'a' * 40} refs/heads/main\n"))
+    assert main(["post-receive"]) == 1
+    said = capsys.readouterr().out
+    assert said.startswith(
+        "error: PODIUM_PUSH_HANDLER: cannot load 'podium.controller.psuh:on_push'"
+    )
+    assert "README" not in said
 
 
 def test_post_receive_deploys_only_the_default_branch(settings: Settings, git_dir: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from podium.errors import ConfigError
+from podium.errors import ConfigError, SettingsError
 from podium.scheduler import cpu
 from podium.scheduler.storage import parse_size
 
@@ -16,13 +16,17 @@ from podium.scheduler.storage import parse_size
     ("1.5g", 3 << 29), ("0", 0), ("16777216", 16 << 20),
 ])
 def test_sizes(text: str, size: int) -> None:
-    assert parse_size(text) == size
+    assert parse_size(text, "space_data_quota") == size
 
 
 @pytest.mark.parametrize("text", ["", "5x", "-1g", "g", "1m"])  # 1m: below the minimum
-def test_bad_sizes_are_config_errors(text: str) -> None:
-    with pytest.raises(ConfigError):
-        parse_size(text)
+def test_bad_sizes_are_settings_errors_naming_the_setting(text: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        parse_size(text, "space_data_quota")
+    # An operator's typo, not a README error of some Space.
+    assert not isinstance(info.value, ConfigError)
+    assert info.value.message.startswith("PODIUM_SPACE_DATA_QUOTA: ")
+    assert "README" not in info.value.message
 
 
 def test_weights_keep_the_ratio_to_the_default() -> None:

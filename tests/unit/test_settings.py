@@ -126,3 +126,20 @@ def test_no_module_reads_settings_at_import(tmp_path: Path) -> None:
     assert int(out.stdout.strip()) > 5
     assert not (tmp_path / "must-not-exist").exists()
     assert list(home.iterdir()) == []
+
+
+@pytest.mark.parametrize(("scheme", "port", "suffix"),
+                         [("http", 80, ""), ("http", 8080, ":8080"), ("https", 443, ""),
+                          ("https", 8443, ":8443")])
+def test_one_port_suffix_for_dashboard_spaces_and_csp(scheme: str, port: int, suffix: str) -> None:
+    from podium.controller.urls import space_urls
+    from podium.dashboard.pages import Pages
+    from podium.names import SpaceId
+
+    s = Settings(scheme=scheme, domain="podium.example", public_port=port)
+    space = SpaceId("alice", "demo")
+    assert s.public_base_url == f"{scheme}://podium.example{suffix}"
+    assert s.space_origin(space) == f"{scheme}://alice-demo.podium.example{suffix}"
+    assert space_urls(s, space)["host"] == f"{scheme}://alice-demo.podium.example{suffix}/"
+    assert f"frame-src 'self' {scheme}://*.podium.example{suffix};" in (
+        Pages(s).content_security_policy())

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from podium.builder.packs import PACKS
 from podium.errors import ConfigError, NoAppFile
 from podium.resources import templates_dir
 from podium.spaces.config import (
@@ -334,7 +335,7 @@ def test_symlink_inside_repo_is_fine(tmp_path: Path) -> None:
     ],
 )
 def test_detect_sdk(files: dict[str, str], expected: tuple[Sdk, str] | None) -> None:
-    assert detect_sdk(files, files.__getitem__) == expected
+    assert detect_sdk(files, files.__getitem__, PACKS) == expected
 
 
 def test_detect_skips_unreadable_files() -> None:
@@ -343,25 +344,40 @@ def test_detect_skips_unreadable_files() -> None:
             raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad")
         return "import streamlit"
 
-    assert detect_sdk(["app.py", "other.py"], read) == (Sdk.STREAMLIT, "other.py")
+    assert detect_sdk(["app.py", "other.py"], read, PACKS) == (Sdk.STREAMLIT, "other.py")
+
+
+def test_the_entry_file_decides_before_the_sdk() -> None:
+    # app.py is the likelier entry point: its SDK wins over a helper's, whatever the packs'
+    # order (Gradio's pack comes before Streamlit's).
+    files = {"app.py": "import streamlit as st\n", "main.py": "import gradio as gr\n"}
+    assert detect_sdk(files, files.__getitem__, PACKS) == (Sdk.STREAMLIT, "app.py")
+
+
+def test_the_packs_order_is_the_detection_order() -> None:
+    files = {"Dockerfile": "FROM x", "index.html": "<p>hi</p>"}
+    assert detect_sdk(files, files.__getitem__, PACKS) == (Sdk.DOCKER, "Dockerfile")
+    static_first = sorted(PACKS, key=lambda p: p.sdk is not Sdk.STATIC)
+    assert detect_sdk(files, files.__getitem__, static_first) == (Sdk.STATIC, "index.html")
+    assert detect_sdk(files, files.__getitem__, ()) is None
 
 
 def test_load_without_front_matter_detects(tmp_path: Path) -> None:
     write_repo(tmp_path, {"README.md": "# Just a title\n", "app.py": "import streamlit as st"})
-    config = load_space_config(tmp_path)
+    config = load_space_config(tmp_path, PACKS)
     assert (config.sdk, config.app_file, config.app_port) == (Sdk.STREAMLIT, "app.py", 8501)
     assert any("no front matter" in w for w in config.warnings)
 
 
 def test_load_without_readme_detects(tmp_path: Path) -> None:
     write_repo(tmp_path, {"index.html": "<p>hi</p>"})
-    assert load_space_config(tmp_path).sdk is Sdk.STATIC
+    assert load_space_config(tmp_path, PACKS).sdk is Sdk.STATIC
 
 
 def test_nothing_detected_is_a_config_error(tmp_path: Path) -> None:
     write_repo(tmp_path, {"README.md": "# nothing here\n", "data.csv": "a,b"})
     with pytest.raises(ConfigError) as info:
-        load_space_config(tmp_path)
+        load_space_config(tmp_path, PACKS)
     assert type(info.value) is ConfigError and info.value.field == "sdk"
     assert "sdk: gradio" in (info.value.hint or "")
 

@@ -29,7 +29,6 @@ from podium.store import (
     create_token,
     create_user,
     ensure_admin,
-    find_space_by_subdomain,
     get_space,
     list_spaces,
     list_tokens,
@@ -248,7 +247,6 @@ def test_space_create_get_and_stage(db: Database) -> None:
             "Alice", "My_Demo", Sdk.GRADIO, Stage.NO_APP_FILE
         )
         assert space.space_id == sid and not space.private
-        assert find_space_by_subdomain(s, sid.subdomain.upper()) is space
         set_stage(s, space, Stage.BUILD_ERROR, "build failed", "pip said no")
     with db.session() as s:
         space = get_space(s, sid)

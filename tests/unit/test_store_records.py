@@ -38,7 +38,6 @@ from podium.store import (
     list_variables,
     mark_finished,
     mark_started,
-    mark_superseded,
     revoke_share_link,
     secret_values,
     set_secret,
@@ -97,25 +96,16 @@ def test_build_lifecycle(db: Database) -> None:
             get_build(s, "0" * 32)
 
 
-def test_latest_list_and_superseded_builds(db: Database) -> None:
+def test_latest_and_listed_builds(db: Database) -> None:
     with db.session() as s:
         space = get_space(s, SID)
-        first = create_build(s, space, "1" * 40)
+        create_build(s, space, "1" * 40)
         running = create_build(s, space, "2" * 40)
         mark_started(s, running)
-        third = create_build(s, space, "3" * 40)
+        create_build(s, space, "3" * 40)
         newest = create_build(s, space, "4" * 40)
         assert latest_build(s, space).id == newest.id
         assert [b.commit[0] for b in list_builds(s, space, limit=3)] == ["4", "3", "2"]
-        assert mark_superseded(s, space, newest) == 2
-    with db.session() as s:
-        status = {b.id: b.status for b in s.scalars(select(Build))}
-        assert status == {
-            first.id: BuildStatus.SUPERSEDED, running.id: BuildStatus.BUILDING,
-            third.id: BuildStatus.SUPERSEDED, newest.id: BuildStatus.QUEUED,
-        }
-        space = get_space(s, SID)
-        assert mark_superseded(s, space, newest, include_running=True) == 1
 
 
 def test_huge_logs_keep_their_end(db: Database) -> None:

@@ -12,15 +12,10 @@ import secrets
 
 import redis
 
-PREFIX = "podium:session"
+from podium import keys
 
-
-def _session_key(digest: str) -> str:
-    return f"{PREFIX}:id:{digest}"
-
-
-def _user_key(user_id: int) -> str:
-    return f"{PREFIX}:user:{user_id}"
+_session_key = keys.sessions.session
+_user_key = keys.sessions.user
 
 
 def _digest(cookie: str) -> str:

@@ -8,8 +8,8 @@ from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import RedirectResponse
 
 from podium.controller import lifecycle, sharing
+from podium.controller.access import visible_spaces
 from podium.spaces.stage import Sdk, Stage
-from podium.store import list_spaces
 
 from .deps import OptionalUser, PlatformDep, ReadableSpace, WritableSpace, WritingUser
 from .schemas import DuplicateIn, Ok, SettingsIn, SpaceIn, SpaceList, SpaceOut
@@ -27,12 +27,10 @@ def list_all(
     limit: Annotated[int, Query(ge=1, le=100)] = 24,
 ) -> SpaceList:
     """Spaces the caller may see, pinned first then most recently updated."""
-    admin = principal is not None and principal.is_admin
     with platform.db.session() as session:
-        items, total = list_spaces(
-            session, owner=owner or None, sdk=sdk, stage=stage, search=search or None,
-            offset=offset, limit=limit, include_private=admin,
-            viewer=principal.username if principal else None,
+        items, total = visible_spaces(
+            session, principal, owner=owner or None, sdk=sdk, stage=stage,
+            search=search or None, offset=offset, limit=limit,
         )
     return SpaceList(items=[SpaceOut.of(s, platform.settings) for s in items], total=total)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
+from podium.controller.access import visible_spaces
 from podium.errors import Forbidden, Unauthorized
 from podium.names import validate_owner
 from podium.store import (
@@ -12,7 +13,6 @@ from podium.store import (
     authenticate,
     create_user,
     get_user,
-    list_spaces,
     set_disabled,
     set_password,
 )
@@ -118,9 +118,7 @@ def change_user(username: str, body: UserPatch, request: Request, platform: Plat
 def profile(username: str, platform: PlatformDep, principal: OptionalUser) -> UserProfile:
     """Public profile: the Spaces count the caller may see."""
     validate_owner(username)
-    admin = principal is not None and principal.is_admin
     with platform.db.session() as session:
         user = get_user(session, username)
-        _, total = list_spaces(session, owner=user.username, limit=1, include_private=admin,
-                               viewer=principal.username if principal else None)
+        _, total = visible_spaces(session, principal, owner=user.username, limit=1)
         return UserProfile(username=user.username, spaces_count=total)

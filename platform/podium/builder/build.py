@@ -14,15 +14,15 @@ import docker
 
 from podium.builder import constraints
 from podium.builder.context import prepare_own_context, prepare_sdk_context, repo_files
-from podium.builder.engine import build_limits, stream_build
-from podium.builder.packs import BuildPack, RenderContext, pick_pack
+from podium.builder.engine import BuildStream, build_limits, stream_build
+from podium.builder.packs import PACKS, BuildPack, RenderContext, pick_pack
 from podium.builder.progress import PhaseTracker, failure_reason, step_phases
-from podium.builder.sdk import choose_sdk
+from podium.builder.sdk import SdkChoice, choose_sdk
 from podium.config import Settings
 from podium.errors import BuildError, ServiceUnavailable
 from podium.names import SpaceId
 from podium.resources import runners_dir
-from podium.spaces.config import load_space_config
+from podium.spaces.config import SpaceConfig, load_space_config
 from podium.spaces.stage import BuildPhase, Sdk
 
 # Image tags are the commit's first 12 hex digits: unique in practice, short in listings.
@@ -53,29 +53,20 @@ def build_space_image(
     image is missing. Every output line has gone through ``log`` before it returns.
     """
     started = time.monotonic()
-    log(BuildPhase.CLONE, f"reading the Space's configuration at {commit[:COMMIT_TAG_LEN]}")
-    config = load_space_config(source_dir)
-    for warning in config.warnings:
-        log(BuildPhase.CLONE, f"warning: {warning}")
-    asked = config.requested_startup_timeout
-    if asked is not None and settings.startup_timeout_for(asked) < asked:
-        log(BuildPhase.CLONE, f"warning: startup_duration_timeout is {asked}s but this "
-            f"platform allows at most {settings.max_startup_timeout}s: the app gets that long "
-            "to start")
+    config = _read_config(settings, source_dir, commit, log)
     files = repo_files(source_dir)
     pack = pick_pack(config, files)
     runners = runners_dir(settings)
     sdk = choose_sdk(pack, config, runners, source_dir, log)
-    sdk_version = sdk.version
     if not pack.own_context:
         _require_base_image(client, settings.base_image)
     ref = space_id.image_ref(commit[:COMMIT_TAG_LEN])
     render_ctx = RenderContext(
         config=config, files=files, runners=runners, base_image=settings.base_image,
-        sdk_version=sdk_version, has_ca_bundle=_ca_bundle(settings) is not None,
+        sdk_version=sdk.version, has_ca_bundle=_ca_bundle(settings) is not None,
         index_url=bool(settings.index_url), extra_index_url=bool(settings.extra_index_url),
         source_dir=source_dir, rewritten=frozenset(sdk.rewritten),
-        labels=_labels(space_id, commit, pack.sdk, sdk_version, config.app_port),
+        labels=_labels(space_id, commit, pack.sdk, sdk.version, config.app_port),
         egress_allow=settings.egress_allow,
     )
     dockerfile = pack.render(render_ctx)
@@ -85,13 +76,9 @@ def build_space_image(
         context_dir = Path(tmp)
         log(BuildPhase.CLONE, f"preparing the build context ({len(files)} files, "
             f"{pack.sdk.value} build pack)")
-        if pack.own_context:
-            dockerfile_path = prepare_own_context(source_dir, context_dir)
-        else:
-            dockerfile_path = prepare_sdk_context(
-                source_dir, context_dir, dockerfile=dockerfile,
-                extra=_extra_files(settings, pack, runners, sdk_version) | sdk.rewritten,
-            )
+        dockerfile_path = _write_context(
+            settings, pack, source_dir, context_dir, dockerfile, runners, sdk,
+        )
         tracker = PhaseTracker(step_phases(dockerfile))
         log(BuildPhase.CLONE, f"building {ref}")
 
@@ -111,19 +98,54 @@ def build_space_image(
             # Dockerfile gets them from the API, which appends one LABEL step per label.
             labels=render_ctx.labels if pack.own_context else None,
         )
+    image_id = _image_or_failure(result, tracker, log)
+    duration = time.monotonic() - started
+    log(BuildPhase.EXPORT, f"built {ref} in {duration:.1f} s "
+        f"({tracker.cached_layers} layers from cache)")
+    return BuiltImage(
+        ref=ref, image_id=image_id, sdk=pack.sdk, app_port=config.app_port,
+        duration_s=duration, cached_layers=tracker.cached_layers,
+    )
+
+
+def _read_config(
+    settings: Settings, source_dir: Path, commit: str, log: BuildLog,
+) -> SpaceConfig:
+    """The Space's README configuration, its warnings said in the build log."""
+    log(BuildPhase.CLONE, f"reading the Space's configuration at {commit[:COMMIT_TAG_LEN]}")
+    config = load_space_config(source_dir, PACKS)
+    for warning in config.warnings:
+        log(BuildPhase.CLONE, f"warning: {warning}")
+    asked = config.requested_startup_timeout
+    if asked is not None and settings.startup_timeout_for(asked) < asked:
+        log(BuildPhase.CLONE, f"warning: startup_duration_timeout is {asked}s but this "
+            f"platform allows at most {settings.max_startup_timeout}s: the app gets that long "
+            "to start")
+    return config
+
+
+def _write_context(
+    settings: Settings, pack: BuildPack, source_dir: Path, context_dir: Path,
+    dockerfile: str, runners: Path, sdk: SdkChoice,
+) -> str:
+    """Fill ``context_dir`` for ``pack``; returns the Dockerfile's path inside it."""
+    if pack.own_context:
+        return prepare_own_context(source_dir, context_dir)
+    return prepare_sdk_context(
+        source_dir, context_dir, dockerfile=dockerfile,
+        extra=_extra_files(settings, pack, runners, sdk.version) | sdk.rewritten,
+    )
+
+
+def _image_or_failure(result: BuildStream, tracker: PhaseTracker, log: BuildLog) -> str:
+    """The built image's id, or BuildError with the failing step's explanation."""
     if result.error or not result.image_id:
         reason = failure_reason(
             tracker.instruction, tracker.step_lines, result.error or "no image was produced",
         )
         log(tracker.phase, f"build failed: {reason}")
         raise BuildError(reason, hint=_hint(reason))
-    duration = time.monotonic() - started
-    log(BuildPhase.EXPORT, f"built {ref} in {duration:.1f} s "
-        f"({tracker.cached_layers} layers from cache)")
-    return BuiltImage(
-        ref=ref, image_id=result.image_id, sdk=pack.sdk, app_port=config.app_port,
-        duration_s=duration, cached_layers=tracker.cached_layers,
-    )
+    return result.image_id
 
 
 def _require_base_image(client: docker.DockerClient, ref: str) -> None:

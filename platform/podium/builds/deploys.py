@@ -22,14 +22,14 @@ from dataclasses import asdict, dataclass
 
 import redis
 
+from podium.keys import builds as keys
 from podium.spaces.stage import BuildStatus
 
-from . import keys
 from .logs import write_terminal
 
 log = logging.getLogger(__name__)
 
-KEY = f"{keys.PREFIX}:deploys"
+KEY = keys.DEPLOYS
 
 # Set the Space's request, returning the one it replaces.
 _PUT = """

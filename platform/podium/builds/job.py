@@ -24,13 +24,14 @@ from rq.timeouts import JobTimeoutException
 
 from podium.config import Settings
 from podium.errors import BuildError, ConfigError, NoAppFile, PodiumError
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 
-from . import keys
 from .deploys import DeployRequests
 from .lease import Lease
 from .logs import BuildLog
+from .placeholder import show_unrun
 from .queue import CLAIM_TTL
 from .records import fail_build, is_latest, is_serving, load_space
 
@@ -195,6 +196,8 @@ def _hand_over(
                 stage = Stage.RUNNING_APP_STARTING if serving else Stage.APP_STARTING
                 message = f"built {commit[:12]}; waiting for the scheduler to start it"
             store_spaces.set_stage(session, space, stage, message)
+            if space.paused:
+                show_unrun(conn, space, Stage.PAUSED)  # a first build of a paused Space
         DeployRequests(conn).put(
             space_id.key, build_id, built.ref, built.app_port, str(built.sdk), commit
         )

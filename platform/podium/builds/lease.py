@@ -1,9 +1,10 @@
 """Leases: how a running build proves it is alive, so a build whose worker died (SIGKILL, OOM,
 machine lost) is failed by the reaper instead of showing BUILDING forever.
 
-The job holds ``keys.lease(build_id)`` with a short TTL and renews it from a thread. The value
-names the process (host, pid namespace, pid, start time), so a reaper on the same host knows
-at once that the process is gone; elsewhere it waits for the TTL to run out.
+The job holds ``keys.lease(build_id)`` with a short TTL and renews it from a thread
+(podium.locks.kept_alive, the renewer Redis locks use too). The value names the process
+(host, pid namespace, pid, start time), so a reaper on the same host knows at once that the
+process is gone; elsewhere it waits for the TTL to run out.
 """
 
 from __future__ import annotations
@@ -11,20 +12,18 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 from dataclasses import asdict, dataclass
 from types import TracebackType
 
 import redis
 
+from podium.keys import builds as keys
+from podium.locks import kept_alive
 from podium.names import SpaceId
-
-from . import keys
 
 # Short: the reaper frees a dead worker's build slot only once its lease is gone (or its
 # process is seen gone on this host), and the next build waits that long (issue item 13).
 LEASE_SECONDS = 10
-RENEW_EVERY = LEASE_SECONDS / 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +92,7 @@ class Lease:
         self.build_id = build_id
         self.seconds = seconds
         self.owner = ProcessId.current()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._renew, name=f"lease-{build_id}", daemon=True)
+        self._renewing = kept_alive(self._put, seconds / 3, f"lease-{build_id}")
 
     def _put(self) -> None:
         with self.conn.pipeline() as pipe:
@@ -102,24 +100,16 @@ class Lease:
             pipe.hset(keys.ACTIVE, self.build_id, str(self.space_id))
             pipe.execute()
 
-    def _renew(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
-            try:
-                self._put()
-            except redis.RedisError:
-                continue  # Redis blipped: the next renewal or the TTL decides
-
     def __enter__(self) -> Lease:
         self._put()
-        self._thread.start()
+        self._renewing.__enter__()
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._renewing.__exit__(None, None, None)
         release(self.conn, self.build_id)
 
 

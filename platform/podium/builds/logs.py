@@ -26,10 +26,9 @@ import redis
 import redis.asyncio
 
 from podium.config import Settings
+from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus
-
-from . import keys
 
 # Lines kept in a stream (approximate trimming keeps XADD O(1)).
 STREAM_MAXLEN = 20_000
@@ -189,10 +188,6 @@ def follow_build_log(
             yield event
             if event.is_terminal:
                 return
-
-
-def set_latest_build(conn: redis.Redis, space_id: SpaceId, build_id: str) -> None:
-    conn.set(keys.latest_build(space_id), build_id)
 
 
 # --- Server-Sent Events, in the shape Hugging Face Spaces uses ---------------------------

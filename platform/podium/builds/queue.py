@@ -27,11 +27,13 @@ from rq.rate_limit import RateLimit, release_slot
 from rq.registry import StartedJobRegistry
 
 from podium.config import Settings
+from podium.keys import builds as keys
 from podium.names import SpaceId
-from podium.spaces.stage import BuildStatus
+from podium.spaces.stage import BuildStatus, Stage
 
-from . import keys, lease
-from .logs import set_latest_build, write_terminal
+from . import lease
+from .logs import write_terminal
+from .placeholder import show_unrun
 from .records import building_stage, fail_build, load_space
 
 JOB_FUNC = "podium.builds.job.build_job"
@@ -93,6 +95,7 @@ def enqueue_build(
             store_spaces.set_stage(
                 session, space, building_stage(space), f"build of {commit[:12]} queued"
             )
+            show_unrun(conn, space, Stage.BUILDING)  # the live URL says "building"
         stale = queue.fetch_job(job_id)
         if stale is not None:  # an ended build of this commit: the id is reused
             stale.delete()
@@ -110,7 +113,6 @@ def enqueue_build(
         except redis.RedisError as exc:
             fail_build(db, conn, space_id, build_id, f"could not queue the build: {exc}")
             raise
-        set_latest_build(conn, space_id, build_id)
     return BuildRef(build_id, job_id, commit)
 
 

@@ -19,9 +19,10 @@ from rq.registry import StartedJobRegistry
 
 from podium.config import Settings
 from podium.errors import InvalidName
+from podium.keys import builds as keys
 from podium.names import SpaceId
 
-from . import keys, lease
+from . import lease
 from .queue import WORKER_DIED, build_queue, free_dead_job
 from .records import fail_build
 

@@ -12,6 +12,7 @@ Rules (Spaces' behaviour):
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import redis
@@ -20,6 +21,7 @@ from podium.names import SpaceId
 from podium.spaces.stage import BuildStatus, Stage
 
 from .logs import write_terminal
+from .placeholder import show_unrun
 
 
 def is_serving(space: Any) -> bool:
@@ -68,5 +70,7 @@ def fail_build(
                 )
             else:
                 store_spaces.set_stage(session, space, idle_stage, reason)
+                with contextlib.suppress(redis.RedisError):  # the page is a courtesy
+                    show_unrun(conn, space, idle_stage)
     write_terminal(conn, build_id, status, reason)
     return True

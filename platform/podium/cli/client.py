@@ -155,7 +155,9 @@ def create(
             "name": space_id.name, "owner": space_id.owner, "sdk": sdk, "template": template,
             "from_url": from_url, "private": private,
         })
-    out.print(f"created [bold]{created['id']}[/] ({created['sdk']}, {created['stage']})")
+    # Without --sdk (and no template or import) the first push's README or files decide.
+    shown = created["sdk"] if sdk or template or from_url else "sdk set by the first push"
+    out.print(f"created [bold]{created['id']}[/] ({shown}, {created['stage']})")
     out.print(f"  Space:   {created['url']}")
     out.print(f"  git:     {created['git_url']}")
     if from_url and not created["head_commit"]:

@@ -70,7 +70,7 @@ def api() -> None:
     """Run the API + dashboard + git server process."""
     import uvicorn
 
-    from podium.api.app import create_app
+    from podium.web import create_app
 
     settings = Settings()
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
@@ -117,12 +117,11 @@ def scheduler() -> None:
     platform = Platform(Settings())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    report = platform.scheduler.reconcile()
-    console.print(f"reconciled: adopted {len(report.adopted)}, removed {len(report.removed)}")
     try:
         # One Platform for the process: every deploy uses its engine client, Redis and
         # database rather than opening its own.
-        run_forever(platform.scheduler, stop, deploys=Deployer(platform))
+        run_forever(platform.scheduler, stop, deploys=Deployer(platform), reconciled=lambda r: (
+            console.print(f"reconciled: adopted {len(r.adopted)}, removed {len(r.removed)}")))
     except KeyboardInterrupt:
         stop.set()
     finally:

@@ -1,13 +1,16 @@
-"""Who may read and write a Space, over the store: the git server's GitAccess and the API's
-permission checks share these rules."""
+"""Who may read and write a Space, over the store: the git server's GitAccess, the API's
+permission checks and the dashboard's lists share these rules."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
 
 from podium.errors import PodiumError
 from podium.names import SpaceId
-from podium.store import Database, find_space, verify_token
+from podium.store import Database, find_space, list_spaces, verify_token
 from podium.store.models import Space
 
 
@@ -27,6 +30,17 @@ def owns(principal: Principal | None, owner: str) -> bool:
 
 def may_read(principal: Principal | None, space: Space) -> bool:
     return not space.private or owns(principal, space.owner)
+
+
+def visible_spaces(
+    session: Session, principal: Principal | None, **filters: Any,
+) -> tuple[list[Space], int]:
+    """One page of the Spaces ``principal`` may see (``may_read`` for a list: public ones,
+    its own private ones, every one for an admin); ``filters`` go to store.list_spaces."""
+    return list_spaces(
+        session, include_private=bool(principal and principal.is_admin),
+        viewer=principal.username if principal else None, **filters,
+    )
 
 
 def may_write(principal: Principal | None, owner: str) -> bool:

@@ -21,10 +21,10 @@ import logging
 from collections.abc import Callable
 from enum import StrEnum
 
-from podium.builds import keys
 from podium.builds.deploys import DeployRequest, DeployRequests
 from podium.builds.logs import write_terminal
 from podium.builds.records import is_latest, is_serving
+from podium.keys import builds as keys
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.spaces.stage import BuildStatus, Stage

@@ -4,11 +4,15 @@ runtime side (restart, pause, resume, restart after a secret changes) is in runt
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from dataclasses import dataclass
 
+import redis
+
 from podium.builder.retention import remove_space_images
+from podium.builds.placeholder import show_unrun
 from podium.config import Settings
 from podium.errors import BadRequest, Forbidden, NotFound
 from podium.gitserver.git import run_git
@@ -40,6 +44,8 @@ from .urls import space_urls
 
 log = logging.getLogger(__name__)
 
+# The sdk an empty Space records until its first push says which (imports likewise).
+UNDETECTED_SDK = Sdk.GRADIO
 SETTINGS_FIELDS = ("private", "sleep_time", "cpu_limit", "memory_limit")
 # Card and runtime settings a duplicate inherits; secrets never do.
 COPIED_FIELDS = ("title", "emoji", "color_from", "color_to", "short_description",
@@ -72,7 +78,10 @@ def _remove_repo(settings: Settings, space_id: SpaceId) -> None:
 
 def _new_record(platform: Platform, space_id: SpaceId, **fields: object) -> None:
     with platform.db.session() as session:
-        create_space(session, space_id, **fields)  # type: ignore[arg-type]
+        space = create_space(session, space_id, **fields)  # type: ignore[arg-type]
+        # Its live URL says "no app yet" rather than "not found" (builds.placeholder).
+        with contextlib.suppress(redis.RedisError):
+            show_unrun(platform.redis, space, Stage.NO_APP_FILE)
     # The record is new, so anything on disk under its path is an orphan of an earlier
     # Space of this name whose deletion did not finish: never hand its code to this one.
     _remove_repo(platform.settings, space_id)
@@ -98,10 +107,10 @@ def create(
     tmpl = get_template(settings, template) if template else None
     if tmpl is not None:
         sdk = tmpl.config.sdk  # the template's README is what will build
-    elif sdk is None and from_url:
-        sdk = Sdk.GRADIO  # a placeholder until the imported README is read
     elif sdk is None:
-        raise BadRequest("an empty Space needs an sdk", hint=f"one of {', '.join(Sdk)}")
+        # A placeholder until the first push (or the import) is read: the build detects
+        # the SDK from the README and files, and the push records it (push.on_push).
+        sdk = UNDETECTED_SDK
     if from_url:
         parse_url(from_url)  # a typo is refused now; addresses are checked by the import
     _new_record(platform, space_id, sdk=sdk, private=private)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from podium.builder.packs import PACKS
 from podium.config import Settings
 from podium.gitserver.repo import read_file, read_tree
 from podium.names import SpaceId
@@ -26,7 +27,7 @@ def config_at(settings: Settings, space_id: SpaceId, commit: str) -> SpaceConfig
             files[entry.path] = read_file(settings, space_id, commit, entry.path)
         else:
             files[entry.path] = b""
-    return load_space_config_from_files(files)
+    return load_space_config_from_files(files, PACKS)
 
 
 def card_fields(config: SpaceConfig) -> dict[str, Any]:

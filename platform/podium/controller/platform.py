@@ -11,6 +11,7 @@ import docker
 import redis
 
 from podium.config import Settings
+from podium.controller.secrets import secrets_provider
 from podium.errors import ServiceUnavailable
 from podium.proxy.routes import RouteTable
 from podium.scheduler.service import Scheduler
@@ -52,12 +53,10 @@ class Platform:
     def scheduler(self) -> Scheduler:
         from podium.scheduler import get_backend
 
-        from .secrets import secrets_provider
-
         backend = get_backend(self.settings, client=self.docker)
         return Scheduler(
             self.settings, backend, self.routes, self.redis,
-            secrets_provider=secrets_provider(self),
+            secrets_provider=secrets_provider(self.db, self.cipher),
             on_change=self.record_stage,
         )
 

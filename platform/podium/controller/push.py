@@ -34,7 +34,9 @@ def on_push(
         except ConfigError:
             pass  # the build reports it as CONFIG_ERROR / NO_APP_FILE with line and field
         with platform.db.session() as session:
-            update_space(session, get_space(session, space_id), **fields)
+            space = get_space(session, space_id)
+            update_space(session, space, **fields)
+            paused = bool(space.paused)
         try:
             build = enqueue_build(settings, platform.redis, platform.db, space_id, new)
         except redis.RedisError as exc:
@@ -51,11 +53,17 @@ def on_push(
     base = settings.public_base_url
     urls = space_urls(settings, space_id)
     verb = "joined build" if build.attached else "queued build"
-    return [
+    lines = [
         f"Podium: {verb} {build.build_id[:12]} of {space_id} at {new[:12]} (pushed by {pusher})",
         f"Live URL:   {urls['host']}",
         f"Build logs: podium logs -f {space_id}   or   {base}/api/spaces/{space_id}/logs/build",
     ]
+    if paused:
+        lines += [
+            f"{space_id} is paused: this version is built and stays paused until you resume it",
+            f"with `podium resume {space_id}` or the Resume button at {base}/{space_id}/settings",
+        ]
+    return lines
 
 
 def first_build(

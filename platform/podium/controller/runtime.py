@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from podium.builds.placeholder import show_unrun
 from podium.builds.queue import enqueue_build
 from podium.builds.records import building_stage
 from podium.errors import BadRequest, PodiumError
@@ -167,6 +168,7 @@ def pause(platform: Platform, space_id: SpaceId) -> Outcome:
         space = get_space(session, space_id)
         if Stage(space.stage) != Stage.PAUSED:
             set_stage(session, space, Stage.PAUSED)
+        show_unrun(platform.redis, space, Stage.PAUSED)  # one that never ran has no route
         return Outcome(space)
 
 

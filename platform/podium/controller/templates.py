@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from podium.builder.packs import PACKS
 from podium.config import Settings
 from podium.errors import NotFound, PodiumError
 from podium.resources import templates_dir
@@ -23,11 +24,13 @@ class Template:
 
 
 def list_templates(settings: Settings) -> list[Template]:
+    """The folders of templates/ whose README validates, by name; none if it is missing."""
     root = templates_dir(settings)
+    folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
     found = []
-    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for path in (p for p in folders if not p.name.startswith(".")):
         try:
-            found.append(Template(path.name, path, load_space_config(path)))
+            found.append(Template(path.name, path, load_space_config(path, PACKS)))
         except (PodiumError, OSError) as exc:  # a broken template must not hide the others
             log.warning("template %s skipped: %s", path.name, exc)
     return found

@@ -67,8 +67,7 @@ class Pages:
 
     def content_security_policy(self) -> str:
         s = self.settings
-        suffix = s.public_base_url.removeprefix(f"{s.scheme}://{s.domain}")
-        spaces = f"{s.scheme}://*.{s.domain}{suffix}"
+        spaces = s.public_origin(f"*.{s.domain}")
         # Scripts and styles only from our own files: user text that slipped into markup
         # could still not run. Apps are framed from their own origin.
         return (

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlencode
 
 from podium.config import Settings
-from podium.controller.urls import space_urls
-from podium.errors import ConfigError
+from podium.controller.templates import Template, list_templates
+from podium.controller.urls import SpaceUrls
 from podium.names import SpaceId
-from podium.spaces.config import load_space_config
 from podium.spaces.stage import Sdk, Stage
 from podium.store.models import Space
 
@@ -60,23 +58,6 @@ def stage_tone(stage: Stage | str) -> str:
 
 def card_color(name: str | None, fallback: str) -> str:
     return name if name in CARD_COLORS else fallback
-
-
-@dataclass(frozen=True, slots=True)
-class SpaceUrls:
-    host: str  # the app, on its own origin only: http://owner-name.domain:port/
-    git: str
-    page: str  # the dashboard page, relative
-    page_abs: str
-    api: str  # relative /api/spaces/owner/name
-
-    @classmethod
-    def of(cls, settings: Settings, space_id: SpaceId) -> SpaceUrls:
-        urls = space_urls(settings, space_id)
-        return cls(
-            host=urls["host"], git=urls["git_url"], page=urls["page"],
-            page_abs=settings.public_base_url + urls["page"], api=f"/api/spaces/{space_id}",
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +147,9 @@ def query_string(params: dict[str, str | int | None], **change: str | int | None
 
 
 @dataclass(frozen=True, slots=True)
-class Template:
+class TemplateCard:
+    """A starter Space on /new, described by its own README front matter."""
+
     name: str
     title: str
     emoji: str
@@ -175,24 +158,22 @@ class Template:
     color_from: str
     color_to: str
 
-
-def list_templates(root: Path) -> list[Template]:
-    """Starter Spaces in ``root`` (templates/), described by their own README front matter;
-    a template whose README does not parse is left out rather than breaking /new."""
-    out = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        try:
-            config = load_space_config(folder)
-        except (ConfigError, OSError):
-            continue
-        out.append(Template(
-            name=folder.name, title=config.title or folder.name,
+    @classmethod
+    def of(cls, template: Template) -> TemplateCard:
+        config = template.config
+        return cls(
+            name=template.name, title=config.title or template.name,
             emoji=config.emoji or DEFAULT_EMOJI, sdk=config.sdk.value,
             description=config.short_description or "",
             color_from=card_color(config.color_from, "indigo"),
             color_to=card_color(config.color_to, "purple"),
-        ))
-    return out
+        )
+
+
+def template_cards(settings: Settings) -> list[TemplateCard]:
+    """The templates controller.templates offers (the API's list and `create --template`
+    take theirs from there too), as cards."""
+    return [TemplateCard.of(t) for t in list_templates(settings)]
 
 
 def human_size(size: int | None) -> str:

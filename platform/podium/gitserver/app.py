@@ -14,13 +14,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from podium.config import Settings
-from podium.errors import BadRequest, InvalidName, NotFound, PodiumError, Unauthorized
+from podium.errors import BadRequest, PodiumError, Unauthorized
 from podium.names import SpaceId
 
-from .auth import FailureThrottle, GitAccess, authorize
+from .auth import FailureThrottle, GitAccess, authorize, space_id_of
 from .cgi import GitBackendResponse, RequestTooLarge
-from .hook import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, load_push_handler
-from .repo import ensure_repo
+from .hook import load_push_handler
+from .lfs import lfs_routes
+from .repo import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, ensure_repo
 
 UPLOAD_PACK = "git-upload-pack"
 RECEIVE_PACK = "git-receive-pack"
@@ -30,12 +31,7 @@ NEGOTIATION_MAX_BYTES = 32 << 20
 PUSH_SLACK_BYTES = 1 << 20
 
 def _space_id(request: Request) -> SpaceId:
-    owner = request.path_params["owner"]
-    name = request.path_params["name"].removesuffix(".git")
-    try:
-        return SpaceId(owner, name)
-    except InvalidName as exc:
-        raise NotFound(f"Space {owner}/{name} does not exist.", hint=exc.hint) from exc
+    return space_id_of(request.path_params["owner"], request.path_params["name"])
 
 
 def _extra_python_path() -> str:
@@ -153,5 +149,6 @@ def create_git_app(
         Route(f"{space}/info/refs", server.info_refs, methods=["GET"]),
         Route(f"{space}/{UPLOAD_PACK}", server.upload_pack, methods=["POST"]),
         Route(f"{space}/{RECEIVE_PACK}", server.receive_pack, methods=["POST"]),
+        *lfs_routes(settings, access, throttle, space),
     ]
     return Starlette(routes=routes, exception_handlers={PodiumError: _error_response})

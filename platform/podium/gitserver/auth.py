@@ -7,7 +7,7 @@ import base64
 import binascii
 from typing import Protocol
 
-from podium.errors import Forbidden, NotFound, Unauthorized
+from podium.errors import Forbidden, InvalidName, NotFound, Unauthorized
 from podium.names import SpaceId
 
 
@@ -28,6 +28,16 @@ class GitAccess(Protocol):
         ...
 
     def can_read(self, principal: GitPrincipal | None, space_id: SpaceId) -> bool: ...
+
+
+def space_id_of(owner: str, name: str) -> SpaceId:
+    """The Space a repository URL names ("name" or "name.git"); a name that cannot be one
+    is a missing Space."""
+    name = name.removesuffix(".git")
+    try:
+        return SpaceId(owner, name)
+    except InvalidName as exc:
+        raise NotFound(f"Space {owner}/{name} does not exist.", hint=exc.hint) from exc
 
 
 TOKEN_HINT = "use an API token as the password: git push http://USER:TOKEN@HOST/spaces/OWNER/NAME"

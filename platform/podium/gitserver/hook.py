@@ -20,29 +20,13 @@ from podium.names import SpaceId
 from podium.plugins import load_callable
 
 from .git import ZERO_OID, run_git
-
-SPACE_VAR = "PODIUM_HOOK_SPACE"
-PUSHER_VAR = "PODIUM_HOOK_PUSHER"
-PYTHON_VAR = "PODIUM_HOOK_PYTHON"
+from .repo import PUSHER_VAR, SPACE_VAR, repo_size
 
 PushHandler = Callable[[Settings, SpaceId, str, str, str, str], list[str]]
 
 
 def load_push_handler(dotted: str) -> PushHandler:
     return load_callable(dotted, "push_handler")
-
-
-def repo_size(git_dir: Path) -> int:
-    """Bytes stored under objects/, including a push's quarantine directory (which git
-    places inside objects/ while pre-receive runs)."""
-    total = 0
-    for root, _dirs, files in os.walk(git_dir / "objects"):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:  # gc or another push removed it meanwhile
-                pass
-    return total
 
 
 def _updates(stdin: TextIO) -> Iterator[tuple[str, str, str]]:
@@ -103,7 +87,22 @@ def post_receive(
             lines = [f"Deploy not started: internal error ({type(exc).__name__}: {exc})"]
         for line in lines:
             print(line, file=out)
+    _lfs_gc(git_dir)
     return 0
+
+
+def _lfs_gc(git_dir: Path) -> None:
+    """Drop the LFS objects this push left unreferenced (a force-push, a deleted branch).
+    Never fails the push, which has landed already."""
+    from .lfsstore import LfsStore  # only pushes to repositories with LFS objects pay
+
+    store = LfsStore(git_dir)
+    if not (store.root / "objects").is_dir():
+        return
+    try:
+        store.gc(git_dir)
+    except Exception as exc:  # noqa: BLE001 - a failed gc keeps objects, which is safe
+        print(f"(LFS cleanup skipped: {exc})", file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:

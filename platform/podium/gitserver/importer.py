@@ -23,8 +23,7 @@ from podium.netguard import AllowList, EgressRefused, Target, check_url, probe
 
 from .git import DEFAULT_BRANCH, ZERO_OID, git_env
 from .git import run_git as _git
-from .hook import repo_size
-from .repo import ensure_repo, is_empty
+from .repo import ensure_repo, is_empty, repo_size
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,9 @@ GIT_REQUEST = (
 )
 _GIT_REQUEST = re.compile(GIT_REQUEST, re.IGNORECASE)
 
-_GIT_PATH = re.compile(r"^/spaces/[^/]+/[^/]+/(?:" + "|".join(ENDPOINTS) + ")$")
+_GIT_PATH = re.compile(
+    r"^/spaces/[^/]+/[^/]+/(?:" + "|".join(ENDPOINTS) + r"|info/lfs/objects/[^/]+)$"
+)
 
 
 def is_git_request(target: str) -> bool:

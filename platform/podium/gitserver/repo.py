@@ -19,9 +19,13 @@ from podium.names import SpaceId
 
 from .git import DEFAULT_BRANCH, ZERO_OID, GitCommandFailed, check_repo_path, check_rev, git_env
 from .git import run_git as _git
-from .hook import PYTHON_VAR
+from .lfsstore import LfsStore
 
 HOOKS = ("pre-receive", "post-receive")
+# What the git server hands its hooks (hook.py) through git, beside the PODIUM_* settings.
+SPACE_VAR = "PODIUM_HOOK_SPACE"
+PUSHER_VAR = "PODIUM_HOOK_PUSHER"
+PYTHON_VAR = "PODIUM_HOOK_PYTHON"
 HOOK_ENTRY = "import sys; from podium.gitserver.hook import main; sys.exit(main(sys.argv[1:]))"
 REPO_CONFIG = {
     "http.receivepack": "true",
@@ -160,18 +164,22 @@ def read_tree(
     return entries
 
 
-def read_file(settings: Settings, space_id: SpaceId, commit: str, path: str) -> bytes:
+def read_file(
+    settings: Settings, space_id: SpaceId, commit: str, path: str, *, smudge: bool = True,
+) -> bytes:
+    """The file's contents; a Git LFS pointer gives its object's (unless not ``smudge``)."""
     git_dir = _existing_repo(settings, space_id)
     sha = _resolve_commit(git_dir, commit)
     clean = check_repo_path(path)
     proc = _git(["cat-file", "blob", f"{sha}:{clean}"], git_dir=git_dir, check=False)
     if not clean or proc.returncode != 0:
         raise NotFound(f"no file {clean!r} in commit {sha[:12]}")
-    return proc.stdout
+    return LfsStore(git_dir).smudge(proc.stdout) if smudge else proc.stdout
 
 
 def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path) -> str:
-    """Write the files of ``commit`` into ``dest`` (a build context); returns the full sha.
+    """Write the files of ``commit`` into ``dest`` (a build context), Git LFS pointers
+    replaced by their objects; returns the full sha.
 
     Streams ``git archive`` through tarfile's "data" filter, so a hostile tree (absolute
     symlinks, device files) cannot write outside ``dest``."""
@@ -195,6 +203,7 @@ def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path
         proc.stderr.close()
         if proc.wait() != 0:
             raise GitCommandFailed(f"git archive failed: {err.strip()}")
+    LfsStore(git_dir).smudge_tree(dest)
     return sha
 
 
@@ -231,3 +240,16 @@ def init_from_template(
     ref = f"refs/heads/{DEFAULT_BRANCH}"
     _git(["update-ref", "-m", "create from template", ref, commit, ZERO_OID], git_dir=git_dir)
     return commit
+
+
+def repo_size(git_dir: Path) -> int:
+    """Bytes stored under objects/, including a push's quarantine directory (which git
+    places inside objects/ while pre-receive runs)."""
+    total = 0
+    for root, _dirs, files in os.walk(git_dir / "objects"):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except FileNotFoundError:  # gc or another push removed it meanwhile
+                pass
+    return total

@@ -148,8 +148,9 @@ class ProxyApp:
             await decision(conn.scope, receive, send)
             return
         if not decision:
-            # Like a missing Space: a private Space's existence is not told to strangers.
-            await self._page(conn, receive, send, pages.not_found(label))
+            # Like a missing Space, word for word (the host as asked, not owner/name): a
+            # private Space's existence is not told to strangers.
+            await self._page(conn, receive, send, pages.not_found(target.lookup))
             return
         status_url = "/__podium/status"
         if target.control == "status":
@@ -171,17 +172,19 @@ class ProxyApp:
         """A route that does not serve: answer for it (None), or wait until it serves."""
         label = f"{route.owner}/{route.name}"
         stage = route.stage
+        # The dashboard's pages of the Space (the route's owner/name went through SpaceId).
+        space_page = f"{self.settings.public_base_url}/{label}"
         if stage == Stage.PAUSED:
-            await self._page(conn, receive, send, pages.paused(label))
+            await self._page(conn, receive, send, pages.paused(label, f"{space_page}/settings"))
             return None
         if stage not in _COMING:
-            await self._page(conn, receive, send, pages.failed(label, stage))
+            await self._page(conn, receive, send, pages.failed(label, stage, f"{space_page}/logs"))
             return None
         if stage == Stage.SLEEPING:
             await self.routes.request_wake(route.space_key)
         if conn.scope["type"] == "websocket" or wants_html(conn.scope["headers"]):
             page = (pages.waking(label, status_url) if stage == Stage.SLEEPING
-                    else pages.starting(label, stage, status_url))
+                    else pages.starting(label, stage, status_url, f"{space_page}/logs"))
             await self._page(conn, receive, send, page)
             return None
         ready = await self._wait_serving(route.space_key)

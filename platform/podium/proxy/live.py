@@ -11,11 +11,11 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 
+from podium.keys import RouteKeys as Keys
 from podium.proxy.routes import (
     ROUTE_CACHE_SECONDS,
     TOUCH_INTERVAL,
     WAKE_DEDUPE_SECONDS,
-    Keys,
     Route,
     stream_field,
 )

@@ -22,7 +22,7 @@ display:flex;min-height:100vh;align-items:center;justify-content:center}}
 main{{max-width:36rem;padding:2rem;background:#fff;border:1px solid #e5e7eb;border-radius:12px}}
 h1{{font-size:1.25rem;margin:0 0 .5rem}} p{{margin:.5rem 0}} .hint{{color:#6b7280}}
 </style></head>
-<body><main><h1>{title}</h1><p>{message}</p>{hint}</main>{script}</body></html>
+<body><main><h1>{title}</h1><p>{message}</p>{hint}{link}</main>{script}</body></html>
 """
 
 # Polls the proxy's status endpoint and reloads as soon as the Space serves, so a visitor
@@ -45,13 +45,16 @@ class Page:
     # Seconds after which a browser reloads on its own, and the status URL it polls.
     refresh: int | None = None
     status_url: str | None = None
+    link: tuple[str, str] | None = None  # (href, text), e.g. the Space's logs
 
     def html(self) -> HTMLResponse:
         refresh = f'<meta http-equiv="refresh" content="{self.refresh}">\n' if self.refresh else ""
         script = _POLL.format(url=json.dumps(self.status_url)) if self.status_url else ""
         hint = f'<p class="hint">{escape(self.hint)}</p>' if self.hint else ""
+        link = (f'<p><a href="{escape(self.link[0])}">{escape(self.link[1])}</a></p>'
+                if self.link else "")
         body = _PAGE.format(
-            title=escape(self.title), message=escape(self.message), hint=hint,
+            title=escape(self.title), message=escape(self.message), hint=hint, link=link,
             refresh=refresh, script=script,
         )
         return HTMLResponse(body, status_code=self.status, headers=self._headers())
@@ -60,6 +63,8 @@ class Page:
         data = {"error": self.code, "message": self.message}
         if self.hint:
             data["hint"] = self.hint
+        if self.link:
+            data["logs"] = self.link[0]
         return JSONResponse(data, status_code=self.status, headers=self._headers())
 
     def response(self, html: bool) -> Response:
@@ -99,26 +104,40 @@ def waking(space: str, status_url: str) -> Page:
     )
 
 
-def starting(space: str, stage: str, status_url: str) -> Page:
+def starting(space: str, stage: str, status_url: str, logs_url: str) -> Page:
+    if stage == "BUILDING":  # a first build (or one with nothing serving): say so
+        return Page(
+            503, "Building", f"The Space {space} is being built; it starts when the build "
+            "succeeds.", "This page reloads by itself when the app is ready.",
+            code="building", refresh=5, status_url=status_url,
+            link=(logs_url, "Follow the build logs"),
+        )
     return Page(
         503, "Starting", f"The Space {space} is not serving yet ({stage}).",
         "This page reloads by itself when the app is ready.", code="starting",
-        refresh=5, status_url=status_url,
+        refresh=5, status_url=status_url, link=(logs_url, "See the logs"),
     )
 
 
-def paused(space: str) -> Page:
+def paused(space: str, settings_url: str) -> Page:
     return Page(
         503, "Paused", f"The Space {space} has been paused by its owner.",
-        "It will come back when its owner restarts it.", code="paused",
+        f"Its owner resumes it with `podium resume {space}` or the Resume button on the "
+        "Space's settings page.", code="paused",
+        link=(settings_url, "Space settings"),
     )
 
 
-def failed(space: str, stage: str) -> Page:
+_FAILED_TITLES = {"BUILD_ERROR": "Build failed", "CONFIG_ERROR": "Configuration error",
+                  "NO_APP_FILE": "No app yet"}
+
+
+def failed(space: str, stage: str, logs_url: str) -> Page:
     return Page(
-        503, "Space error", f"The Space {space} is not running ({stage}).",
+        503, _FAILED_TITLES.get(stage, "Space error"),
+        f"The Space {space} is not running ({stage}).",
         "Its owner can see the build and container logs on the Space's page.",
-        code=stage.lower(),
+        code=stage.lower(), link=(logs_url, "See the logs"),
     )
 
 

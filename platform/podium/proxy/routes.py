@@ -29,6 +29,7 @@ from typing import Any
 
 import redis
 
+from podium.keys import RouteKeys as Keys
 from podium.names import SpaceId
 from podium.spaces.stage import Sdk, Stage
 
@@ -126,30 +127,6 @@ class Route:
         data = json.loads(raw)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in data.items() if k in known})
-
-
-class Keys:
-    """Redis key names, shared by the sync table and the proxy's async reader."""
-
-    def __init__(self, prefix: str = "podium") -> None:
-        self.prefix = prefix
-        self.routes = f"{prefix}:routes"
-        self.subdomains = f"{prefix}:routes:subdomain"
-        self.activity = f"{prefix}:activity"
-        self.proxies = f"{prefix}:proxies"
-        self.wake = f"{prefix}:wake"
-        self.generation = f"{prefix}:routes:gen"
-        self.planes = f"{prefix}:planes"
-        self.applied = f"{prefix}:planes:applied"
-
-    def streams(self, space_key: str) -> str:
-        return f"{self.prefix}:streams:{space_key}"
-
-    def wake_pending(self, space_key: str) -> str:
-        return f"{self.prefix}:wake:pending:{space_key}"
-
-    def revoked(self, space_key: str, subject: str) -> str:
-        return f"{self.prefix}:revoked:{space_key}:{subject}"
 
 
 def _text(value: bytes | str | None) -> str | None:

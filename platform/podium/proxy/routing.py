@@ -98,11 +98,8 @@ def resolve(host: str, raw_path: str, domain: str) -> Target:
 
 
 def space_origin(settings: Settings, space_id: SpaceId) -> str:
-    """``{scheme}://{owner}-{name}.{domain}[:port]``: the only origin a Space's code runs on
-    (its public port is the dashboard's)."""
-    base = settings.public_base_url
-    port = base.removeprefix(f"{settings.scheme}://{settings.domain}")
-    return f"{settings.scheme}://{space_id.hostname(settings.domain)}{port}"
+    """``{scheme}://{owner}-{name}.{domain}[:port]`` (Settings.space_origin)."""
+    return settings.space_origin(space_id)
 
 
 def _strip_canonical(rest: str, canonical: str) -> str:

@@ -1,6 +1,7 @@
-"""The scheduler's long-running loop: wake Spaces the proxy asks for (several at once, each
-only once however many requests arrive), run the deploys finished builds ask for, sleep idle
-ones, reconcile now and then, and follow the engine's events for crashes."""
+"""The scheduler's long-running loop: reconcile once at start, wake Spaces the proxy asks for
+(several at once, each only once however many requests arrive), run the deploys finished
+builds ask for, sleep idle ones, reconcile now and then, and follow the engine's events for
+crashes. The one way to run a scheduler process (``podium scheduler``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import redis
 
 from podium.errors import PodiumError
 from podium.scheduler.events import watch
+from podium.scheduler.reconcile import ReconcileReport, reconcile
 
 if TYPE_CHECKING:
     from podium.scheduler.service import Scheduler
@@ -28,14 +30,6 @@ class Deploys(Protocol):
     def pending(self) -> list[str]: ...
 
     def run(self, space_key: str) -> object: ...
-
-
-class _NoDeploys:
-    def pending(self) -> list[str]:
-        return []
-
-    def run(self, space_key: str) -> object:
-        return None
 
 
 class _OncePerKey:
@@ -84,13 +78,17 @@ class _OncePerKey:
 
 
 def run_forever(
-    scheduler: Scheduler, stop: threading.Event, *, idle_every: float = 30.0,
-    reconcile_every: float = 300.0, deploys: Deploys | None = None,
-    shutdown_grace: float = 10.0,
+    scheduler: Scheduler, stop: threading.Event, *, deploys: Deploys,
+    idle_every: float = 30.0, reconcile_every: float = 300.0, shutdown_grace: float = 10.0,
+    reconciled: Callable[[ReconcileReport], object] | None = None,
 ) -> None:
-    deploys = deploys if deploys is not None else _NoDeploys()
+    """Run until ``stop`` is set. ``deploys`` is required: a loop without it would wake and
+    sleep Spaces but never deploy a finished build. ``reconciled`` is told the first
+    reconcile's report (the CLI prints it)."""
     scheduler.backend.ensure_network()
-    scheduler.reconcile()
+    report = reconcile(scheduler)
+    if reconciled is not None:
+        reconciled(report)
     next_idle = time.monotonic() + idle_every
     next_reconcile = time.monotonic() + reconcile_every
     # Crashes and OOM kills are seen as the engine reports them, not at the next reconcile.
@@ -114,7 +112,7 @@ def run_forever(
                 scheduler.idle_check()
             if now >= next_reconcile:
                 next_reconcile = now + reconcile_every
-                scheduler.reconcile()
+                reconcile(scheduler)
         except (redis.RedisError, PodiumError):
             log.exception("scheduler loop failed; retrying in a second")
             stop.wait(1.0)

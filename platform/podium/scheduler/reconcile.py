@@ -37,6 +37,8 @@ class ReconcileReport:
 
 
 def reconcile(sched: Scheduler) -> ReconcileReport:
+    """Make routes and records match the containers the engine really has (after a
+    controller restart, a lost Redis, or containers removed by hand)."""
     result = ReconcileReport()
     by_key: dict[str, list[Instance]] = {}
     for instance in sched.backend.list_instances():

@@ -11,6 +11,7 @@ from enum import StrEnum
 import redis
 from redis.lock import Lock
 
+from podium.keys import SchedulerKeys
 from podium.scheduler.spec import RunSpec
 
 
@@ -33,13 +34,10 @@ class SpaceRecord:
 class SpaceRecords:
     def __init__(self, conn: redis.Redis, prefix: str = "podium") -> None:
         self.redis = conn
-        self.prefix = f"{prefix}:sched"
-
-    def _key(self, space_key: str, what: str = "space") -> str:
-        return f"{self.prefix}:{what}:{space_key}"
+        self.names = SchedulerKeys(prefix)
 
     def get(self, space_key: str) -> SpaceRecord | None:
-        raw = self.redis.hgetall(self._key(space_key))
+        raw = self.redis.hgetall(self.names.record(space_key))
         if not raw or b"spec" not in raw:
             return None
         container = raw.get(b"container", b"").decode() or None
@@ -54,7 +52,7 @@ class SpaceRecords:
     def save(self, record: SpaceRecord) -> None:
         with self.redis.pipeline() as pipe:
             pipe.hset(
-                self._key(record.spec.key),
+                self.names.record(record.spec.key),
                 mapping={
                     "spec": record.spec.to_json(),
                     "desired": record.desired.value,
@@ -63,7 +61,7 @@ class SpaceRecords:
                     "slept_at": repr(record.slept_at),
                 },
             )
-            pipe.sadd(f"{self.prefix}:spaces", record.spec.key)
+            pipe.sadd(self.names.spaces, record.spec.key)
             pipe.execute()
 
     def set_desired(
@@ -75,13 +73,13 @@ class SpaceRecords:
             fields["slept_at"] = repr(time.time() if at is None else at)
         if container is not None:
             fields["container"] = container
-        if self.redis.exists(self._key(space_key)):
-            self.redis.hset(self._key(space_key), mapping=fields)
+        if self.redis.exists(self.names.record(space_key)):
+            self.redis.hset(self.names.record(space_key), mapping=fields)
 
     def delete(self, space_key: str) -> None:
         with self.redis.pipeline() as pipe:
-            pipe.delete(self._key(space_key))
-            pipe.srem(f"{self.prefix}:spaces", space_key)
+            pipe.delete(self.names.record(space_key))
+            pipe.srem(self.names.spaces, space_key)
             pipe.execute()
 
     # -- pending starts: what lets delete, pause or a new push give one up at once --------
@@ -92,42 +90,42 @@ class SpaceRecords:
         starter by at most ``ttl`` (and reconciliation clears it sooner)."""
         since = self._now()
         with self.redis.pipeline() as pipe:
-            pipe.hset(self._key(space_key, "starting"),
+            pipe.hset(self.names.starting(space_key),
                       mapping={"since": repr(since), "container": ""})
-            pipe.expire(self._key(space_key, "starting"), int(ttl) + 60)
+            pipe.expire(self.names.starting(space_key), int(ttl) + 60)
             pipe.execute()
         return since
 
     def start_pending(self, space_key: str) -> bool:
-        return bool(self.redis.exists(self._key(space_key, "starting")))
+        return bool(self.redis.exists(self.names.starting(space_key)))
 
     def forget_start(self, space_key: str) -> None:
         """Under the Space's lock no start runs: a note left is a dead starter's."""
-        self.redis.delete(self._key(space_key, "starting"))
+        self.redis.delete(self.names.starting(space_key))
 
     def started(self, space_key: str, container: str) -> None:
-        self.redis.hset(self._key(space_key, "starting"), "container", container)
+        self.redis.hset(self.names.starting(space_key), "container", container)
 
     def end_start(self, space_key: str, since: float) -> None:
-        raw = self.redis.hget(self._key(space_key, "starting"), "since")
+        raw = self.redis.hget(self.names.starting(space_key), "since")
         if raw is not None and float(raw) == since:
-            self.redis.delete(self._key(space_key, "starting"))
+            self.redis.delete(self.names.starting(space_key))
 
     def cancel_start(self, space_key: str, show: str, ttl: float) -> str | None:
         """Cancel every start of the Space begun before now. Returns the pending start's
         container id ("" when it has none yet), or None when no start is pending. ``show``
         is the stage the route shows when no older version serves."""
         with self.redis.pipeline() as pipe:
-            pipe.hset(self._key(space_key, "cancel"),
+            pipe.hset(self.names.cancel(space_key),
                       mapping={"at": repr(self._now()), "show": show})
-            pipe.expire(self._key(space_key, "cancel"), int(ttl) + 60)
-            pipe.hget(self._key(space_key, "starting"), "container")
+            pipe.expire(self.names.cancel(space_key), int(ttl) + 60)
+            pipe.hget(self.names.starting(space_key), "container")
             container = pipe.execute()[-1]
         return None if container is None else container.decode()
 
     def cancelled(self, space_key: str, since: float) -> str | None:
         """The stage to show, when the start begun at ``since`` was cancelled; else None."""
-        raw = self.redis.hgetall(self._key(space_key, "cancel"))
+        raw = self.redis.hgetall(self.names.cancel(space_key))
         if not raw or float(raw.get(b"at", b"0")) < since:
             return None
         return raw.get(b"show", b"").decode() or None
@@ -137,13 +135,13 @@ class SpaceRecords:
         return seconds + micros / 1e6
 
     def keys(self) -> list[str]:
-        return sorted(k.decode() for k in self.redis.smembers(f"{self.prefix}:spaces"))
+        return sorted(k.decode() for k in self.redis.smembers(self.names.spaces))
 
     def lock(self, space_key: str, ttl: float, wait: float | None) -> Lock:
         """One operation per Space at a time, across processes. ``wait=None`` blocks until
         the lock is free; ``wait=0`` tries once."""
         return self.redis.lock(
-            f"{self.prefix}:lock:{space_key}",
+            self.names.lock(space_key),
             timeout=ttl,
             blocking=wait != 0,
             blocking_timeout=wait if wait else None,

@@ -10,7 +10,6 @@ rather than mistaking its half-started new container for a stale duplicate.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,8 +23,6 @@ from podium.names import SpaceId
 from podium.proxy.routes import RouteTable
 from podium.scheduler import starts
 from podium.scheduler.base import Backend, Instance
-from podium.scheduler.loop import run_forever
-from podium.scheduler.reconcile import ReconcileReport, reconcile
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
 from podium.scheduler.starts import cancel_start, start_slots, start_watched, undo_cancelled
@@ -33,7 +30,7 @@ from podium.spaces.stage import Stage
 
 log = logging.getLogger(__name__)
 
-OnStage = Callable[[Stage, str | None], None]
+OnStage = starts.OnStage
 OnChange = Callable[[str, Stage, str | None], None]
 SecretsProvider = Callable[[str], dict[str, str]]
 
@@ -310,21 +307,6 @@ class Scheduler:
             return False
         last = max(self.routes.last_activity(space_key) or 0.0, record.started_at)
         return now - last >= record.spec.sleep_time
-
-    def reconcile(self) -> ReconcileReport:
-        """Make routes and records match the containers the engine really has (after a
-        controller restart, a lost Redis, or containers removed by hand)."""
-        return reconcile(self)
-
-    # -- the loop ------------------------------------------------------------------------
-
-    def run_forever(
-        self, stop: threading.Event, *, idle_every: float = 30.0,
-        reconcile_every: float = 300.0,
-    ) -> None:
-        """Serve wake requests from the proxy, sleep idle Spaces and record crashes until
-        ``stop`` is set."""
-        run_forever(self, stop, idle_every=idle_every, reconcile_every=reconcile_every)
 
     # -- logs and lookups ----------------------------------------------------------------
 

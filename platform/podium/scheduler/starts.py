@@ -16,22 +16,34 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from podium.errors import StartCancelled
-from podium.scheduler.base import Instance
-from podium.scheduler.records import Desired, SpaceRecord
+from podium.scheduler.base import Backend, Instance
+from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
 from podium.spaces.stage import Stage
 
 if TYPE_CHECKING:
-    from podium.scheduler.service import OnStage, Scheduler
+    from podium.proxy.routes import RouteTable
 
 log = logging.getLogger(__name__)
 
+OnStage = Callable[[Stage, str | None], None]
 # A deploy's steps for its caller: ``on_switch`` right before the route sends traffic to
 # the new version (the store records it then), ``on_ready`` once every proxy does.
 OnStep = Callable[[], None]
+
+
+class Starter(Protocol):
+    """What a start uses of the ``Scheduler`` (``scheduler/service.py``), which calls these
+    functions: named here so this module does not import the one that imports it."""
+
+    backend: Backend
+    records: SpaceRecords
+    routes: RouteTable
+    slots: threading.BoundedSemaphore
+    drain_s: float
 
 # A cancel outlives by far every start begun before it: each checks at least once a second.
 CANCEL_TTL_S = 3600.0
@@ -48,7 +60,7 @@ def start_slots(size: int) -> threading.BoundedSemaphore:
 
 
 def start_watched(
-    sched: Scheduler, spec: RunSpec, since: float, start: Callable[[RunSpec], Instance],
+    sched: Starter, spec: RunSpec, since: float, start: Callable[[RunSpec], Instance],
 ) -> Instance:
     """``start`` a container holding a start slot only for that, then wait (slot free)
     until it answers. The container is removed on any failure; a failure caused by a cancel
@@ -78,7 +90,7 @@ def start_watched(
         raise
 
 
-def cancel_start(sched: Scheduler, space_key: str, show: Stage) -> bool:
+def cancel_start(sched: Starter, space_key: str, show: Stage) -> bool:
     container = sched.records.cancel_start(space_key, show.value, ttl=CANCEL_TTL_S)
     if container:
         found = sched.backend.refresh(container)
@@ -88,7 +100,7 @@ def cancel_start(sched: Scheduler, space_key: str, show: Stage) -> bool:
 
 
 def undo_cancelled(
-    sched: Scheduler, spec: RunSpec, old: Instance | None, old_record: SpaceRecord | None,
+    sched: Starter, spec: RunSpec, old: Instance | None, old_record: SpaceRecord | None,
     since: float,
 ) -> None:
     """Put back the route a cancelled start changed. No stage is reported: the canceller
@@ -105,7 +117,7 @@ def undo_cancelled(
 
 
 def switch_to(
-    scheduler: Scheduler, spec: RunSpec, new: Instance, report: OnStage,
+    scheduler: Starter, spec: RunSpec, new: Instance, report: OnStage,
     on_switch: OnStep | None, on_ready: OnStep | None,
 ) -> None:
     """Send the Space's traffic to its healthy new container. The caller records the new

@@ -27,8 +27,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from podium.config import Settings
-from podium.errors import ConfigError, ServiceUnavailable
+from podium.config import Settings, env_name
+from podium.errors import ServiceUnavailable, SettingsError
 from podium.names import SpaceId
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?\s*$", re.IGNORECASE)
@@ -39,16 +39,19 @@ _TIMEOUT_S = 120
 log = logging.getLogger(__name__)
 
 
-def parse_size(text: str | int) -> int:
-    """Bytes from "5g", "64m", "1.5G", "1024"; 0 means "no quota"."""
+def parse_size(text: str | int, setting: str) -> int:
+    """Bytes from "5g", "64m", "1.5G", "1024" (the value of the ``Settings`` field
+    ``setting``); 0 means "no quota"."""
     if isinstance(text, int):
         return text
     match = _SIZE_RE.fullmatch(str(text))
     if not match:
-        raise ConfigError(f"invalid size {text!r}", hint="write it like 5g, 512m or 0")
+        raise SettingsError(f"invalid size {text!r}", setting=env_name(setting),
+                            hint="write it like 5g, 512m or 0")
     size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
     if 0 < size < MIN_QUOTA:
-        raise ConfigError(f"size {text!r} is below the {MIN_QUOTA >> 20} MB minimum")
+        raise SettingsError(f"size {text!r} is below the {MIN_QUOTA >> 20} MB minimum",
+                            setting=env_name(setting))
     return size
 
 
@@ -135,8 +138,8 @@ class Storage:
     def __init__(self, settings: Settings, scope: str) -> None:
         self.root = settings.data_dir / "storage"
         self.scope = scope
-        self.data_quota = parse_size(settings.space_data_quota)
-        self.disk_quota = parse_size(settings.space_disk_quota)
+        self.data_quota = parse_size(settings.space_data_quota, "space_data_quota")
+        self.disk_quota = parse_size(settings.space_disk_quota, "space_disk_quota")
 
     # -- /data ---------------------------------------------------------------------------
 

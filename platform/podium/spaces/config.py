@@ -9,7 +9,7 @@ reasons: every error can name the README line of the offending key, and numbers 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from podium.errors import ConfigError, NoAppFile
-from podium.spaces.detect import detect_sdk
+from podium.spaces.detect import Detector, detect_sdk
 from podium.spaces.frontmatter import FrontMatter, read_front_matter
 from podium.spaces.stage import Sdk
 
@@ -270,8 +270,10 @@ def _validation_error(exc: ValidationError, key_lines: Mapping[str, int]) -> Con
     return ConfigError(message, field=key, line=key_lines.get(where), hint=_HINTS.get(where))
 
 
-def _detected(files: list[str], read: Callable[[str], str]) -> SpaceConfig:
-    found = detect_sdk(files, read)
+def _detected(
+    files: list[str], read: Callable[[str], str], detectors: Sequence[Detector],
+) -> SpaceConfig:
+    found = detect_sdk(files, read, detectors)
     if found is None:
         raise ConfigError(
             "README.md has no front matter and no app was found to guess the SDK from",
@@ -292,7 +294,8 @@ class _OutsideRepo(OSError):
 
 
 def _load(
-    files: list[str], read: Callable[[str], str], is_file: Callable[[str], bool]
+    files: list[str], read: Callable[[str], str], is_file: Callable[[str], bool],
+    detectors: Sequence[Detector],
 ) -> SpaceConfig:
     fm = FrontMatter(present=False)
     if README in files:
@@ -300,7 +303,7 @@ def _load(
             fm = read_front_matter(read(README), _STR_FIELDS)
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"README.md cannot be read as UTF-8 text: {exc}") from None
-    config = _from_front_matter(fm) if fm.present else _detected(files, read)
+    config = _from_front_matter(fm) if fm.present else _detected(files, read, detectors)
     required = "Dockerfile" if config.sdk is Sdk.DOCKER else config.app_file
     line = fm.key_lines.get("app_file")
     try:
@@ -319,19 +322,24 @@ def _load(
     return config
 
 
-def load_space_config_from_files(files: Mapping[str, bytes | str]) -> SpaceConfig:
-    """Validate a Space held in memory: repository-relative POSIX path -> content."""
+def load_space_config_from_files(
+    files: Mapping[str, bytes | str], detectors: Sequence[Detector] = (),
+) -> SpaceConfig:
+    """Validate a Space held in memory: repository-relative POSIX path -> content.
+    ``detectors`` (podium.builder.packs.PACKS) guess the SDK of a README without front
+    matter; with none, such a Space is a config error."""
     contents = {str(PurePosixPath(k.removeprefix("./"))): v for k, v in files.items()}
 
     def read(name: str) -> str:
         value = contents[name]
         return value.decode("utf-8") if isinstance(value, bytes) else value
 
-    return _load(list(contents), read, contents.__contains__)
+    return _load(list(contents), read, contents.__contains__, detectors)
 
 
-def load_space_config(repo_dir: Path) -> SpaceConfig:
-    """Validate the Space checked out at ``repo_dir`` (README.md front matter + app file)."""
+def load_space_config(repo_dir: Path, detectors: Sequence[Detector] = ()) -> SpaceConfig:
+    """Validate the Space checked out at ``repo_dir`` (README.md front matter + app file);
+    ``detectors`` as for load_space_config_from_files."""
     root = repo_dir.resolve()
 
     def inside(name: str) -> Path:
@@ -344,4 +352,4 @@ def load_space_config(repo_dir: Path) -> SpaceConfig:
         return inside(name).read_text(encoding="utf-8")
 
     top_level = sorted(p.name for p in root.iterdir() if p.is_file())
-    return _load(top_level, read, lambda name: inside(name).is_file())
+    return _load(top_level, read, lambda name: inside(name).is_file(), detectors)

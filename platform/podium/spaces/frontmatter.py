@@ -71,26 +71,63 @@ def _check_nodes(root: yaml.Node, offset: int) -> None:
     visit(root, None, root.start_mark.line + offset)
 
 
+def _fence(lines: list[str]) -> tuple[int, int] | None:
+    """The 0-based lines of the opening '---' (after blank lines) and of the closing
+    '---' or '...'; None without front matter."""
+    first = 0
+    while first < len(lines) and not lines[first].strip():
+        first += 1
+    if first >= len(lines) or lines[first].rstrip() != "---":
+        return None
+    for end in range(first + 1, len(lines)):
+        if lines[end].rstrip() in ("---", "..."):
+            return first, end
+    raise ConfigError(
+        "the front matter opened with '---' is never closed", line=first + 1,
+        hint="add a line with only '---' after the last setting",
+    )
+
+
+def _key_lines(node: yaml.MappingNode, offset: int) -> dict[str, int]:
+    """Each top-level key's README line; keys must be plain names."""
+    key_lines: dict[str, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
+            raise ConfigError(
+                f"key {key_node.value!r} is not a name", field=str(key_node.value),
+                line=key_node.start_mark.line + offset,
+                hint="keys are names such as sdk or app_file",
+            )
+        key_lines[key_node.value] = key_node.start_mark.line + offset
+    return key_lines
+
+
+def _keep_written_text(
+    node: yaml.MappingNode, data: dict[str, Any], text_fields: frozenset[str],
+) -> None:
+    """Scalars written for text fields keep their written text: `4.10` stays "4.10"."""
+    for key_node, value_node in node.value:
+        value = data.get(key_node.value)
+        if (
+            key_node.value in text_fields
+            and isinstance(value_node, yaml.ScalarNode)
+            and value is not None
+            and not isinstance(value, str)
+        ):
+            data[key_node.value] = value_node.value
+
+
 def read_front_matter(text: str, text_fields: frozenset[str] = frozenset()) -> FrontMatter:
     """Split README text into its YAML front matter (as data, with each top-level key's
     README line) and the body. ``text_fields`` keep their written text (`4.10` stays
     "4.10" instead of the float 4.1)."""
     text = _normalise(text)
     lines = text.split("\n")
-    first = 0
-    while first < len(lines) and not lines[first].strip():
-        first += 1
-    if first >= len(lines) or lines[first].rstrip() != "---":
+    fence = _fence(lines)
+    if fence is None:
         return FrontMatter(present=False, body=text)
+    first, end = fence
     start = first + 1  # 1-based README line of the opening '---'
-    for end in range(first + 1, len(lines)):
-        if lines[end].rstrip() in ("---", "..."):
-            break
-    else:
-        raise ConfigError(
-            "the front matter opened with '---' is never closed", line=start,
-            hint="add a line with only '---' after the last setting",
-        )
     yaml_lines = lines[first + 1 : end]
     source = "\n".join(yaml_lines)
     if len(source) > MAX_FRONT_MATTER:
@@ -109,26 +146,9 @@ def read_front_matter(text: str, text_fields: frozenset[str] = frozenset()) -> F
                 hint="write settings as key: value, e.g. sdk: gradio",
             )
         _check_nodes(node, offset)
-        key_lines: dict[str, int] = {}
-        for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag != "tag:yaml.org,2002:str":
-                raise ConfigError(
-                    f"key {key_node.value!r} is not a name", field=str(key_node.value),
-                    line=key_node.start_mark.line + offset,
-                    hint="keys are names such as sdk or app_file",
-                )
-            key_lines[key_node.value] = key_node.start_mark.line + offset
+        key_lines = _key_lines(node, offset)
         data = loader.construct_document(node)
-        # Scalars written for text fields keep their written text: `4.10` stays "4.10".
-        for key_node, value_node in node.value:
-            value = data.get(key_node.value)
-            if (
-                key_node.value in text_fields
-                and isinstance(value_node, yaml.ScalarNode)
-                and value is not None
-                and not isinstance(value, str)
-            ):
-                data[key_node.value] = value_node.value
+        _keep_written_text(node, data, text_fields)
     except yaml.MarkedYAMLError as exc:
         # The context mark is where the broken construct starts (an unclosed bracket or
         # quote): that is the line to fix, even when the parser noticed it lines later.

@@ -12,7 +12,6 @@ from .builds import (
     list_builds,
     mark_finished,
     mark_started,
-    mark_superseded,
 )
 from .db import Database
 from .models import (
@@ -43,10 +42,8 @@ from .spaces import (
     create_space,
     delete_space,
     find_space,
-    find_space_by_subdomain,
     get_space,
     list_spaces,
-    record_access,
     set_stage,
     update_space,
 )
@@ -68,10 +65,10 @@ __all__ = [
     "ApiToken", "Base", "Build", "Cipher", "Database", "Secret", "ShareLink", "Space",
     "TokenScope", "User", "Variable", "authenticate", "create_build", "create_share_link",
     "create_space", "create_token", "create_user", "delete_secret", "delete_space",
-    "delete_variable", "ensure_admin", "find_build", "find_space", "find_space_by_subdomain",
+    "delete_variable", "ensure_admin", "find_build", "find_space",
     "find_user", "get_build", "get_space", "get_user", "latest_build", "list_builds",
     "list_secret_keys", "list_share_links", "list_spaces", "list_tokens", "list_variables",
-    "mark_finished", "mark_started", "mark_superseded", "record_access", "revoke_share_link",
+    "mark_finished", "mark_started", "revoke_share_link",
     "revoke_token", "secret_values", "set_disabled", "set_password", "set_secret", "set_stage",
     "set_variable", "update_space", "use_share_link", "utcnow", "validate_env_key",
     "verify_token",

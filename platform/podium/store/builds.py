@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from podium.errors import BadRequest, NotFound
@@ -98,24 +98,3 @@ def mark_finished(
     session.flush()
     return build
 
-
-def mark_superseded(
-    session: Session, space: Space, newer: Build, *, include_running: bool = False
-) -> int:
-    """Mark the Space's builds queued before ``newer`` and still waiting as SUPERSEDED (and
-    those already building too, with ``include_running``). Returns how many changed."""
-    waiting = [BuildStatus.QUEUED, *([BuildStatus.BUILDING] if include_running else [])]
-    now = utcnow()
-    result = session.execute(
-        update(Build)
-        .where(
-            Build.space_id == space.id, Build.id != newer.id, Build.status.in_(waiting),
-            Build.queued_at <= newer.queued_at,
-        )
-        .values(
-            status=BuildStatus.SUPERSEDED, finished_at=now,
-            failure_reason="a newer commit was pushed",
-        )
-        .execution_options(synchronize_session="fetch")
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import false, func, or_, select
@@ -98,11 +97,6 @@ def get_space(session: Session, space_id: SpaceId) -> Space:
     return space
 
 
-def find_space_by_subdomain(session: Session, subdomain: str) -> Space | None:
-    """The proxy's lookup from a Host header label (see ``names.parse_subdomain``)."""
-    return session.scalar(select(Space).where(Space.subdomain == subdomain.lower()))
-
-
 def list_spaces(
     session: Session, *, owner: str | None = None, sdk: Sdk | str | None = None,
     stage: Stage | str | None = None, search: str | None = None, offset: int = 0,
@@ -160,11 +154,6 @@ def set_stage(
     space.error_detail = without_nul(detail)
     session.flush()
     return space
-
-
-def record_access(session: Session, space: Space, at: datetime | None = None) -> None:
-    space.last_access_at = at or utcnow()
-    session.flush()
 
 
 def delete_space(session: Session, space: Space) -> None:

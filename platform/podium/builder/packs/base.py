@@ -1,5 +1,7 @@
-"""The build pack contract, in the manner of repo2docker: ``detect`` says whether a pack
-handles a Space, ``render`` returns the Dockerfile text for it."""
+"""The build pack contract, in the manner of repo2docker (buildpacks/base.py): ``detect``
+finds the app a pack would serve in a repository without front matter, ``accepts`` says
+whether a pack builds a Space whose config names its SDK, ``render`` returns the Dockerfile
+text for it."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Protocol
 
 import jinja2
 
+from podium.spaces.detect import Repo
 from podium.spaces.stage import Sdk
 
 # Inside the build context: the Space's files go under APP_DIR, the files Podium adds
@@ -72,8 +75,16 @@ class BuildPack:
     installs_sdk: bool = False
     # Whether the build context is the repository itself (else APP_DIR + BUILD_DIR).
     own_context: bool = False
+    # The module a Python SDK's app imports: how ``detect`` recognises its app file.
+    imports: str | None = None
 
-    def detect(self, config: SpaceConfigLike, files: Collection[str]) -> bool:
+    def detect(self, repo: Repo) -> str | None:
+        """The app file of a repository without front matter, if this pack serves it: for
+        a Python SDK, the repository's entry file when it imports this SDK."""
+        entry = repo.python_entry() if self.imports else None
+        return entry[0] if entry is not None and entry[1] == self.imports else None
+
+    def accepts(self, config: SpaceConfigLike, files: Collection[str]) -> bool:
         return config.sdk == self.sdk
 
     def render(self, context: RenderContext) -> str:

@@ -8,6 +8,7 @@ from podium.builder.packs.base import BuildPack, RenderContext, SpaceConfigLike
 from podium.builder.packs.dockerfile import check_fetches
 from podium.errors import ConfigError
 from podium.netguard import AllowList
+from podium.spaces.detect import Repo
 from podium.spaces.stage import Sdk
 
 DOCKERFILE = "Dockerfile"
@@ -20,7 +21,10 @@ class DockerBuildPack(BuildPack):
     # The user's Dockerfile wants the repository root as its context.
     own_context = True
 
-    def detect(self, config: SpaceConfigLike, files: Collection[str]) -> bool:
+    def detect(self, repo: Repo) -> str | None:
+        return DOCKERFILE if repo.has(DOCKERFILE) else None
+
+    def accepts(self, config: SpaceConfigLike, files: Collection[str]) -> bool:
         return config.sdk == Sdk.DOCKER and DOCKERFILE in files
 
     def render(self, context: RenderContext) -> str:

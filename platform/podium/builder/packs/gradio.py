@@ -10,3 +10,4 @@ class GradioBuildPack(BuildPack):
     sdk = Sdk.GRADIO
     template = "gradio/Dockerfile.j2"
     installs_sdk = True
+    imports = "gradio"

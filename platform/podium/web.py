@@ -1,28 +1,37 @@
-"""The API process: FastAPI (JSON API + dashboard) with the git server in front of it for
-git's smart-HTTP paths. ``create_app(settings)`` builds it; uvicorn runs it."""
+"""The API process assembled: FastAPI (JSON API + dashboard pages) with the git server in
+front of it for git's smart-HTTP paths. ``create_app(settings)`` builds it; uvicorn runs it.
+
+This module sits above the edges it mounts (podium.api, podium.dashboard, podium.gitserver),
+so none of them imports another's assembly: the dashboard uses the API's request
+dependencies, and nothing in the API imports the dashboard."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import redis.asyncio
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium import __version__
+from podium.api import files, runtime, secrets, shares, spaces, templates, tokens, users
+from podium.api.deps import optional_principal, readable_space
+from podium.api.errors import install_error_handlers
+from podium.api.origin import refuse_cross_origin_changes
+from podium.api.sessions import SessionStore
+from podium.builds.routes import build_logs_router
 from podium.config import Settings
 from podium.controller import imports
-from podium.controller.access import StoreGitAccess
+from podium.controller.access import Principal, StoreGitAccess
 from podium.controller.platform import Platform
+from podium.dashboard import dashboard_router
 from podium.gitserver.app import create_git_app
 from podium.gitserver.paths import is_git_path
+from podium.names import SpaceId
 from podium.store import ensure_admin
 from podium.throttle import PasswordThrottle
-
-from .errors import install_error_handlers
-from .origin import refuse_cross_origin_changes
-from .sessions import SessionStore
 
 
 class GitDispatch:
@@ -71,10 +80,27 @@ def create_api(settings: Settings, platform: Platform | None = None) -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    from . import routers
-
-    routers.include_all(app, settings, platform, app.state.aredis)
+    include_routers(app, settings, platform, app.state.aredis)
     return app
+
+
+def include_routers(
+    app: FastAPI, settings: Settings, platform: Platform, aredis: redis.asyncio.Redis
+) -> None:
+    """Every router the process serves, in one list: the JSON API, then the dashboard."""
+    def can_read_space(
+        owner: str, name: str,
+        principal: Annotated[Principal | None, Depends(optional_principal)],
+    ) -> None:
+        readable_space(platform, principal, SpaceId(owner, name))
+
+    app.include_router(
+        build_logs_router(settings, aredis, platform.db, dependencies=[can_read_space]),
+        tags=["logs"],
+    )
+    for module in (users, tokens, spaces, runtime, secrets, shares, files, templates):
+        app.include_router(module.router)
+    app.include_router(dashboard_router(settings, platform))  # HTML pages; keep last
 
 
 def create_app(settings: Settings | None = None) -> ASGIApp:

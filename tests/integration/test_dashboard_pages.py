@@ -14,7 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from podium.api.app import create_api
 from podium.api.auth import SESSION_COOKIE
 from podium.config import Settings
 from podium.controller.platform import Platform
@@ -33,6 +32,7 @@ from podium.store import (
     update_space,
 )
 from podium.store.models import Space
+from podium.web import create_api
 
 XSS_TITLE = "<script>alert(1)</script>"
 XSS_DESC = '<img src=x onerror="alert(2)">'
