@@ -27,12 +27,10 @@ def require(ok: bool, why: str) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Iterator[Settings]:
-    # Component tests run one component: pushes store without building and builds end
-    # without deploying, unless a test wires a handler. tests/e2e runs the real wiring.
-    s = Settings(
-        data_dir=tmp_path / "data", redis_url="", database_url="", push_handler="",
-        deploy_handler="",
-    )
+    # Component tests run one component: pushes store without building unless a test wires
+    # a handler, and builds leave their deploy request for a scheduler that only runs where
+    # a test starts one. tests/e2e runs the real wiring.
+    s = Settings(data_dir=tmp_path / "data", redis_url="", database_url="", push_handler="")
     s.ensure_dirs()
     yield s
     release_quota_mounts(s.data_dir)

@@ -98,10 +98,6 @@ class Settings(BaseSettings):
     # host address; the internet (the package index) stays reachable.
     build_network: str = "podium-builds"
     queue_name: str = "podium-builds"
-    # Dotted path "module:function" a successful build hands its image to:
-    # deploy(settings, space_id, build_id, image_ref, app_port, sdk, commit) -> None.
-    # Empty = build only (the Space ends STOPPED with its image ready).
-    deploy_handler: str = "podium.controller.deploy:deploy"
 
     # git push: a push that would grow a Space's repository past this is refused.
     repo_max_bytes: int = 1 << 30

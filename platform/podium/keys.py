@@ -42,6 +42,10 @@ class _Builds:
     def log_stream(self, build_id: str) -> str:
         return f"{self.PREFIX}:log:{build_id}"
 
+    def log_end(self, build_id: str) -> str:
+        """Set by whichever writer ends a build's stream first: one terminal event per build."""
+        return f"{self.PREFIX}:log-end:{build_id}"
+
     def lease(self, build_id: str) -> str:
         return f"{self.PREFIX}:lease:{build_id}"
 

@@ -20,7 +20,7 @@ def api_settings(tmp_path: Path, redis_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "data_dir": tmp_path / "data", "redis_url": redis_url, "database_url": "",
         "admin_user": "admin", "admin_password": ADMIN_PASSWORD, "push_handler": "",
-        "deploy_handler": "", "domain": "podium.test", "public_port": 8080,
+        "domain": "podium.test", "public_port": 8080,
         **overrides,
     }
     settings = Settings(**values)

@@ -7,6 +7,7 @@ privacy reaches the route at once, and delete leaves no container, volume or rou
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
+from podium.builds.deploys import DeployRequest
+from podium.builds.logs import read_build_log
 from podium.controller.deploy import deploy, run_spec
 from podium.controller.platform import Platform
 from podium.controller.secrets import secrets_provider
@@ -166,7 +169,11 @@ def test_a_build_finishing_while_paused_is_kept_for_the_resume(live: Live, image
     live.call("POST", "/pause")
     commit = live.call("GET", "")["head_commit"]
 
-    deploy(live.platform.settings, live.space_id, "build-id", image, 7860, "gradio", commit)
+    deploy(live.platform, DeployRequest(live.space_id.key, "build-id", image, 7860, "gradio",
+                                        commit, time.time()))
+    # Nothing started: the push's stream ends failed, naming the pause.
+    (end,) = [e for e in read_build_log(live.platform.redis, "build-id") if e.is_terminal]
+    assert end.event == "failed" and "paused" in (end.reason or "")
 
     assert live.call("GET", "/runtime")["stage"] == "PAUSED"
     assert live.running() == []

@@ -5,8 +5,8 @@ with every other test and built once per engine."""
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -15,17 +15,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import docker
+import httpx
 import pytest
 import redis
 from rq import Worker
 from rq.job import JobStatus
 
+from podium.builds.deploys import DeployRequest
 from podium.builds.lease import lease_holder
 from podium.builds.logs import follow_build_log, read_build_log
 from podium.builds.queue import build_queue, enqueue_build, fetch_job
 from podium.builds.reaper import reap_stale_builds
 from podium.config import Settings
 from podium.controller.deployer import Outcome, process_pending_deploys
+from podium.controller.platform import Platform
 from podium.keys import builds as keys
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
@@ -95,20 +98,14 @@ def run_burst_worker(settings: Settings) -> None:
     assert code == 0, worker_log(settings)
 
 
-def record_deploy(
-    settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
-    sdk: str, commit: str,
-) -> None:
-    """A deploy handler standing in for the scheduler's (run by the deployer, here in the
-    test process)."""
-    (settings.data_dir / "deployed.json").write_text(json.dumps({
-        "space": str(space_id), "build_id": build_id, "image": image_ref,
-        "app_port": app_port, "sdk": sdk, "commit": commit,
-    }))
-    with Database(settings).session() as session:
-        space = store_spaces.get_space(session, space_id)
+def record_deploy(platform: Platform, request: DeployRequest) -> None:
+    """A stand-in for ``controller.deploy.deploy`` for the retention test, which needs the
+    Space to have a deployed image but no container (run by the deployer, in this process)."""
+    (platform.settings.data_dir / "deployed.json").write_text(request.to_json())
+    with platform.db.session() as session:
+        space = store_spaces.get_space(session, SpaceId.parse(request.space))
         store_spaces.update_space(
-            session, space, deployed_image=image_ref, deployed_commit=commit
+            session, space, deployed_image=request.image, deployed_commit=request.commit
         )
         store_spaces.set_stage(session, space, Stage.RUNNING)
 
@@ -117,24 +114,19 @@ def test_gradio_template_builds_end_to_end_through_the_queue(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database,
     docker_client: docker.DockerClient, made_spaces: list[SpaceId],
 ) -> None:
-    settings = docker_settings.model_copy(
-        update={"deploy_handler": f"{__name__}:record_deploy"}
-    )
+    require(shutil.which("iptables") is not None, "iptables is not installed")
+    # A label scope of this test's own for the container the real deploy starts.
+    settings = docker_settings.model_copy(update={"instance": f"test-{uuid.uuid4().hex[:8]}"})
     space_id, commit = new_space(settings, db)
     made_spaces.append(space_id)
     ref = enqueue_build(settings, redis_conn, db, space_id, commit)
     assert space_record(db, space_id).stage == Stage.BUILDING
-    proc = start_worker(settings, burst=True)
-    try:
-        # Followed live while the worker builds: blocks until the terminal event.
-        events = list(follow_build_log(redis_conn, ref.build_id, idle_timeout=WORKER_TIMEOUT))
-        assert proc.wait(timeout=60) == 0, worker_log(settings)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert events[-1].is_terminal, worker_log(settings)
-    assert events[-1].status == BuildStatus.SUCCEEDED, events[-1].reason
-    seen = list(dict.fromkeys(e.phase for e in events[:-1]))
+    run_burst_worker(settings)
+
+    # The image is built; the stream goes on (no terminal event): the deploy ends it.
+    events = read_build_log(redis_conn, ref.build_id)
+    assert events and not any(e.is_terminal for e in events), worker_log(settings)
+    seen = list(dict.fromkeys(e.phase for e in events))
     assert {"clone", "sdk", "code", "export"} <= set(seen) <= {p.value for p in BuildPhase}
     assert (seen[0], seen[-1]) == ("clone", "export")
 
@@ -142,20 +134,31 @@ def test_gradio_template_builds_end_to_end_through_the_queue(
     assert build.status == BuildStatus.SUCCEEDED
     assert build.image == space_id.image_ref(commit[:12])
     assert build.started_at is not None and build.duration_s and build.duration_s > 0
-    assert build.log.splitlines() == [e.data for e in events[:-1]]
+    assert build.log.splitlines() == [e.data for e in events]
     image = docker_client.images.get(build.image)
     assert image.labels["podium.commit"] == commit
 
-    # The job only left a deploy request: the scheduler process runs it.
+    # The job only left a deploy request: the scheduler process runs it, for real.
     assert space_record(db, space_id).stage == Stage.APP_STARTING
-    assert not (settings.data_dir / "deployed.json").exists()
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.DEPLOYED}
-    deployed = json.loads((settings.data_dir / "deployed.json").read_text())
-    assert deployed == {
-        "space": str(space_id), "build_id": ref.build_id, "image": build.image,
-        "app_port": 7860, "sdk": "gradio", "commit": commit,
-    }
-    assert space_record(db, space_id).stage == Stage.RUNNING
+    platform = Platform(settings)
+    try:
+        assert process_pending_deploys(platform) == {space_id.key: Outcome.DEPLOYED}
+        events = read_build_log(redis_conn, ref.build_id)
+        terminals = [e for e in events if e.is_terminal]
+        assert [e.event for e in terminals] == ["ready"] and events[-1] is terminals[0]
+        assert events[-1].status == BuildStatus.SUCCEEDED
+        assert list(dict.fromkeys(e.phase for e in events[:-1]))[-2:] == ["export", "launching"]
+        space = space_record(db, space_id)
+        assert space.stage == Stage.RUNNING, (space.stage_message, space.error_detail)
+        assert (space.deployed_image, space.deployed_commit) == (build.image, commit)
+        route = platform.routes.get(space_id.key)
+        assert route is not None and route.upstream
+        assert httpx.get(route.upstream, timeout=10, trust_env=False).status_code == 200
+    finally:
+        backend = platform.scheduler.backend
+        for instance in backend.list_instances():
+            backend.remove(instance)
+        platform.close()
 
 
 def test_a_missing_requirement_fails_with_pips_error(
@@ -301,26 +304,6 @@ def _remove_build_containers(client: docker.DockerClient, marker: str) -> None:
     wait_for(lambda: not leftovers(), 60, "the killed build's container to go")
 
 
-def test_no_deploy_handler_leaves_the_space_built_and_stopped(
-    docker_settings: Settings, redis_conn: redis.Redis, db: Database,
-    docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
-) -> None:
-    space_id, _ = new_space(docker_settings, db)
-    made_spaces.append(space_id)
-    readme = "---\ntitle: Tiny\nsdk: docker\napp_port: 8000\n---\n"
-    dockerfile = f"FROM {own_base}\nLABEL test.marker={uuid.uuid4().hex}\n"
-    commit = commit_files(
-        docker_settings, space_id, {"README.md": readme, "Dockerfile": dockerfile}
-    )
-    ref = enqueue_build(docker_settings, redis_conn, db, space_id, commit)
-    run_burst_worker(docker_settings)
-    build = build_record(db, ref.build_id)
-    assert build.status == BuildStatus.SUCCEEDED, build.failure_reason
-    assert build.image in docker_client.images.get(build.image).tags
-    space = space_record(db, space_id)
-    assert space.stage == Stage.STOPPED and space.deployed_image is None
-
-
 def test_two_workers_run_one_build_at_a_time_under_a_limit_of_one(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database,
     docker_client: docker.DockerClient, own_base: str, made_spaces: list[SpaceId],
@@ -358,10 +341,8 @@ def test_six_builds_of_one_space_leave_three_images_and_delete_leaves_none(
     the next build; deleting the Space removes the rest."""
     from podium.builder.retention import space_images
     from podium.controller.lifecycle import delete
-    from podium.controller.platform import Platform
 
-    settings = docker_settings.model_copy(update={
-        "deploy_handler": f"{__name__}:record_deploy", "image_retention": 2})
+    settings = docker_settings.model_copy(update={"image_retention": 2})
     space_id, commit = new_space(settings, db)
     made_spaces.append(space_id)
     built: list[str] = []
@@ -374,7 +355,11 @@ def test_six_builds_of_one_space_leave_three_images_and_delete_leaves_none(
         run_burst_worker(settings)
         assert build_record(db, ref.build_id).status == BuildStatus.SUCCEEDED, \
             worker_log(settings)
-        process_pending_deploys(settings, redis_conn, db)
+        platform = Platform(settings)
+        try:
+            process_pending_deploys(platform, record_deploy)
+        finally:
+            platform.close()
         built.append(space_id.image_ref(commit[:12]))
         assert space_record(db, space_id).deployed_image == built[-1]
     left = [ref for ref, _ in space_images(docker_client, space_id)]
@@ -382,7 +367,7 @@ def test_six_builds_of_one_space_leave_three_images_and_delete_leaves_none(
 
     # A sleeping Space's deployed image has no container holding it: retention keeps it
     # even when it is not among the newest (here: retention 0 and a build not deployed).
-    quiet = settings.model_copy(update={"deploy_handler": "", "image_retention": 0})
+    quiet = settings.model_copy(update={"image_retention": 0})
     commit = commit_files(quiet, space_id, {"app.py": f"print('{uuid.uuid4().hex}')\n"})
     enqueue_build(quiet, redis_conn, db, space_id, commit)
     run_burst_worker(quiet)

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -263,9 +264,11 @@ def test_reaper_waits_for_a_remote_lease_to_run_out(
     assert not redis_conn.hexists(keys.ACTIVE, ref.build_id)
 
 
-def test_sse_route_replays_a_finished_build_from_its_record(
-    build_settings: Settings, redis_conn: redis.Redis, redis_url: str, db: Database
-) -> None:
+def sse_events(
+    settings: Settings, redis_url: str, db: Database, path: str,
+) -> tuple[int, list[tuple[str, dict[str, str]]]]:
+    """GET an SSE route of the build-log router (real Redis, the store): status and
+    (event name, data) pairs until the server ends the stream."""
     import anyio
     import redis.asyncio
     from fastapi import FastAPI
@@ -273,25 +276,11 @@ def test_sse_route_replays_a_finished_build_from_its_record(
     from podium.api.errors import install_error_handlers
     from podium.builds.routes import build_logs_router
 
-    space_id, commit = new_space(build_settings, db)
-    ref = enqueue_build(build_settings, redis_conn, db, space_id, commit)
-    blog = BuildLog(redis_conn, ref.build_id)
-    lines = [f"line {i} {uuid.uuid4().hex}" for i in range(3)]
-    for line in lines:
-        blog.write(BuildPhase.DEPENDENCIES, line)
-    with db.session() as session:
-        build = store_builds.get_build(session, ref.build_id)
-        store_builds.mark_started(session, build)
-        store_builds.mark_finished(
-            session, build, BuildStatus.FAILED, failure_reason="boom", log=blog.text
-        )
-    blog.finish(BuildStatus.FAILED, "boom")
-
     async def fetch(path: str) -> tuple[int, list[tuple[str, dict[str, str]]]]:
         aconn = redis.asyncio.Redis.from_url(redis_url)
         app = FastAPI()
         install_error_handlers(app)
-        app.include_router(build_logs_router(build_settings, aconn, db))
+        app.include_router(build_logs_router(settings, aconn, db))
         events: list[tuple[str, dict[str, str]]] = []
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
@@ -307,9 +296,32 @@ def test_sse_route_replays_a_finished_build_from_its_record(
         await aconn.aclose()
         return status, events
 
+    return anyio.run(fetch, path)
+
+
+def test_sse_route_replays_a_finished_build_from_its_record(
+    build_settings: Settings, redis_conn: redis.Redis, redis_url: str, db: Database
+) -> None:
+    space_id, commit = new_space(build_settings, db)
+    ref = enqueue_build(build_settings, redis_conn, db, space_id, commit)
+    blog = BuildLog(redis_conn, ref.build_id)
+    lines = [f"line {i} {uuid.uuid4().hex}" for i in range(3)]
+    for line in lines:
+        blog.write(BuildPhase.DEPENDENCIES, line)
+    with db.session() as session:
+        build = store_builds.get_build(session, ref.build_id)
+        store_builds.mark_started(session, build)
+        store_builds.mark_finished(
+            session, build, BuildStatus.FAILED, failure_reason="boom", log=blog.text
+        )
+    blog.failed(BuildStatus.FAILED, "boom")
+
+    def fetch(path: str) -> tuple[int, list[tuple[str, dict[str, str]]]]:
+        return sse_events(build_settings, redis_url, db, path)
+
     path = f"/api/spaces/{space_id.owner}/{space_id.name}/logs/build"
     # From the stream (still within its TTL): phases and timestamps kept.
-    status, events = anyio.run(fetch, path)
+    status, events = fetch(path)
     assert status == 200
     assert [e[1]["data"] for e in events[:-1]] == lines
     assert {e[1]["phase"] for e in events[:-1]} == {"dependencies"}
@@ -317,13 +329,60 @@ def test_sse_route_replays_a_finished_build_from_its_record(
     assert events[-1] == ("failed", {"status": "FAILED", "reason": "boom"})
     # From the record once the stream expired.
     redis_conn.delete(keys.log_stream(ref.build_id))
-    status, events = anyio.run(fetch, path + f"?build={ref.build_id}")
+    status, events = fetch(path + f"?build={ref.build_id}")
     assert [e[1]["data"] for e in events[:-1]] == lines
     assert events[-1] == ("failed", {"status": "FAILED", "reason": "boom"})
-    status, _ = anyio.run(fetch, f"/api/spaces/{space_id.owner}/{space_id.name}x/logs/build")
+    status, _ = fetch(f"/api/spaces/{space_id.owner}/{space_id.name}x/logs/build")
     assert status == 404
     # Another Space's build is not reachable through this Space's route.
     other_id, _ = new_space(build_settings, db)
     other = f"/api/spaces/{other_id.owner}/{other_id.name}/logs/build?build={ref.build_id}"
-    status, _ = anyio.run(fetch, other)
+    status, _ = fetch(other)
     assert status == 404
+
+
+def test_sse_follows_a_succeeded_build_through_launching_to_ready(
+    build_settings: Settings, redis_conn: redis.Redis, redis_url: str, db: Database
+) -> None:
+    """Issue 11 item 4: the image built (record SUCCEEDED) is not the end of the stream; it
+    goes on with the deploy's ``launching`` lines to one terminal ``ready``."""
+    space_id, commit = new_space(build_settings, db)
+    ref = enqueue_build(build_settings, redis_conn, db, space_id, commit)
+    blog = BuildLog(redis_conn, ref.build_id)
+    blog.write(BuildPhase.EXPORT, "exported")
+    with db.session() as session:
+        build = store_builds.get_build(session, ref.build_id)
+        store_builds.mark_started(session, build)
+        store_builds.mark_finished(session, build, BuildStatus.SUCCEEDED, image="img:1",
+                                   log=blog.text)
+
+    def deploy_later() -> None:
+        # Longer than one blocking read (2 s): an idle follower must keep waiting.
+        time.sleep(3)
+        blog.write(BuildPhase.LAUNCHING, "Starting")
+        assert blog.ready()
+        # A second end (a newer push racing the deployer) adds nothing.
+        assert not blog.failed(BuildStatus.SUCCEEDED, "replaced")
+
+    writer = threading.Thread(target=deploy_later)
+    writer.start()
+    status, events = sse_events(build_settings, redis_url, db,
+                                f"/api/spaces/{space_id.owner}/{space_id.name}/logs/build")
+    writer.join()
+    assert status == 200
+    assert [(name, e.get("phase")) for name, e in events] == [
+        ("message", "export"), ("message", "launching"), ("ready", None)]
+    entries = list(follow_build_log(redis_conn, ref.build_id, block_ms=100, idle_timeout=1))
+    assert [e.event for e in entries if e.is_terminal] == ["ready"]
+    # Replayed from the record once the stream expired: ready only for the version deployed.
+    redis_conn.delete(keys.log_stream(ref.build_id))
+    path = f"/api/spaces/{space_id.owner}/{space_id.name}/logs/build"
+    _, events = sse_events(build_settings, redis_url, db, path)
+    assert events[-1] == ("failed", {"status": "SUCCEEDED",
+                                     "reason": "built; not the version deployed"})
+    with db.session() as session:
+        store_spaces.update_space(session, store_spaces.get_space(session, space_id),
+                                  deployed_image="img:1")
+    _, events = sse_events(build_settings, redis_url, db, path)
+    assert [e[1]["data"] for e in events[:-1]] == ["exported"]
+    assert events[-1] == ("ready", {"status": "SUCCEEDED", "reason": ""})

@@ -98,3 +98,42 @@ def test_errors_keep_their_exit_codes_and_messages(served: ServedApp) -> None:
     podium("create", "admin/empty", "--sdk", "gradio")
     out = podium("restart", "admin/empty", code=2)
     assert "no code to build" in out and "push" in out
+
+
+@pytest.mark.parametrize("started", [True, False])
+def test_logs_follow_a_push_through_launching_to_its_end(
+    served: ServedApp, redis_conn: redis.Redis, started: bool,
+) -> None:
+    """`podium logs -f` follows the push past the built image, through the deploy's
+    ``launching`` lines, to ``ready`` (exit 0) or a failed start (the runtime error's exit
+    code). The stream is written here as the job and the deployer write it."""
+    from podium.builds.logs import BuildLog
+    from podium.errors import SpaceRuntimeError
+    from podium.spaces.stage import BuildPhase, BuildStatus
+    from podium.store import builds as store_builds
+
+    podium("login", "--url", served.url, "--username", "admin", "--password", ADMIN_PASSWORD)
+    podium("create", "admin/demo", "--template", "gradio-hello")
+    db = Database(served.settings)  # type: ignore[attr-defined]
+    try:
+        with db.session() as session:
+            build = latest_build(session, find_space(session, SpaceId("admin", "demo")))
+            store_builds.mark_started(session, build)
+            blog = BuildLog(redis_conn, str(build.id))
+            blog.write(BuildPhase.EXPORT, "built the image")
+            store_builds.mark_finished(session, build, BuildStatus.SUCCEEDED, image="img:1",
+                                       log=blog.text)
+    finally:
+        db.dispose()
+    blog.write(BuildPhase.LAUNCHING, "Starting abc: waiting for the app")
+    if started:
+        blog.write(BuildPhase.LAUNCHING, "The app answers: abc is live")
+        blog.ready()
+        out = podium("logs", "-f", "admin/demo")
+        assert out.index("built the image") < out.index("Starting abc") < out.index(
+            "ready: the app answers")
+    else:
+        blog.failed(BuildStatus.SUCCEEDED, "the app exited with code 1")
+        out = podium("logs", "-f", "admin/demo", code=SpaceRuntimeError.exit_code)
+        assert out.index("Starting abc") < out.index(
+            "start failed: the app exited with code 1")

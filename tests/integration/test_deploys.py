@@ -1,6 +1,6 @@
 """Builds hand their image over to the scheduler process: the build job leaves a deploy
 request in Redis and ends; the scheduler loop (or ``process_pending_deploys``) runs it
-through the deploy handler. Real Redis, store, git, rq worker processes and Docker."""
+through ``controller.deploy.deploy``. Real Redis, store, git, rq worker processes and Docker."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import docker
 import httpx
 import pytest
 import redis
 
-from podium.builds.deploys import DeployRequests
+from podium.builds.deploys import DeployRequest, DeployRequests
 from podium.builds.job import run_build
+from podium.builds.logs import read_build_log
 from podium.builds.queue import enqueue_build
 from podium.config import Settings
 from podium.controller.deployer import Deployer, Outcome, process_pending_deploys
@@ -65,16 +65,14 @@ CMD ["python3", "-u", "/app/app.py"]
 """
 
 
-def record_deploy(
-    settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
-    sdk: str, commit: str,
-) -> None:
-    """A deploy handler that only notes its calls (one JSON line each)."""
-    with open(settings.data_dir / "deploys.jsonl", "a") as out:
-        out.write(json.dumps({"space": str(space_id), "build_id": build_id}) + "\n")
+def record_deploy(platform: Platform, request: DeployRequest) -> None:
+    """A stand-in for ``controller.deploy.deploy`` that only notes its calls (one JSON line
+    each): these tests check the deployer's own decisions, without an engine."""
+    with open(platform.settings.data_dir / "deploys.jsonl", "a") as out:
+        out.write(json.dumps({"space": request.space, "build_id": request.build_id}) + "\n")
 
 
-def failing_deploy(*args: Any) -> None:
+def failing_deploy(platform: Platform, request: DeployRequest) -> None:
     raise RuntimeError("the engine is on fire")
 
 
@@ -106,6 +104,14 @@ def two_builds(
 # --- the request table and the deployer (Redis and the store; no engine) ---------------
 
 
+@pytest.fixture
+def plain(build_settings: Settings, db: Database) -> Iterator[Platform]:
+    """The process's Platform, for deployer tests that never reach its scheduler."""
+    plat = Platform(build_settings)
+    yield plat
+    plat.close()
+
+
 @pytest.mark.redis
 def test_done_forgets_only_the_request_it_ran(redis_conn: redis.Redis) -> None:
     requests = DeployRequests(redis_conn)
@@ -119,20 +125,36 @@ def test_done_forgets_only_the_request_it_ran(redis_conn: redis.Redis) -> None:
 
 
 @pytest.mark.redis
+def test_a_request_replaced_before_it_ran_ends_its_builds_stream(
+    redis_conn: redis.Redis,
+) -> None:
+    """Nothing will start the replaced build: a follower of its push must not wait for a
+    ``ready`` that never comes."""
+    requests = DeployRequests(redis_conn)
+    requests.put("a/b", "build-1", "img:1", 7860, "gradio", "c1")
+    requests.put("a/b", "build-2", "img:2", 7860, "gradio", "c2")
+    (end,) = read_build_log(redis_conn, "build-1")
+    assert (end.event, end.status) == ("failed", BuildStatus.SUCCEEDED)
+    assert "replaced by build build-2" in (end.reason or "")
+    assert read_build_log(redis_conn, "build-2") == []
+
+
+@pytest.mark.redis
 def test_a_stale_request_is_dropped_and_the_latest_one_deploys(
     build_settings: Settings, redis_conn: redis.Redis, db: Database,
+    plain: Platform,
 ) -> None:
-    settings = build_settings.model_copy(update={"deploy_handler": f"{__name__}:record_deploy"})
+    settings = build_settings
     space_id, commit = new_space(settings, db)
     older, latest = two_builds(db, space_id, commit)
     requests = DeployRequests(redis_conn)
 
     requests.put(space_id.key, older, "img:old", 7860, "gradio", commit)
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.STALE}
+    assert process_pending_deploys(plain, record_deploy) == {space_id.key: Outcome.STALE}
     assert deploys_seen(settings) == [] and requests.pending() == []
 
     requests.put(space_id.key, latest, "img:new", 7860, "gradio", commit)
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.DEPLOYED}
+    assert process_pending_deploys(plain, record_deploy) == {space_id.key: Outcome.DEPLOYED}
     assert deploys_seen(settings) == [{"space": str(space_id), "build_id": latest}]
     assert requests.pending() == []
 
@@ -140,68 +162,72 @@ def test_a_stale_request_is_dropped_and_the_latest_one_deploys(
 @pytest.mark.redis
 def test_a_request_waits_for_its_build_to_be_recorded_and_goes_if_the_build_failed(
     build_settings: Settings, redis_conn: redis.Redis, db: Database,
+    plain: Platform,
 ) -> None:
     # The job leaves its request just before it records the build's success; a worker
     # dying in between leaves the build to the reaper, which fails it.
-    settings = build_settings.model_copy(update={"deploy_handler": f"{__name__}:record_deploy"})
+    settings = build_settings
     space_id, commit = new_space(settings, db)
     _, latest = two_builds(db, space_id, commit, status=BuildStatus.QUEUED)
     requests = DeployRequests(redis_conn)
     requests.put(space_id.key, latest, "img:1", 7860, "gradio", commit)
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.WAITING}
+    assert process_pending_deploys(plain, record_deploy) == {space_id.key: Outcome.WAITING}
     assert requests.get(space_id.key) is not None and deploys_seen(settings) == []
     with db.session() as session:
         build = store_builds.find_build(session, latest)
         assert build is not None
         store_builds.mark_finished(session, build, BuildStatus.FAILED,
                                    failure_reason="the worker died")
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.STALE}
+    assert process_pending_deploys(plain, record_deploy) == {space_id.key: Outcome.STALE}
     assert requests.pending() == [] and deploys_seen(settings) == []
 
 
 @pytest.mark.redis
 def test_a_request_for_a_deleted_space_is_dropped(
     build_settings: Settings, redis_conn: redis.Redis, db: Database,
+    plain: Platform,
 ) -> None:
-    settings = build_settings.model_copy(update={"deploy_handler": f"{__name__}:record_deploy"})
+    settings = build_settings
     requests = DeployRequests(redis_conn)
     requests.put("gone/space", "b1", "img:1", 7860, "gradio", "c1")
-    assert process_pending_deploys(settings, redis_conn, db) == {"gone/space": Outcome.STALE}
+    assert process_pending_deploys(plain, record_deploy) == {"gone/space": Outcome.STALE}
     assert deploys_seen(settings) == [] and requests.pending() == []
 
 
 @pytest.mark.redis
-def test_a_failing_handler_shows_a_runtime_error_and_is_not_retried(
+def test_a_failing_deploy_shows_a_runtime_error_and_is_not_retried(
     build_settings: Settings, redis_conn: redis.Redis, db: Database,
+    plain: Platform,
 ) -> None:
-    settings = build_settings.model_copy(update={"deploy_handler": f"{__name__}:failing_deploy"})
+    settings = build_settings
     space_id, commit = new_space(settings, db)
     _, latest = two_builds(db, space_id, commit)
     DeployRequests(redis_conn).put(space_id.key, latest, "img:1", 7860, "gradio", commit)
 
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.FAILED}
+    assert process_pending_deploys(plain, failing_deploy) == {space_id.key: Outcome.FAILED}
     space = space_record(db, space_id)
     assert space.stage == Stage.RUNTIME_ERROR
     assert "the engine is on fire" in space.stage_message
-    assert process_pending_deploys(settings, redis_conn, db) == {}
+    assert process_pending_deploys(plain, record_deploy) == {}
 
 
 @pytest.mark.redis
 def test_a_space_being_deployed_elsewhere_keeps_its_request(
     build_settings: Settings, redis_conn: redis.Redis, db: Database,
+    plain: Platform,
 ) -> None:
-    settings = build_settings.model_copy(update={"deploy_handler": f"{__name__}:record_deploy"})
+    settings = build_settings
     space_id, commit = new_space(settings, db)
     _, latest = two_builds(db, space_id, commit)
     DeployRequests(redis_conn).put(space_id.key, latest, "img:1", 7860, "gradio", commit)
     other = redis_conn.lock(keys.deploy_lock(space_id), timeout=60)
     assert other.acquire(blocking=False)
     try:
-        assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.BUSY}
+        assert process_pending_deploys(plain, record_deploy) == {space_id.key: Outcome.BUSY}
     finally:
         other.release()
     assert deploys_seen(settings) == []
-    assert process_pending_deploys(settings, redis_conn, db) == {space_id.key: Outcome.DEPLOYED}
+    assert process_pending_deploys(plain, record_deploy) == {space_id.key: Outcome.DEPLOYED}
 
 
 # --- real builds, a real scheduler loop ---------------------------------------------------
@@ -217,12 +243,9 @@ def tiny_space(settings: Settings, db: Database, base: str) -> tuple[SpaceId, st
 
 @pytest.fixture
 def deploy_settings(docker_settings: Settings) -> Iterator[Settings]:
-    """The real deploy handler, on a label scope of this test's own."""
+    """A label scope of this test's own for the containers the real deploy starts."""
     require(shutil.which("iptables") is not None, "iptables is not installed")
-    yield docker_settings.model_copy(update={
-        "deploy_handler": "podium.controller.deploy:deploy",
-        "instance": f"test-{uuid.uuid4().hex[:8]}",
-    })
+    yield docker_settings.model_copy(update={"instance": f"test-{uuid.uuid4().hex[:8]}"})
 
 
 @pytest.fixture
@@ -262,7 +285,7 @@ def test_a_build_leaves_a_request_that_survives_until_the_scheduler_loop_runs_it
     stop = threading.Event()
     loop = threading.Thread(target=run_forever, args=(platform.scheduler, stop), kwargs={
         "idle_every": 3600, "reconcile_every": 3600,
-        "deploys": Deployer(settings, redis_conn, db),
+        "deploys": Deployer(platform),
     })
     loop.start()
     try:
@@ -286,7 +309,7 @@ def test_an_older_build_finishing_late_leaves_no_request(
     docker_settings: Settings, redis_conn: redis.Redis, db: Database, own_base: str,
     made_spaces: list[SpaceId], docker_client: docker.DockerClient,
 ) -> None:
-    settings = docker_settings.model_copy(update={"deploy_handler": f"{__name__}:record_deploy"})
+    settings = docker_settings
     space_id, commit = tiny_space(settings, db, own_base)
     made_spaces.append(space_id)
     ref = enqueue_build(settings, redis_conn, db, space_id, commit)

@@ -125,7 +125,7 @@ def live_platform(settings: Settings, conn: redis.Redis, db: Database,
     stop = threading.Event()
     loop = threading.Thread(target=run_forever, args=(platform.scheduler, stop), kwargs={
         "idle_every": 3600, "reconcile_every": 3600,
-        "deploys": Deployer(settings, conn, db),
+        "deploys": Deployer(platform),
     }, daemon=True)
     loop.start()
     try:

@@ -13,8 +13,6 @@ from podium.builds.lease import ProcessId
 from podium.builds.logs import LogEvent, _sse_from_event
 from podium.builds.queue import build_job_id
 from podium.config import Settings
-from podium.controller.deployer import load_deploy_handler
-from podium.errors import SettingsError
 from podium.names import SpaceId
 
 
@@ -65,13 +63,14 @@ def test_log_event_parses_stream_entries_and_maps_to_spaces_sse_shape() -> None:
     assert json.loads(_sse_from_event(line)["data"]) == {
         "data": "Collecting x", "timestamp": "T", "phase": "dependencies",
     }
-    done = LogEvent.from_entry("2-0", {"event": "done", "status": "FAILED", "reason": "r"})
-    assert done.is_terminal
+    done = LogEvent.from_entry("2-0", {"event": "failed", "status": "FAILED", "reason": "r"})
+    assert done.is_terminal and not done.is_ready
     sse = _sse_from_event(done)
     assert sse["event"] == "failed"
     assert json.loads(sse["data"]) == {"status": "FAILED", "reason": "r"}
-    ok = _sse_from_event(LogEvent.from_entry("3-0", {"event": "done", "status": "SUCCEEDED"}))
-    assert ok["event"] == "done"
+    ready = LogEvent.from_entry("3-0", {"event": "ready", "status": "SUCCEEDED"})
+    assert ready.is_terminal and ready.is_ready
+    assert _sse_from_event(ready)["event"] == "ready"
 
 
 def test_settings_round_trip_through_the_worker_environment(
@@ -79,14 +78,9 @@ def test_settings_round_trip_through_the_worker_environment(
 ) -> None:  # type: ignore[no-untyped-def]
     original = Settings(
         data_dir=tmp_path, redis_url="redis://127.0.0.1:1/0", max_concurrent_builds=3,
-        ca_bundle=tmp_path / "ca.pem", deploy_handler="x.y:z",
+        ca_bundle=tmp_path / "ca.pem", push_handler="x.y:z",
     )
     for key, value in original.to_env().items():
         monkeypatch.setenv(key, value)
     assert Settings() == original
 
-
-def test_deploy_handler_resolution() -> None:
-    assert load_deploy_handler("json:dumps") is json.dumps
-    with pytest.raises(SettingsError, match="^PODIUM_DEPLOY_HANDLER: "):
-        load_deploy_handler("podium.no_such_module:deploy")

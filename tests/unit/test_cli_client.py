@@ -122,11 +122,27 @@ def test_build_log_prints_lines_through_the_phases_and_returns_the_final_status(
 
     status = _show_build_log(api, "/api/spaces/a/b", follow=True)  # type: ignore[arg-type]
 
-    assert status == BuildStatus.FAILED
+    assert status == ("failed", BuildStatus.FAILED)
     printed = capsys.readouterr().out
     assert printed.index("cloned abc") < printed.index("Collecting numpy")
     assert "build FAILED: No matching distribution" in printed
     assert api.paths == ["/api/spaces/a/b/logs/build"]
+
+
+def test_build_log_follows_the_push_through_launching_until_ready(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from podium.cli.client import _show_build_log
+    from podium.spaces.stage import BuildStatus
+
+    api = FakeApi([line("cloned abc", "clone"), line("Starting abc", "launching"),
+                   ("ready", {"status": "SUCCEEDED", "reason": ""})])
+
+    end = _show_build_log(api, "/api/spaces/a/b", follow=True)  # type: ignore[arg-type]
+
+    assert end == ("ready", BuildStatus.SUCCEEDED)
+    printed = capsys.readouterr().out
+    assert printed.index("Starting abc") < printed.index("ready: the app answers")
 
 
 def test_build_log_without_follow_reports_a_build_still_waiting(

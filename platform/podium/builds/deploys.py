@@ -8,6 +8,9 @@ One Redis hash, one field per Space, holding the request of its latest successfu
 - the request stays until a deployer has run it (``done``), so neither a scheduler that is
   down when the build ends nor one killed mid-deploy loses it: the next one picks it up;
 - ``done`` removes only the request it ran, never one a newer build wrote meanwhile.
+
+A request replaced before it ran ends its build's log stream (``builds.logs``): nothing
+will start that build, and a follower must not wait for a ``ready`` that never comes.
 """
 
 from __future__ import annotations
@@ -20,10 +23,20 @@ from dataclasses import asdict, dataclass
 import redis
 
 from podium.keys import builds as keys
+from podium.spaces.stage import BuildStatus
+
+from .logs import write_terminal
 
 log = logging.getLogger(__name__)
 
 KEY = keys.DEPLOYS
+
+# Set the Space's request, returning the one it replaces.
+_PUT = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return old
+"""
 
 # Delete the Space's field only while it still holds the request for ``build_id``.
 _DONE = """
@@ -58,12 +71,20 @@ class DeployRequests:
         self.conn = conn
         self.key = key
         self._done = conn.register_script(_DONE)
+        self._put = conn.register_script(_PUT)
 
     def put(
         self, space: str, build_id: str, image: str, app_port: int, sdk: str, commit: str,
     ) -> DeployRequest:
         request = DeployRequest(space, build_id, image, app_port, sdk, commit, time.time())
-        self.conn.hset(self.key, space, request.to_json())
+        old = self._put(keys=[self.key], args=[space, request.to_json()])
+        try:
+            replaced = json.loads(old)["build_id"] if old else None
+        except (ValueError, TypeError, KeyError):
+            replaced = None
+        if replaced and replaced != build_id:
+            write_terminal(self.conn, replaced, BuildStatus.SUCCEEDED,
+                           f"replaced by build {build_id} before it started")
         return request
 
     def get(self, space: str) -> DeployRequest | None:

@@ -7,10 +7,8 @@ same work with everything passed in.
 
 The job never starts a container (the worker's slot is free once the image exists): for the
 Space's latest build it shows APP_STARTING (RUNNING_APP_STARTING while a version serves) and
-leaves a deploy request (``builds.deploys``) that the scheduler process runs through
-``settings.deploy_handler`` (``controller.deployer``), which owns the stage from then on.
-With no handler the build just ends: the Space goes back to RUNNING when a version is
-serving, else to STOPPED (built, nothing started it).
+leaves a deploy request (``builds.deploys``) that the scheduler process's deployer
+(``controller.deployer``) runs, which owns the stage from then on.
 """
 
 from __future__ import annotations
@@ -132,11 +130,13 @@ def _build_and_record(
     # The deploy request first, then the success it waits for: a worker dying in between
     # leaves a request for a build the reaper then fails (the deployer drops it), never a
     # succeeded build without a request (a Space stuck starting).
-    _hand_over(settings, conn, db, space_id, build_id, built, sha)
+    not_deployed = _hand_over(settings, conn, db, space_id, build_id, built, sha)
     if not _record_success(db, space_id, build_id, built.ref, blog.text):
-        blog.finish(BuildStatus.FAILED, "the build was given up while running")
+        blog.failed(BuildStatus.FAILED, "the build was given up while running")
         return BuildStatus.FAILED
-    blog.finish(BuildStatus.SUCCEEDED)
+    if not_deployed is not None:
+        blog.failed(BuildStatus.SUCCEEDED, not_deployed)
+    # Else the stream goes on: the deployer writes ``launching`` and ends it (ready/failed).
     _prune(settings, db, client or docker_client(), space_id)
     return BuildStatus.SUCCEEDED
 
@@ -170,8 +170,9 @@ def _record_success(db: Any, space_id: SpaceId, build_id: str, image: str, text:
 def _hand_over(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     built: Any, commit: str,
-) -> None:
-    """Leave a deploy request for the scheduler process, showing the Space as starting."""
+) -> str | None:
+    """Leave a deploy request for the scheduler process, showing the Space as starting.
+    Returns None when it did, else why nothing will start this build."""
     from podium.store import builds as store_builds
     from podium.store import spaces as store_spaces
 
@@ -182,18 +183,11 @@ def _hand_over(
             space = load_space(session, space_id)
             if not is_latest(session, space, build_id):
                 log.info("build %s of %s is not the latest: not deploying", build_id, space_id)
-                return
+                return "a newer build replaced it before it started"
             build = store_builds.find_build(session, build_id)
             if build is None or BuildStatus(build.status).is_final:
-                return  # the reaper gave it up: its verdict and stage stand
+                return "the build was given up"  # by the reaper: its verdict and stage stand
             serving = is_serving(space)
-            if not settings.deploy_handler:
-                stage, message = (
-                    (Stage.RUNNING, "new image built; no deploy handler configured")
-                    if serving else (Stage.STOPPED, "image built; no deploy handler configured")
-                )
-                store_spaces.set_stage(session, space, stage, message)
-                return
             if space.paused:
                 stage = Stage.PAUSED
                 message = f"built {commit[:12]}; resume to run it"
@@ -207,3 +201,4 @@ def _hand_over(
         DeployRequests(conn).put(
             space_id.key, build_id, built.ref, built.app_port, str(built.sdk), commit
         )
+    return None

@@ -1,10 +1,15 @@
-"""Live build logs: one capped Redis stream per build, written by the job and read by any
-number of followers (CLI ``logs -f``, dashboard, API SSE).
+"""Live build logs: one capped Redis stream per push, written by the build job and then by
+the scheduler process's deploy, read by any number of followers (CLI ``logs -f``,
+dashboard, API SSE), as binderhub's one progress stream: a reader follows a push from the
+clone until its app answers.
 
-Each line is an entry ``{phase, data, timestamp}``; the last entry of a build is the terminal
-``{event: "done", status, reason}``. After the build ends the full text is kept in the Build
-record and the stream only lives ``STREAM_TTL`` more seconds, so late readers replay the
-record instead.
+Each line is an entry ``{phase, data, timestamp}``: the build's phases, then ``launching``
+(the deploy). The last entry is the one terminal event ``{event, status, reason}``:
+``ready`` (the new version answers through the proxy) or ``failed`` (the build failed or
+was superseded, or the app did not start: ``status`` is the Build record's, so SUCCEEDED
+with ``failed`` means built but not started). Whoever ends the stream first wins (the job,
+the reaper, a newer push, the deployer): a later end is dropped. After the end the stream
+lives ``STREAM_TTL`` more seconds; late readers replay the Build record instead.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ STREAM_MAXLEN = 20_000
 STREAM_TTL = 3600
 # Characters of log text kept for the Build record: a runaway build cannot bloat the store.
 RECORD_MAX_CHARS = 1_000_000
-TERMINAL = "done"
+READY = "ready"
+FAILED = "failed"
+TERMINALS = frozenset({READY, FAILED})
 # XREAD BLOCK time: below redis-py's default 5 s socket timeout, which would otherwise cut
 # a blocking read on a client built with defaults.
 BLOCK_MS = 2000
@@ -47,7 +54,7 @@ def _text(value: bytes | str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class LogEvent:
-    """One stream entry: a log line, or (``event == "done"``) the end of the build."""
+    """One stream entry: a log line, or (``event`` ready or failed) the end of the stream."""
 
     id: str
     data: str = ""
@@ -59,7 +66,11 @@ class LogEvent:
 
     @property
     def is_terminal(self) -> bool:
-        return self.event == TERMINAL
+        return self.event in TERMINALS
+
+    @property
+    def is_ready(self) -> bool:
+        return self.event == READY
 
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: Mapping[Any, Any]) -> LogEvent:
@@ -72,7 +83,8 @@ class LogEvent:
 
     def to_dict(self) -> dict[str, str]:
         if self.is_terminal:
-            return {"event": TERMINAL, "status": self.status or "", "reason": self.reason or ""}
+            return {"event": self.event or "", "status": self.status or "",
+                    "reason": self.reason or ""}
         return {"phase": self.phase or "", "data": self.data, "timestamp": self.timestamp}
 
 
@@ -109,24 +121,41 @@ class BuildLog:
         head = [f"[{self._dropped} earlier lines dropped]"] if self._dropped else []
         return "\n".join([*head, *self._lines])
 
-    def finish(self, status: BuildStatus, reason: str | None = None) -> None:
-        write_terminal(self.conn, self.build_id, status, reason)
+    def failed(self, status: BuildStatus, reason: str | None = None) -> bool:
+        return write_terminal(self.conn, self.build_id, status, reason)
+
+    def ready(self) -> bool:
+        return end_stream(self.conn, self.build_id, READY, BuildStatus.SUCCEEDED)
+
+
+# Add the terminal entry only if no writer ended the stream before: the end marker and the
+# entry in one step, so two writers racing (a newer push and the deployer) add one entry.
+_END = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'event', ARGV[3], 'status', ARGV[4],
+           'reason', ARGV[5], 'timestamp', ARGV[6])
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def end_stream(
+    conn: redis.Redis, build_id: str, event: str, status: BuildStatus, reason: str | None = None,
+) -> bool:
+    """End a build's stream (followers stop) and let it expire; False when it had ended."""
+    ended = conn.eval(  # type: ignore[no-untyped-call]
+        _END, 2, keys.log_stream(build_id), keys.log_end(build_id), STREAM_TTL,
+        STREAM_MAXLEN, event, str(status), reason or "", now_iso(),
+    )
+    return bool(ended)
 
 
 def write_terminal(
     conn: redis.Redis, build_id: str, status: BuildStatus, reason: str | None = None
-) -> None:
-    """End a build's stream (followers stop) and let it expire."""
-    key = keys.log_stream(build_id)
-    with conn.pipeline() as pipe:
-        pipe.xadd(
-            key,
-            {"event": TERMINAL, "status": str(status), "reason": reason or "",
-             "timestamp": now_iso()},
-            maxlen=STREAM_MAXLEN, approximate=True,
-        )
-        pipe.expire(key, STREAM_TTL)
-        pipe.execute()
+) -> bool:
+    """End the stream with ``failed``: the build failed, was superseded, or its app did not
+    start (``status`` SUCCEEDED)."""
+    return end_stream(conn, build_id, FAILED, status, reason)
 
 
 def read_build_log(conn: redis.Redis, build_id: str) -> list[LogEvent]:
@@ -171,15 +200,14 @@ def _sse_line(data: str, timestamp: str, phase: str | None) -> dict[str, str]:
     return {"data": json.dumps(payload)}
 
 
-def _sse_terminal(status: str, reason: str | None) -> dict[str, str]:
-    # "done" only for a build that produced an image: clients can stop on either name.
-    name = "done" if status == BuildStatus.SUCCEEDED else "failed"
-    return {"event": name, "data": json.dumps({"status": status, "reason": reason or ""})}
+def _sse_terminal(event: str, status: str, reason: str | None) -> dict[str, str]:
+    # "ready" only once the app answers: clients stop on either name.
+    return {"event": event, "data": json.dumps({"status": status, "reason": reason or ""})}
 
 
 def _sse_from_event(event: LogEvent) -> dict[str, str]:
     if event.is_terminal:
-        return _sse_terminal(event.status or "", event.reason)
+        return _sse_terminal(event.event or FAILED, event.status or "", event.reason)
     return _sse_line(event.data, event.timestamp, event.phase)
 
 
@@ -188,8 +216,9 @@ async def sse_build_events(
     build_id: str | None = None, *, block_ms: int = BLOCK_MS,
 ) -> AsyncIterator[dict[str, str]]:
     """Dicts for sse-starlette's ``EventSourceResponse``: every log line as
-    ``data: {"data": ..., "timestamp": ..., "phase": ...}``, then ``event: done`` (SUCCEEDED)
-    or ``event: failed`` (anything else) with ``{"status", "reason"}``.
+    ``data: {"data": ..., "timestamp": ..., "phase": ...}`` (the build's phases, then
+    ``launching``), then ``event: ready`` (the app answers) or ``event: failed`` (anything
+    else), with ``{"status", "reason"}``.
 
     ``build_id`` None means the Space's latest build. A build that already ended is replayed
     from its stream while that lives, else from the text kept in its record."""
@@ -201,6 +230,8 @@ async def sse_build_events(
     build_id = str(build.id)
     key = keys.log_stream(build_id)
     if BuildStatus(build.status).is_final and not await redis_conn.exists(key):
+        # The stream expired: no launching lines left; whether the version is the one
+        # deployed tells ready from not.
         for item in _replay_record(build):
             yield item
         return
@@ -211,10 +242,11 @@ async def sse_build_events(
         except redis.TimeoutError:
             reply = []
         if not reply:
-            # Nothing new: the build may have ended without a terminal entry (the worker died
-            # before the reaper wrote one). The record is then the truth.
+            # Nothing new: the build may have failed without a terminal entry (the worker
+            # died before the reaper wrote one). The record is then the truth. A succeeded
+            # one goes on: the deploy ends its stream.
             build = await anyio.to_thread.run_sync(_find_build, db, space_id, build_id)
-            if build is not None and BuildStatus(build.status).is_final:
+            if build is not None and _failed(build):
                 items = _replay_record(build)
                 for item in items if last_id == "0" else items[-1:]:
                     yield item
@@ -228,10 +260,21 @@ async def sse_build_events(
                 return
 
 
+def _failed(build: Any) -> bool:
+    status = BuildStatus(build.status)
+    return status.is_final and status is not BuildStatus.SUCCEEDED
+
+
 def _replay_record(build: Any) -> list[dict[str, str]]:
     stamp = _iso(build.finished_at)
     lines = [_sse_line(line, stamp, None) for line in (build.log or "").splitlines()]
-    return [*lines, _sse_terminal(str(build.status), build.failure_reason)]
+    if _failed(build):
+        end = _sse_terminal(FAILED, str(build.status), build.failure_reason)
+    elif getattr(build, "deployed", False):
+        end = _sse_terminal(READY, str(build.status), None)
+    else:
+        end = _sse_terminal(FAILED, str(build.status), "built; not the version deployed")
+    return [*lines, end]
 
 
 def _iso(moment: datetime | None) -> str:
@@ -258,5 +301,8 @@ def _find_build(db: Any, space_id: SpaceId, build_id: str | None) -> Any:
         else:
             build = store_builds.latest_build(session, space)
         if build is not None:
+            deployed = bool(build.image) and build.image == space.deployed_image
             session.expunge(build)
+            # Read by a replay whose stream expired: ready only for the version deployed.
+            build.deployed = deployed
         return build

@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
-from podium.errors import BadRequest, BuildError, PodiumError, ServiceUnavailable
+from podium.errors import (
+    BadRequest,
+    BuildError,
+    PodiumError,
+    ServiceUnavailable,
+    SpaceRuntimeError,
+)
 from podium.spaces.stage import BuildPhase, BuildStatus
 
 from .apiclient import DEFAULT_URL, Api, api, error_from, load_credentials, save_credentials
@@ -215,7 +221,8 @@ def logs(
     run: Annotated[bool, typer.Option("--run", help="the container's log, not the build's")
                    ] = False,
 ) -> None:
-    """The latest build's log with its phases (or, with --run, the running app's)."""
+    """The latest push's log with its phases, from the clone until the app answers (or,
+    with --run, the running app's)."""
     with handled():
         client = api(require_token=False)
         path = _space_path(space)
@@ -225,23 +232,25 @@ def logs(
                 out.print(data.get("data", "") if isinstance(data, dict) else data,
                           markup=False)
             return
-        status = _show_build_log(client, path, follow)
-    if status is not None and status != BuildStatus.SUCCEEDED:
-        raise typer.Exit(BuildError.exit_code)
+        end = _show_build_log(client, path, follow)
+    if end is not None and end[0] != "ready":
+        built = end[1] == BuildStatus.SUCCEEDED
+        raise typer.Exit(SpaceRuntimeError.exit_code if built else BuildError.exit_code)
 
 
-def _show_build_log(client: Api, path: str, follow: bool) -> BuildStatus | None:
-    """Stream the build log under a phase progress bar; returns the terminal status, or
-    None when not following and the build has not ended."""
+def _show_build_log(client: Api, path: str, follow: bool) -> tuple[str, BuildStatus] | None:
+    """Stream the push's log under a phase progress bar; returns the terminal event (ready
+    or failed) and the build's status, or None when not following and it has not ended."""
     progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                         TextColumn("{task.completed}/{task.total} phases"), console=out,
                         transient=True)
     task = progress.add_task("waiting for a worker", total=len(PHASES))
-    final: tuple[str, str] | None = None
+    final: tuple[str, str, str] | None = None
     with progress:
         for event, data in client.events(path + "/logs/build", follow=follow):
-            if event in ("done", "failed"):
-                final = (str(data.get("status", "")), str(data.get("reason", "")))
+            if event in ("ready", "failed"):
+                info = data if isinstance(data, dict) else {}
+                final = (event, str(info.get("status", "")), str(info.get("reason", "")))
                 break
             if not isinstance(data, dict):
                 continue
@@ -254,10 +263,15 @@ def _show_build_log(client: Api, path: str, follow: bool) -> BuildStatus | None:
         out.print(f"build {build.get('id', '?')[:12]} is {build.get('status', 'unknown')} "
                   "(use -f to follow it)")
         return None
-    status, reason = final
-    colour = "green" if status == BuildStatus.SUCCEEDED else "red"
-    out.print(f"[bold {colour}]build {status}[/]" + (f": {reason}" if reason else ""))
-    return BuildStatus(status) if status in BuildStatus.__members__ else BuildStatus.FAILED
+    event, status, reason = final
+    known = BuildStatus(status) if status in BuildStatus.__members__ else BuildStatus.FAILED
+    if event == "ready":
+        out.print("[bold green]ready[/]: the app answers")
+    elif known is BuildStatus.SUCCEEDED:  # built, but the app did not start
+        out.print("[bold red]start failed[/]" + (f": {reason}" if reason else ""))
+    else:
+        out.print(f"[bold red]build {status}[/]" + (f": {reason}" if reason else ""))
+    return event, known
 
 
 def _runtime_action(space: str, action: str, **params: Any) -> None:

@@ -117,11 +117,11 @@ def scheduler() -> None:
     platform = Platform(Settings())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    deployer = Deployer(platform.settings, platform.redis, platform.db)
     try:
-        run_forever(platform.scheduler, stop, deploys=deployer, reconciled=lambda report: (
-            console.print(f"reconciled: adopted {len(report.adopted)}, "
-                          f"removed {len(report.removed)}")))
+        # One Platform for the process: every deploy uses its engine client, Redis and
+        # database rather than opening its own.
+        run_forever(platform.scheduler, stop, deploys=Deployer(platform), reconciled=lambda r: (
+            console.print(f"reconciled: adopted {len(r.adopted)}, removed {len(r.removed)}")))
     except KeyboardInterrupt:
         stop.set()
     finally:

@@ -3,5 +3,6 @@
 It is the only place that knows the store AND the scheduler, so the scheduler never touches
 the store and the build worker never starts containers itself: a finished build leaves a
 deploy request that the scheduler process's ``deployer`` runs through ``deploy`` here
-(Settings.deploy_handler), the git hook calls ``on_push`` (through Settings.push_handler).
+(with that process's one ``Platform``); the git hook calls ``on_push`` (through
+Settings.push_handler).
 """

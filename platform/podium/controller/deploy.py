@@ -1,17 +1,18 @@
-"""Deploying a built image (Settings.deploy_handler's default): gather what the Space's
-container needs from the store and the README at that commit, hand it to the scheduler,
-and record the result. Called by the deployer (``controller.deployer``) in the scheduler
-process for a Space's latest successful build; the build job only leaves the request."""
+"""Deploying a built image: gather what the Space's container needs from the store and the
+README at that commit, hand it to the scheduler, and record the result. Called by the
+deployer (``controller.deployer``) in the scheduler process, with that process's one
+``Platform``, for a Space's latest successful build; the build job only leaves the request."""
 
 from __future__ import annotations
 
 import logging
 
-from podium.config import Settings
+from podium.builds.deploys import DeployRequest
+from podium.builds.logs import BuildLog
 from podium.errors import SpaceRuntimeError, StartCancelled
 from podium.names import SpaceId
 from podium.scheduler.spec import RunSpec
-from podium.spaces.stage import Stage
+from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 from podium.store import (
     find_space,
     get_space,
@@ -57,38 +58,49 @@ def run_spec(
     )
 
 
-def deploy(
-    settings: Settings, space_id: SpaceId, build_id: str, image_ref: str, app_port: int,
-    sdk: str, commit: str,
-) -> None:
-    platform = Platform(settings)
-    try:
-        if _keep_for_resume(platform, space_id, image_ref, commit):
-            return  # paused by its owner: start nothing
-        spec = run_spec(platform, space_id, image_ref, app_port, sdk, commit)
+def deploy(platform: Platform, request: DeployRequest) -> None:
+    """Start the request's image and follow it in the build's log stream: ``launching``
+    lines, then ``ready`` once the app answers through the proxy, or ``failed`` with why."""
+    space_id = SpaceId.parse(request.space)
+    image_ref, commit = request.image, request.commit
+    blog = BuildLog(platform.redis, request.build_id)
+    if _keep_for_resume(platform, space_id, image_ref, commit):
+        # Paused by its owner: start nothing.
+        blog.failed(BuildStatus.SUCCEEDED, f"the Space is paused: resume it to run {commit[:12]}")
+        return
+    spec = run_spec(platform, space_id, image_ref, request.app_port, request.sdk, commit)
+    blog.write(BuildPhase.LAUNCHING, f"Starting {commit[:12]}: waiting up to "
+               f"{spec.startup_timeout:g} s for the app to answer on port {spec.app_port}")
 
-        def on_stage(stage: object, detail: str | None) -> None:
-            platform.record_stage(space_id.key, stage, detail)
+    def on_stage(stage: object, detail: str | None) -> None:
+        platform.record_stage(space_id.key, stage, detail)
 
-        try:
-            platform.scheduler.deploy(spec, on_stage)
-        except StartCancelled:
-            # Deleted, paused or pushed to while it started: whoever cancelled records the
-            # stage; a paused Space keeps this version for its resume.
-            log.info("deploy of %s@%s cancelled", space_id, commit[:12])
-            _keep_for_resume(platform, space_id, image_ref, commit)
-            return
-        except SpaceRuntimeError as exc:
-            # The scheduler already recorded RUNTIME_ERROR (or RUNNING, when the previous
-            # version kept serving) with the exit code and last lines; the build itself
-            # succeeded, so this is not the build job's failure.
-            log.warning("deploy of %s@%s failed: %s", space_id, commit[:12], exc.message)
-            return
+    def on_switch() -> None:
+        # In the step that switches the route: the runtime's sha never lags what answers.
         with platform.db.session() as session:
             space = get_space(session, space_id)
             update_space(session, space, deployed_commit=commit, deployed_image=image_ref)
-    finally:
-        platform.close()
+
+    def on_ready() -> None:
+        blog.write(BuildPhase.LAUNCHING, f"The app answers: {commit[:12]} is live")
+        blog.ready()
+
+    try:
+        platform.scheduler.deploy(spec, on_stage, on_switch=on_switch, on_ready=on_ready)
+    except StartCancelled as exc:
+        # Deleted, paused or pushed to while it started: whoever cancelled records the
+        # stage; a paused Space keeps this version for its resume.
+        log.info("deploy of %s@%s cancelled", space_id, commit[:12])
+        _keep_for_resume(platform, space_id, image_ref, commit)
+        blog.failed(BuildStatus.SUCCEEDED, f"the start was cancelled: {exc.message}")
+    except SpaceRuntimeError as exc:
+        # The scheduler already recorded RUNTIME_ERROR (or RUNNING, when the previous
+        # version kept serving) with the exit code and last lines; the build itself
+        # succeeded, so this is not the build job's failure.
+        log.warning("deploy of %s@%s failed: %s", space_id, commit[:12], exc.message)
+        for line in exc.last_lines or ():
+            blog.write(BuildPhase.LAUNCHING, line)
+        blog.failed(BuildStatus.SUCCEEDED, exc.message)
 
 
 def _keep_for_resume(platform: Platform, space_id: SpaceId, image_ref: str, commit: str) -> bool:

@@ -1,5 +1,6 @@
 """The deployer: runs, in the scheduler process, the deploy requests finished builds leave
-(``podium.builds.deploys``), through ``Settings.deploy_handler``.
+(``podium.builds.deploys``), by calling ``controller.deploy.deploy`` with that process's one
+``Platform`` (its engine client, Redis connection and database, built once at start).
 
 The build worker's job ends once the image is built, so a build slot is never held while a
 container starts; the scheduler loop calls ``Deployer.run`` in a thread per Space (no
@@ -9,8 +10,9 @@ at most one deploy per Space (also across processes: the Space's deploy lock).
 scheduler loop (tests, scripts).
 
 A request is dropped unrun when its build is no longer the Space's latest or the Space is
-gone; otherwise it is forgotten only after the handler returned (or raised), so a scheduler
-killed mid-deploy leaves it for the next one.
+gone; otherwise it is forgotten only after the deploy returned (or raised), so a scheduler
+killed mid-deploy leaves it for the next one. A request dropped, or a deploy that raised,
+ends its build's log stream with ``failed`` and the reason; the deploy ends it otherwise.
 """
 
 from __future__ import annotations
@@ -18,45 +20,43 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any
-
-import redis
 
 from podium.builds.deploys import DeployRequest, DeployRequests
+from podium.builds.logs import write_terminal
 from podium.builds.records import is_latest, is_serving
-from podium.config import Settings
 from podium.keys import builds as keys
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
-from podium.plugins import load_callable
 from podium.spaces.stage import BuildStatus, Stage
 from podium.store import find_space, set_stage
 from podium.store.builds import find_build
 
+from .deploy import deploy as deploy_request
+from .platform import Platform
+
 log = logging.getLogger(__name__)
 
-DeployHandler = Callable[[Settings, SpaceId, str, str, int, str, str], None]
+# What runs a request: ``controller.deploy.deploy`` (a test may pass a stand-in to check the
+# deployer's own decisions without an engine).
+DeployFn = Callable[[Platform, DeployRequest], None]
 
 
 class Outcome(StrEnum):
-    DEPLOYED = "deployed"  # the handler ran; it recorded RUNNING or RUNTIME_ERROR itself
-    FAILED = "failed"  # the handler raised; recorded here
+    DEPLOYED = "deployed"  # the deploy ran; it recorded RUNNING or RUNTIME_ERROR itself
+    FAILED = "failed"  # the deploy raised; recorded here
     STALE = "stale"  # a newer build exists, or the Space is gone: dropped unrun
     BUSY = "busy"  # another deployer is deploying this Space; the request stays
     WAITING = "waiting"  # its build is not recorded as succeeded yet; the request stays
     NOTHING = "nothing"  # no request (already run)
 
 
-def load_deploy_handler(dotted: str) -> DeployHandler:
-    return load_callable(dotted, "deploy_handler")
-
-
 class Deployer:
-    def __init__(self, settings: Settings, conn: redis.Redis, db: Any) -> None:
-        self.settings = settings
-        self.conn = conn
-        self.db = db
-        self.requests = DeployRequests(conn)
+    def __init__(self, platform: Platform, deploy: DeployFn = deploy_request) -> None:
+        self.platform = platform
+        self.conn = platform.redis
+        self.db = platform.db
+        self.deploy = deploy
+        self.requests = DeployRequests(platform.redis)
 
     def pending(self) -> list[str]:
         """Space keys with a deploy request waiting, oldest first."""
@@ -75,51 +75,48 @@ class Deployer:
             if request is None:
                 return Outcome.NOTHING
             verdict = self._verdict(space_id, request)
-            if verdict is Outcome.STALE:
-                self.requests.done(request)
-            if verdict is not None:
-                return verdict
-            outcome = self._call_handler(space_id, request)
+            if verdict is None:
+                outcome = self._deploy(space_id, request)
+            else:
+                outcome, why = verdict
+                if outcome is not Outcome.STALE:
+                    return outcome
+                log.info("dropping the deploy of %s build %s: %s", space_id,
+                         request.build_id, why)
+                write_terminal(self.conn, request.build_id, BuildStatus.SUCCEEDED, why)
             self.requests.done(request)
             return outcome
 
-    def _verdict(self, space_id: SpaceId, request: DeployRequest) -> Outcome | None:
+    def _verdict(
+        self, space_id: SpaceId, request: DeployRequest,
+    ) -> tuple[Outcome, str] | None:
         """None when the request is to be deployed now; else why not (STALE: drop it)."""
         with self.db.session() as session:
             space = find_space(session, space_id)
             if space is None:
-                log.info("dropping the deploy of %s: the Space is gone", space_id)
-                return Outcome.STALE
+                return Outcome.STALE, "the Space was deleted before it started"
             if not is_latest(session, space, request.build_id):
-                log.info("dropping the deploy of %s build %s: a newer build exists",
-                         space_id, request.build_id)
-                return Outcome.STALE
+                return Outcome.STALE, "a newer build replaced it before it started"
             build = find_build(session, request.build_id)
             status = BuildStatus(build.status) if build is not None else BuildStatus.FAILED
         # The job leaves its request before it records the build's success (so a worker
         # dying in between cannot leave a built Space that never starts): until then, wait;
-        # if the reaper fails the build instead, drop it.
+        # if the reaper fails the build instead, drop it (the reaper ended its stream).
         if status is BuildStatus.SUCCEEDED:
             return None
         if status.is_final:
-            log.info("dropping the deploy of %s build %s: the build ended %s", space_id,
-                     request.build_id, status)
-            return Outcome.STALE
-        return Outcome.WAITING
+            return Outcome.STALE, f"the build ended {status}"
+        return Outcome.WAITING, "its build is not recorded yet"
 
-    def _call_handler(self, space_id: SpaceId, request: DeployRequest) -> Outcome:
+    def _deploy(self, space_id: SpaceId, request: DeployRequest) -> Outcome:
         try:
-            if not self.settings.deploy_handler:
-                raise RuntimeError("the scheduler has no deploy handler configured")
-            handler = load_deploy_handler(self.settings.deploy_handler)
-            handler(
-                self.settings, space_id, request.build_id, request.image, request.app_port,
-                request.sdk, request.commit,
-            )
+            self.deploy(self.platform, request)
         except Exception as exc:
-            # Not retried: a handler that raised once (bad config, engine gone) would keep
+            # Not retried: a deploy that raised once (bad config, engine gone) would keep
             # raising; the user sees why and pushes or restarts.
-            log.exception("deploy handler failed for %s build %s", space_id, request.build_id)
+            log.exception("deploy failed for %s build %s", space_id, request.build_id)
+            write_terminal(self.conn, request.build_id, BuildStatus.SUCCEEDED,
+                           f"deploy failed: {exc}")
             with self.db.session() as session:
                 space = find_space(session, space_id)
                 if space is not None:
@@ -130,8 +127,8 @@ class Deployer:
 
 
 def process_pending_deploys(
-    settings: Settings, conn: redis.Redis, db: Any,
+    platform: Platform, deploy: DeployFn = deploy_request,
 ) -> dict[str, Outcome]:
     """Run every waiting deploy request now, one after another (no scheduler loop needed)."""
-    deployer = Deployer(settings, conn, db)
+    deployer = Deployer(platform, deploy)
     return {key: deployer.run(key) for key in deployer.pending()}

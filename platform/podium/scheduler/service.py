@@ -21,6 +21,7 @@ from podium.errors import NotFound, PodiumError, SpaceRuntimeError, StartCancell
 from podium.locks import LEASE_S, renewed
 from podium.names import SpaceId
 from podium.routes import RouteTable
+from podium.scheduler import starts
 from podium.scheduler.base import Backend, Instance
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
@@ -29,7 +30,7 @@ from podium.spaces.stage import Stage
 
 log = logging.getLogger(__name__)
 
-OnStage = Callable[[Stage, str | None], None]
+OnStage = starts.OnStage
 OnChange = Callable[[str, Stage, str | None], None]
 SecretsProvider = Callable[[str], dict[str, str]]
 
@@ -63,19 +64,24 @@ class Scheduler:
 
     # -- deploys -------------------------------------------------------------------------
 
-    def deploy(self, spec: RunSpec, on_stage: OnStage | None = None) -> Instance:
-        """Start ``spec`` beside any running version, switch the route once it is healthy,
-        then retire the old one. On failure the old version keeps serving."""
+    def deploy(
+        self, spec: RunSpec, on_stage: OnStage | None = None, *,
+        on_switch: starts.OnStep | None = None, on_ready: starts.OnStep | None = None,
+    ) -> Instance:
+        """Start ``spec`` beside any running version, switch the route once it is healthy
+        (``starts.switch_to``: ``on_switch`` just before, ``on_ready`` once every proxy
+        routes to it), then retire the old one. On failure the old version keeps serving."""
         report = self.reporter(spec.key, on_stage)
         with self.locked(spec.key):
-            return self._deploy(spec, report)
+            return self._deploy(spec, report, on_switch, on_ready)
 
     def restart(self, space_key: str, on_stage: OnStage | None = None) -> Instance:
         """Redeploy the last deployed spec (fresh container, fresh secrets)."""
         record = self._record(space_key)
         return self.deploy(self._with_secrets(record.spec), on_stage)
 
-    def _deploy(self, spec: RunSpec, report: OnStage) -> Instance:
+    def _deploy(self, spec: RunSpec, report: OnStage, on_switch: starts.OnStep | None = None,
+                on_ready: starts.OnStep | None = None) -> Instance:
         old = self._serving(spec.key)
         old_record = self.records.get(spec.key)
         starting = Stage.RUNNING_APP_STARTING if old else Stage.APP_STARTING
@@ -92,9 +98,7 @@ class Scheduler:
             raise
         finally:
             self.records.end_start(spec.key, since)
-        self.routes.put(route_for(spec, new.upstream, Stage.RUNNING))
-        self.records.save(SpaceRecord(spec, Desired.RUNNING, new.id, time.time()))
-        report(Stage.RUNNING, None)
+        starts.switch_to(self, spec, new, report, on_switch, on_ready)
         self._retire(spec.key, keep=new.id)
         return new
 

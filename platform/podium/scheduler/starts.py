@@ -12,7 +12,9 @@ within a poll and lets go of the Space's lock.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
@@ -25,6 +27,13 @@ from podium.spaces.stage import Stage
 if TYPE_CHECKING:
     from podium.routes import RouteTable
 
+log = logging.getLogger(__name__)
+
+OnStage = Callable[[Stage, str | None], None]
+# A deploy's steps for its caller: ``on_switch`` right before the route sends traffic to
+# the new version (the store records it then), ``on_ready`` once every proxy does.
+OnStep = Callable[[], None]
+
 
 class Starter(Protocol):
     """What a start uses of the ``Scheduler`` (``scheduler/service.py``), which calls these
@@ -34,6 +43,7 @@ class Starter(Protocol):
     records: SpaceRecords
     routes: RouteTable
     slots: threading.BoundedSemaphore
+    drain_s: float
 
 # A cancel outlives by far every start begun before it: each checks at least once a second.
 CANCEL_TTL_S = 3600.0
@@ -104,3 +114,28 @@ def undo_cancelled(
     if old_record is None and show is Stage.PAUSED:
         # A first start paused: remember what to run on resume.
         sched.records.save(SpaceRecord(spec, Desired.PAUSED))
+
+
+def switch_to(
+    scheduler: Starter, spec: RunSpec, new: Instance, report: OnStage,
+    on_switch: OnStep | None, on_ready: OnStep | None,
+) -> None:
+    """Send the Space's traffic to its healthy new container. The caller records the new
+    version (the runtime's sha) first, so nobody sees it answer while the runtime names the
+    old one; ready is told once every proxy routes to it, not when Redis does."""
+    _step(spec.key, "switch", on_switch)
+    scheduler.routes.put(route_for(spec, new.upstream, Stage.RUNNING))
+    scheduler.records.save(SpaceRecord(spec, Desired.RUNNING, new.id, time.time()))
+    report(Stage.RUNNING, None)
+    if on_ready is not None:
+        if not scheduler.routes.wait_applied(timeout=scheduler.drain_s + 5):
+            log.warning("a proxy did not apply the route of %s in time", spec.key)
+        _step(spec.key, "ready", on_ready)
+
+
+def _step(space_key: str, what: str, step: OnStep | None) -> None:
+    try:
+        if step is not None:
+            step()
+    except Exception:  # as a stage callback: the store down must not strand a deploy
+        log.exception("%s callback failed for %s", what, space_key)

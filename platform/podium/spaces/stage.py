@@ -47,13 +47,16 @@ class BuildStatus(StrEnum):
 
 
 class BuildPhase(StrEnum):
-    """Phases a build log line belongs to, in order."""
+    """Phases a build log line belongs to, in order. ``launching`` is the deploy's (written
+    by the scheduler process once the image is built): the stream follows a push until its
+    app answers (``ready``) or fails to start."""
 
     CLONE = "clone"
     DEPENDENCIES = "dependencies"
     SDK = "sdk"
     CODE = "code"
     EXPORT = "export"
+    LAUNCHING = "launching"
 
 
 class Sdk(StrEnum):

@@ -127,17 +127,21 @@
         try { info = JSON.parse(event.data); } catch (_) { /* keep defaults */ }
         finished = true;
         source.close();
-        panel.dataset.status = ok ? "succeeded" : "failed";
+        // One terminal event per push: "ready" once the app answers, else "failed" (the
+        // build's status SUCCEEDED there means built but not started).
+        const started = info.status === "SUCCEEDED";
+        panel.dataset.status = ok ? "ready" : "failed";
         if (ok) {
           for (const item of panel.querySelectorAll("[data-phase]")) item.className = "done";
-          setState("build succeeded");
+          setState("ready");
         } else {
-          setState(`build ${String(info.status || "failed").toLowerCase()}`);
+          setState(started ? "start failed" : `build ${String(info.status || "failed").toLowerCase()}`);
           failure.hidden = false;
+          panel.querySelector("[data-log-failure-title]").textContent = started ? "Start failed" : "Build failed";
           panel.querySelector("[data-log-reason]").textContent = info.reason || "see the log above";
         }
       };
-      source.addEventListener("done", end(true));
+      source.addEventListener("ready", end(true));
       source.addEventListener("failed", end(false));
       source.onerror = () => {
         if (source.readyState === EventSource.CLOSED && !finished) {
