@@ -144,8 +144,8 @@ class TestRecords:
         return db
 
     test_build_lifecycle = staticmethod(record_tests.test_build_lifecycle)
-    test_latest_list_and_superseded_builds = staticmethod(
-        record_tests.test_latest_list_and_superseded_builds)
+    test_latest_and_listed_builds = staticmethod(
+        record_tests.test_latest_and_listed_builds)
     test_huge_logs_keep_their_end = staticmethod(record_tests.test_huge_logs_keep_their_end)
     test_secrets_are_encrypted_at_rest = staticmethod(
         record_tests.test_secrets_are_encrypted_at_rest)
