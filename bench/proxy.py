@@ -5,7 +5,12 @@ nginx with routes from the route table in its shared memory, the Python proxy be
 same real upstream (podium.proxy.testing, one process). Prints one JSON document.
 
     .venv/bin/python bench/proxy.py [--duration 4] [--rounds 3] [--conns 1,16,64]
-                                    [--wrk-cpu N|-1] [--no-nginx]
+                                    [--wrk-cpu N|-1] [--no-nginx] [--workers 1,2]
+                                    [--baseline CHECKOUT]
+
+``--baseline`` adds the same planes from another checkout of Podium (its ``platform/`` on
+PYTHONPATH, e.g. ``git worktree add /tmp/before <commit>``), interleaved with this one's in
+the same rounds: a before/after comparison in one run.
 
 Fairness on a small shared machine: wrk, the upstream and the proxy share the cores, and
 "direct" gives the upstream the CPU the proxy otherwise takes. So every target is measured
@@ -216,6 +221,9 @@ def main() -> None:
     parser.add_argument("--wrk-cpu", type=int, default=(os.cpu_count() or 1) - 1,
                         help="core to pin wrk to (taskset); -1: unpinned")
     parser.add_argument("--no-nginx", action="store_true")
+    parser.add_argument("--workers", default="1,2", help="worker counts of each plane")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout whose planes run beside this one's")
     args = parser.parse_args()
     conns = [int(c) for c in args.conns.split(",")]
     if not shutil.which("wrk"):
@@ -228,6 +236,7 @@ def main() -> None:
     results: dict[str, object] = {
         "cpus": os.cpu_count(), "duration_s": args.duration, "rounds": args.rounds,
         "wrk_cpu": wrk_cpu, "loadavg_before": os.getloadavg()[0],
+        "baseline": str(args.baseline) if args.baseline else None,
     }
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         server = stack.enter_context(EmbeddedRedis(Path(tmp) / "redis"))
@@ -244,19 +253,25 @@ def main() -> None:
             "direct": (up_port, f"127.0.0.1:{up_port}", None)}
         # Podium's proxy as `podium proxy` runs it: the Python proxy alone, and nginx driven
         # from the route table in front of it (the default data plane).
-        planes = [("python", 1), ("python", 2)] + (
-            [("nginx-lua", 1), ("nginx-lua", 2)] if use_lua else [])
-        for plane, workers in planes:
+        counts = [int(w) for w in args.workers.split(",")]
+        planes = [(plane, w) for plane in ("python", *(["nginx-lua"] if use_lua else []))
+                  for w in counts]
+        builds = [("podium", None)] + (
+            [("baseline", args.baseline / "platform")] if args.baseline else [])
+        for (label, source), (plane, workers) in (
+                (b, p) for b in builds for p in planes):
             port = free_port()
             env = {**os.environ, "PODIUM_REDIS_URL": server.url, "PODIUM_DOMAIN": DOMAIN,
                    "PODIUM_PUBLIC_PORT": str(port), "PODIUM_PROXY_HOST": "127.0.0.1",
-                   "PODIUM_DATA_DIR": f"{tmp}/data", "PODIUM_API_PORT": str(free_port()),
-                   "PODIUM_PROXY_DATA_PLANE": plane}
+                   "PODIUM_DATA_DIR": f"{tmp}/data-{label}",
+                   "PODIUM_API_PORT": str(free_port()), "PODIUM_PROXY_DATA_PLANE": plane}
+            if source is not None:
+                env["PYTHONPATH"] = str(source)
             pid = stack.enter_context(process(
                 [py, "-m", "podium.proxy", "--workers", str(workers)], env))
-            targets[f"podium_{plane}_w{workers}"] = (port, f"{space_host}:{port}", pid)
+            targets[f"{label}_{plane}_w{workers}"] = (port, f"{space_host}:{port}", pid)
         if use_nginx:
-            for workers in (1, 2):
+            for workers in counts:
                 port = free_port()
                 ndir = Path(tmp) / f"nginx{workers}"
                 ndir.mkdir()
