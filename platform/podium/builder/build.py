@@ -61,14 +61,8 @@ def build_space_image(
     if not pack.own_context:
         _require_base_image(client, settings.base_image)
     ref = space_id.image_ref(commit[:COMMIT_TAG_LEN])
-    render_ctx = RenderContext(
-        config=config, files=files, runners=runners, base_image=settings.base_image,
-        sdk_version=sdk.version, has_ca_bundle=_ca_bundle(settings) is not None,
-        index_url=bool(settings.index_url), extra_index_url=bool(settings.extra_index_url),
-        source_dir=source_dir, rewritten=frozenset(sdk.rewritten),
-        labels=_labels(space_id, commit, pack.sdk, sdk.version, config.app_port),
-        egress_allow=settings.egress_allow,
-    )
+    render_ctx = _render_context(settings, space_id, commit, config, files, pack, sdk,
+                                 source_dir)
     dockerfile = pack.render(render_ctx)
     tmp_root = settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
@@ -105,6 +99,22 @@ def build_space_image(
     return BuiltImage(
         ref=ref, image_id=image_id, sdk=pack.sdk, app_port=config.app_port,
         duration_s=duration, cached_layers=tracker.cached_layers,
+    )
+
+
+def _render_context(
+    settings: Settings, space_id: SpaceId, commit: str, config: SpaceConfig,
+    files: frozenset[str], pack: BuildPack, sdk: SdkChoice, source_dir: Path,
+) -> RenderContext:
+    """Everything the pack's Dockerfile template is rendered from."""
+    return RenderContext(
+        config=config, files=files, runners=runners_dir(settings),
+        base_image=settings.base_image, sdk_version=sdk.version,
+        has_ca_bundle=_ca_bundle(settings) is not None, index_url=bool(settings.index_url),
+        extra_index_url=bool(settings.extra_index_url), source_dir=source_dir,
+        rewritten=frozenset(sdk.rewritten),
+        labels=_labels(space_id, commit, pack.sdk, sdk.version, config.app_port),
+        egress_allow=settings.egress_allow,
     )
 
 
