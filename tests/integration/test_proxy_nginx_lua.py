@@ -27,11 +27,13 @@ from websockets.asyncio.client import connect
 
 from podium.children import free_port
 from podium.names import SpaceId
+from podium.proxy.plane import nginxlua
 from podium.proxy.plane.nginx import lua_modules
 from podium.proxy.testing import ServerThread, settles, upstream_app
 from podium.routes import Route, RouteTable
 from podium.spaces.stage import Sdk, Stage
 from tests.conftest import require
+from tests.unit.test_nginx_lua import layout_in
 
 pytestmark = pytest.mark.redis
 
@@ -369,3 +371,23 @@ def test_a_refused_upstream_falls_back_to_the_python_proxy(
     resp = get(port, "/")
     # The Python proxy's answer for an upstream that is down (JSON for API clients).
     assert resp.status_code == 502 and resp.json()["error"]
+
+
+def test_rendered_config_is_accepted_by_nginx(tmp_path: Path) -> None:
+    require(shutil.which("nginx") is not None, "nginx is not installed (nginx-light)")
+    modules = lua_modules("nginx")
+    require(modules is not None, "nginx's Lua module is not installed "
+            "(libnginx-mod-http-lua)")
+    assert modules is not None
+    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / "tmp" / sub).mkdir(parents=True)
+    layout = layout_in(tmp_path, modules)
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(nginxlua.render(layout, domain="Example.org", scheme="https"))
+    assert 'init({suffix = ".example.org", token = "ab12"})' in conf.read_text()
+    # The Lua is the shipped file, loaded from where the package lies.
+    assert f'lua_package_path "{nginxlua.HERE}/?.lua;;";' in conf.read_text()
+    assert (nginxlua.HERE / "podium_plane.lua").is_file()
+    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
+                            "stderr"], capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr

@@ -1,20 +1,16 @@
 """The nginx-lua plane's pure parts: which Spaces nginx serves, the shared-dict records and
 updates pushed to it, and that the static config is one nginx (with Debian's Lua module)
-accepts."""
+accepts (that one runs the nginx binary: tests/integration/test_proxy_nginx_lua.py)."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 from podium.gitserver.paths import GIT_REQUEST
 from podium.names import SpaceId
 from podium.proxy.plane import nginxlua
-from podium.proxy.plane.nginx import lua_modules
 from podium.routes import Route
 from podium.spaces.stage import Sdk, Stage
-from tests.conftest import require
 
 
 def route(owner: str = "alice", name: str = "demo", **kw: object) -> Route:
@@ -78,23 +74,3 @@ def test_changes_send_only_what_differs() -> None:
     new = {"h:a": "1", "p:a": "3", "h:c": "4"}
     assert nginxlua.changes(old, new).split("\n") == ["S\tp:a\t3", "S\th:c\t4", "D\th:b"]
     assert nginxlua.changes(new, new) == ""
-
-
-def test_rendered_config_is_accepted_by_nginx(tmp_path: Path) -> None:
-    require(shutil.which("nginx") is not None, "nginx is not installed (nginx-light)")
-    modules = lua_modules("nginx")
-    require(modules is not None, "nginx's Lua module is not installed "
-            "(libnginx-mod-http-lua)")
-    assert modules is not None
-    for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp_path / "tmp" / sub).mkdir(parents=True)
-    layout = layout_in(tmp_path, modules)
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(nginxlua.render(layout, domain="Example.org", scheme="https"))
-    assert 'init({suffix = ".example.org", token = "ab12"})' in conf.read_text()
-    # The Lua is the shipped file, loaded from where the package lies.
-    assert f'lua_package_path "{nginxlua.HERE}/?.lua;;";' in conf.read_text()
-    assert (nginxlua.HERE / "podium_plane.lua").is_file()
-    check = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(conf), "-e",
-                            "stderr"], capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stderr
