@@ -1,6 +1,6 @@
-"""The nginx-lua plane's pure parts: which Spaces nginx serves, the shared-dict records and
-updates pushed to it, and that the static config is one nginx (with Debian's Lua module)
-accepts (that one runs the nginx binary: tests/integration/test_proxy_nginx_lua.py)."""
+"""The nginx-lua plane's pure parts: which Spaces nginx serves and the shared-dict records
+and updates pushed to it. That nginx accepts the rendered config is checked where the nginx
+binary runs, tests/integration/test_proxy_nginx_lua.py."""
 
 from __future__ import annotations
 
