@@ -41,6 +41,7 @@ from typing import Any
 
 import docker
 import httpx
+from images import build_from_files  # bench/images.py, beside this script
 
 from podium.config import Settings
 from podium.names import SpaceId
@@ -65,21 +66,9 @@ def loadavg() -> list[float]:
 
 
 def build_spin_image(client: docker.DockerClient, base: str) -> str:
-    import io
-    import tarfile
-
     files = {"Dockerfile": f'FROM {base}\nCOPY app.py /app/app.py\n'
                            'CMD ["python3", "-u", "/app/app.py"]\n', "app.py": SPIN}
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    buf.seek(0)
-    ref = f"podium-bench/spin:{uuid.uuid4().hex[:10]}"
-    client.images.build(fileobj=buf, custom_context=True, tag=ref, rm=True)
-    return ref
+    return build_from_files(client, f"podium-bench/spin:{uuid.uuid4().hex[:10]}", files)
 
 
 def start_spinners(settings: Settings, client: docker.DockerClient, image: str,

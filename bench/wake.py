@@ -20,12 +20,10 @@ needs the CA bundle, as for any build.)
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import shutil
 import statistics
 import sys
-import tarfile
 import tempfile
 import time
 import uuid
@@ -35,6 +33,7 @@ from typing import Any
 import docker
 import httpx
 import redis
+from images import build_from_files  # bench/images.py, beside this script
 
 from podium.config import Settings
 from podium.errors import PodiumError
@@ -97,15 +96,7 @@ def build_http_image(client: docker.DockerClient, base: str) -> str:
         "Dockerfile": f'FROM {base}\nCOPY app.py /app.py\nCMD ["python3", "-u", "/app.py"]\n',
         "app.py": HTTP_APP,
     }
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, text in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(text.encode())
-            tar.addfile(info, io.BytesIO(text.encode()))
-    buf.seek(0)
-    client.images.build(fileobj=buf, custom_context=True, tag=ref, rm=True)
-    return ref
+    return build_from_files(client, ref, files)
 
 
 def build_gradio_image(settings: Settings, client: docker.DockerClient, space: SpaceId) -> str:
