@@ -180,6 +180,9 @@ def test_space_page_has_open_graph_and_twitter_tags_and_the_app_frame(dash: Dash
     assert f'src="{host}"' in page  # RUNNING: the iframe loads at once
     assert f"&lt;gradio-app src=&#34;{host}&#34;&gt;" in page
     assert "<gradio-app" not in page and "<iframe\n" not in page
+    # The web component comes from the Space's own Gradio server, never a CDN (issue 13).
+    assert f"src=&#34;{host}assets/gradio.js&#34;" in page
+    assert "amazonaws" not in page and "cdn" not in page.lower()
 
 
 def test_a_space_that_is_not_running_waits_instead_of_framing(dash: Dash) -> None:

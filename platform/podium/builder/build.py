@@ -16,6 +16,7 @@ from podium.builder import constraints
 from podium.builder.context import prepare_own_context, prepare_sdk_context, repo_files
 from podium.builder.engine import BuildStream, build_limits, stream_build
 from podium.builder.packs import PACKS, BuildPack, RenderContext, pick_pack
+from podium.builder.packs.base import IMAGE_FILES
 from podium.builder.progress import PhaseTracker, failure_reason, step_phases
 from podium.builder.sdk import SdkChoice, choose_sdk
 from podium.config import Settings
@@ -189,6 +190,13 @@ def _extra_files(
         chosen = constraints.select(runners, pack.sdk, sdk_version)
         extra["sdk.txt"] = chosen.sdk_requirements().encode()
         extra["constraints.txt"] = chosen.text().encode()
+    # Files the SDK's runner adds to the image (runners/<sdk>/image/, e.g. what keeps
+    # Gradio's pages from calling huggingface.co); its Dockerfile template copies them.
+    image_files = runners / pack.sdk.value / IMAGE_FILES
+    if image_files.is_dir():
+        for path in sorted(image_files.iterdir()):
+            if path.is_file():
+                extra[f"{IMAGE_FILES}/{path.name}"] = path.read_bytes()
     return extra
 
 

@@ -50,6 +50,7 @@ def prepare_sdk_context(
     build.mkdir()
     (build / "Dockerfile").write_text(dockerfile)
     for name, data in extra.items():
+        (build / name).parent.mkdir(parents=True, exist_ok=True)
         (build / name).write_bytes(data)
     # The user's own .dockerignore is for their Dockerfile, which this pack does not use.
     (context_dir / DOCKERIGNORE).write_text(f"{APP_DIR}/.git\n{APP_DIR}/{DOCKERIGNORE}\n")

@@ -9,12 +9,11 @@ from fastapi import APIRouter, Response
 from podium.api.deps import readable_space
 from podium.config import Settings
 from podium.controller.access import Principal, may_write
-from podium.controller.metadata import config_at
 from podium.controller.platform import Platform
-from podium.errors import NotFound, PodiumError
+from podium.errors import NotFound
 from podium.gitserver.repo import read_file, read_tree
 from podium.names import SpaceId
-from podium.spaces.stage import BuildPhase, Sdk, Stage
+from podium.spaces.stage import BuildPhase, Stage
 from podium.store import list_builds, list_secret_keys, list_share_links, list_variables
 from podium.store.models import Space
 
@@ -57,8 +56,7 @@ def _add_app_and_files(router: APIRouter, pages: Pages, platform: Platform) -> N
         # Private apps are framed through the API, which hands the browser an access grant.
         ctx["frame_src"] = f"{urls.api}/open" if space.private else urls.host
         ctx["serving"] = Stage(space.stage).is_serving
-        ctx["embed"] = views.embed_snippets(
-            urls, space.sdk, _sdk_version(settings, ctx["space_id"], space))
+        ctx["embed"] = views.embed_snippets(urls, space.sdk)
         ctx["phases"] = list(BuildPhase)
         return pages.render("space_app.html", **ctx)
 
@@ -121,14 +119,3 @@ def _add_logs_and_settings(router: APIRouter, pages: Pages, platform: Platform) 
             default_memory=settings.space_memory,
         )
         return pages.render("space_settings.html", **ctx)
-
-
-def _sdk_version(settings: Settings, space_id: SpaceId, space: Space) -> str | None:
-    """For the <gradio-app> embed snippet, which loads the matching gradio.js."""
-    commit = space.deployed_commit or space.head_commit
-    if space.sdk != Sdk.GRADIO or not commit:
-        return None
-    try:
-        return config_at(settings, space_id, commit).sdk_version
-    except PodiumError:
-        return None

@@ -199,17 +199,20 @@ SHARE_EXPIRY_CHOICES: list[tuple[int, str]] = [
 ]
 
 
-GRADIO_JS = "https://gradio.s3-us-west-2.amazonaws.com/{version}/gradio.js"
+# The <gradio-app> web component's entry, served by the Space's own Gradio server (the
+# Gradio runner's image puts it there): the embedding page then loads the front end of the
+# Space's own Gradio version from the Space's host, never from a CDN.
+GRADIO_JS_PATH = "assets/gradio.js"
 
 
-def embed_snippets(urls: SpaceUrls, sdk: str, sdk_version: str | None) -> dict[str, str]:
+def embed_snippets(urls: SpaceUrls, sdk: str) -> dict[str, str]:
     """HTML to paste elsewhere, as plain text (the page escapes it when showing it)."""
     snippets = {
         "iframe": f'<iframe\n\tsrc="{urls.host}"\n\tframeborder="0"\n\twidth="850"\n'
                   f'\theight="450"\n></iframe>',
     }
     if sdk == Sdk.GRADIO:
-        script = GRADIO_JS.format(version=sdk_version or "5.0.0")
+        script = urls.host.rstrip("/") + "/" + GRADIO_JS_PATH
         snippets["gradio"] = (
             f'<script\n\ttype="module"\n\tsrc="{script}"\n></script>\n\n'
             f'<gradio-app src="{urls.host}"></gradio-app>'

@@ -20,6 +20,9 @@ from podium.spaces.stage import Sdk
 # the other and the code COPY never picks up Podium's files.
 APP_DIR = "app"
 BUILD_DIR = ".podium"
+# runners/<sdk>/IMAGE_FILES/ holds files a runner adds to the image; they reach the
+# context as BUILD_DIR/IMAGE_FILES/.
+IMAGE_FILES = "image"
 # Files a Space may add that install things, in the order they are installed.
 PACKAGES_FILE = "packages.txt"
 PRE_REQUIREMENTS_FILE = "pre-requirements.txt"
@@ -108,6 +111,7 @@ class BuildPack:
             app_port=config.app_port,
             app_root=f"/home/user/{APP_DIR}",
             build_dir=BUILD_DIR,
+            image_files=f"{BUILD_DIR}/{IMAGE_FILES}",
             src=APP_DIR,
             packages=context.has(PACKAGES_FILE),
             pre_requirements=context.has(PRE_REQUIREMENTS_FILE),

@@ -1,0 +1,139 @@
+"""Issue 13 item 5 end to end: pages served by Podium make the visitor's browser call no host
+but Podium's own. A Gradio Space opened by its host, a Streamlit Space, the dashboard's Space
+page with its app frame, and the dashboard's <gradio-app> embed snippet pasted into a page
+are loaded in chromium while every request of the browser context is recorded: pages,
+frames, workers, websockets, and the ones that failed or were refused. Requests to any
+other host are aborted before they leave the machine (and recorded): there must be none.
+
+Before the fix the Gradio page asked fonts.googleapis.com and huggingface.co/api/spaces/...
+(the Hub's Space header, drawn because the page config named SPACE_ID), and the embed
+snippet loaded gradio.js from Gradio's CDN."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from podium.names import SpaceId
+from podium.spaces.stage import Stage
+from tests.e2e.browser import chromium
+from tests.e2e.conftest import Podium
+
+pytestmark = pytest.mark.browser
+
+GRADIO = SpaceId("admin", "hello")  # the demo Space start_platform deploys, as `podium up`
+STREAMLIT = SpaceId("admin", "st-local")
+EMBED_PAGE = "/embed-test-page"  # a path of the dashboard host the test answers itself
+NETWORK_SCHEMES = {"http", "https", "ws", "wss"}
+SETTLE_MS = 4_000  # late requests (a header drawn after the app loads) get this long
+
+
+class Recorder:
+    """Every network URL the browser context asked for, and the ones outside Podium."""
+
+    def __init__(self, podium: Podium) -> None:
+        self.port = podium.settings.public_port
+        self.domain = podium.settings.domain
+        self.dashboard = urlsplit(podium.base_url).hostname
+        self.seen: list[str] = []
+
+    def inside(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme not in NETWORK_SCHEMES:
+            return True  # data:, blob:, about: never reach a host
+        host = parts.hostname or ""
+        on_podium = host in (self.dashboard, self.domain) or host.endswith("." + self.domain)
+        return on_podium and parts.port == self.port
+
+    def note(self, kind: str, url: str) -> None:
+        self.seen.append(f"{kind} {url}")
+
+    def outside(self) -> list[str]:
+        return sorted({s for s in self.seen if not self.inside(s.split(" ", 1)[1])})
+
+    def attach(self, context: Any) -> None:
+        context.on("request", lambda r: self.note("request", r.url))
+        context.on("requestfailed", lambda r: self.note("failed", r.url))
+        context.on("serviceworker", lambda w: self.note("serviceworker", w.url))
+        context.on("page", self._page)
+
+        def guard(route: Any) -> None:
+            url = route.request.url
+            self.note("routed", url)
+            if self.inside(url):
+                route.fallback()
+            else:  # recorded above; never let it leave this machine
+                route.abort("blockedbyclient")
+
+        context.route("**/*", guard)
+
+    def _page(self, page: Any) -> None:
+        page.on("websocket", lambda w: self.note("websocket", w.url))
+        page.on("worker", lambda w: self.note("worker", w.url))
+
+
+def _settle(page: Any) -> None:
+    page.wait_for_load_state("networkidle")
+    page.wait_for_timeout(SETTLE_MS)
+
+
+def _use_gradio(page: Any) -> None:
+    page.get_by_text("Hello Gradio").first.wait_for(timeout=60_000)
+    page.get_by_label("Your name").fill("Ada")
+    page.get_by_role("button", name="Submit").click()
+    expect(page.get_by_label("Greeting")).to_have_value("Hello, Ada!", timeout=30_000)
+
+
+def test_gradio_streamlit_dashboard_and_embed_call_no_outside_host(podium_up: Podium) -> None:
+    with podium_up.client() as api:
+        created = api.post("/api/spaces", json={
+            "name": STREAMLIT.name, "sdk": "streamlit", "template": "streamlit-hello",
+        })
+        assert created.status_code == 201, created.text
+    podium_up.wait_stage(GRADIO, {Stage.RUNNING})
+    podium_up.wait_stage(STREAMLIT, {Stage.RUNNING})
+    recorder = Recorder(podium_up)
+
+    with chromium() as browser:
+        context = browser.new_context()  # type: ignore[attr-defined]
+        recorder.attach(context)
+        page = context.new_page()
+
+        # The Gradio Space as a top-level page, used once.
+        page.goto(podium_up.space_host_url(GRADIO))
+        _use_gradio(page)
+        _settle(page)
+
+        # The Streamlit Space, rendered over its websocket.
+        page.goto(podium_up.space_host_url(STREAMLIT))
+        page.get_by_text("Hello Streamlit").first.wait_for(timeout=60_000)
+        page.get_by_text("Hello, world.").first.wait_for(timeout=30_000)
+        _settle(page)
+
+        # The dashboard's Space page, the app in its frame; and its embed snippet.
+        page.goto(f"{podium_up.base_url}/{GRADIO}")
+        frame = page.frame_locator("#app-frame")
+        frame.get_by_text("Hello Gradio").first.wait_for(timeout=60_000)
+        page.get_by_text("Embed this Space").click()
+        snippet = page.locator("#embed-gradio").text_content() or ""
+        assert f'<gradio-app src="{podium_up.space_host_url(GRADIO)}">' in snippet, snippet
+        _settle(page)
+
+        # The snippet pasted into a page of another origin than the Space's.
+        def embed_page(route: Any) -> None:
+            recorder.note("routed", route.request.url)
+            route.fulfill(content_type="text/html",
+                          body=f"<!doctype html><title>embed</title><body>{snippet}</body>")
+
+        context.route(re.compile(re.escape(podium_up.base_url + EMBED_PAGE)), embed_page)
+        page.goto(podium_up.base_url + EMBED_PAGE)
+        _use_gradio(page.locator("gradio-app"))
+        _settle(page)
+        context.close()
+
+    assert any(s.startswith("websocket ") for s in recorder.seen), recorder.seen
+    assert recorder.outside() == [], "\n".join(recorder.outside())
