@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -17,6 +18,8 @@ from pydantic import Field
 from podium.controller import commits as control
 from podium.errors import BadRequest
 from podium.gitserver.commits import Change
+from podium.gitserver.lfspolicy import route_to_lfs, stored_pointer
+from podium.gitserver.lfsstore import check_oid
 
 from .deps import CurrentUser, PlatformDep, WritableSpace
 from .schemas import Request as Body
@@ -36,13 +39,32 @@ class PreuploadIn(Body):
 
 @router.post("/preupload/{rev}")
 def preupload(rev: str, body: PreuploadIn, space: WritableSpace) -> dict[str, Any]:
-    """Every file goes inline ("regular"): the client then never takes its LFS or Xet path,
-    which this host does not offer on this endpoint."""
+    """Every file goes inline ("regular"), even the ones that end up in LFS: with hf_xet
+    installed (huggingface_hub's default) the client's "lfs" mode means Xet storage, with no
+    fallback to the LFS batch API, so "lfs" would break uploads. The commit endpoint moves
+    large and .gitattributes-LFS files to the LFS store itself (gitserver.lfspolicy)."""
     return {"files": [{"path": f.path, "uploadMode": "regular", "shouldIgnore": False,
                        "oid": None} for f in body.files]}
 
 
-def _change(key: str, value: dict[str, Any]) -> Change:
+@dataclass(frozen=True)
+class LfsRef:
+    """An ``lfsFile`` operation: a file whose object the client uploaded to the LFS API."""
+
+    path: str
+    oid: str
+    size: int
+
+
+def _lfs_ref(path: str, value: dict[str, Any]) -> LfsRef:
+    oid, size = value.get("oid"), value.get("size")
+    if value.get("algo", "sha256") != "sha256" or not isinstance(oid, str) \
+            or not isinstance(size, int) or size < 0:
+        raise BadRequest(f"{path}: an lfsFile operation needs a sha256 oid and a size")
+    return LfsRef(path, check_oid(oid), size)
+
+
+def _change(key: str, value: dict[str, Any]) -> Change | LfsRef:
     path = value.get("path")
     if not isinstance(path, str) or not path:
         raise BadRequest(f"a {key} operation needs a path")
@@ -56,14 +78,13 @@ def _change(key: str, value: dict[str, Any]) -> Change:
     if key in ("deletedFile", "deletedFolder"):
         return Change(path, None, folder=key == "deletedFolder")
     if key == "lfsFile":
-        raise BadRequest(f"{path}: LFS uploads are not offered on this endpoint",
-                         hint="the preupload answer asks for regular uploads; update the client")
+        return _lfs_ref(path, value)
     raise BadRequest(f"unknown commit operation {key!r}")
 
 
-def parse_commit(body: bytes) -> tuple[dict[str, Any], list[Change]]:
+def parse_commit(body: bytes) -> tuple[dict[str, Any], list[Change | LfsRef]]:
     header: dict[str, Any] = {}
-    changes = []
+    changes: list[Change | LfsRef] = []
     for number, line in enumerate(body.splitlines(), 1):
         if not line.strip():
             continue
@@ -104,9 +125,17 @@ async def commit(rev: str, request: Request, space: WritableSpace, platform: Pla
     description = str(header.get("description") or "")
     message = summary + ("\n\n" + description if description else "") + "\n"
     parent = header.get("parentCommit")
-    new, lines = await anyio.to_thread.run_sync(lambda: control.commit(
-        platform, principal, space.space_id, changes, branch=rev, message=message,
-        parent=str(parent) if parent else None))
+    git_dir = space.space_id.repo_path(platform.settings.repos_dir)
+    limit = platform.settings.lfs_object_max_bytes
+
+    def write() -> tuple[str, list[str]]:
+        plain = [stored_pointer(git_dir, c.path, c.oid, c.size) if isinstance(c, LfsRef)
+                 else c for c in changes]
+        return control.commit(platform, principal, space.space_id,
+                              route_to_lfs(git_dir, rev, plain, limit=limit), branch=rev,
+                              message=message, parent=str(parent) if parent else None)
+
+    new, lines = await anyio.to_thread.run_sync(write)
     base = str(request.base_url).rstrip("/")
     return {"success": True, "commitOid": new, "commitUrl": f"{base}/spaces/{space.space_id}"
             f"/commit/{new}", "pullRequestUrl": None, "commitMessage": summary,

@@ -13,6 +13,8 @@ from podium.controller.platform import Platform
 from podium.errors import EntryNotFound, NotFound, PodiumError, RevisionNotFound
 from podium.gitserver.commits import history, refs, resolve_rev
 from podium.gitserver.git import DEFAULT_BRANCH, check_repo_path
+from podium.gitserver.lfspolicy import pointers
+from podium.gitserver.lfsstore import POINTER_MAX_BYTES, LfsStore, Pointer
 from podium.gitserver.repo import TreeEntry, head_commit, read_file, read_tree
 from podium.store.models import Space
 
@@ -41,10 +43,22 @@ def _entries(platform: Platform, space: Space, sha: str, path: str, recursive: b
         raise EntryNotFound(exc.message) from exc
 
 
-def _shape(entry: TreeEntry) -> dict[str, Any]:
+def _shape(entry: TreeEntry, lfs: dict[str, Pointer] | None = None) -> dict[str, Any]:
     if entry.type == "tree":
         return {"type": "directory", "oid": entry.oid, "size": 0, "path": entry.path}
-    return {"type": "file", "oid": entry.oid, "size": entry.size or 0, "path": entry.path}
+    pointer = (lfs or {}).get(entry.oid)
+    if pointer is None:
+        return {"type": "file", "oid": entry.oid, "size": entry.size or 0, "path": entry.path}
+    # As the Hub: the file's own size, and its object under "lfs".
+    return {"type": "file", "oid": entry.oid, "size": pointer.size, "path": entry.path,
+            "lfs": {"oid": pointer.oid, "size": pointer.size, "pointerSize": entry.size}}
+
+
+def _lfs(platform: Platform, space: Space, entries: list[TreeEntry]) -> dict[str, Pointer]:
+    """The LFS pointers among ``entries`` (blob id -> pointer)."""
+    small = [e.oid for e in entries
+             if e.type == "blob" and e.size is not None and e.size <= POINTER_MAX_BYTES]
+    return pointers(space.space_id.repo_path(platform.settings.repos_dir), small)
 
 
 def siblings(platform: Platform, space: Space) -> list[dict[str, object]]:
@@ -78,7 +92,8 @@ def tree(rev: str, space: ReadableSpace, platform: PlatformDep, path: str = "",
         dirs = {d for d in dirs if d != prefix}
         extra = [TreeEntry(d, "tree", "040000", "", None) for d in sorted(dirs)]
         entries = extra + entries
-    return [_shape(e) for e in entries]
+    lfs = _lfs(platform, space, entries)
+    return [_shape(e, lfs) for e in entries]
 
 
 @router.post("/paths-info/{rev}")
@@ -96,7 +111,8 @@ def paths_info(
             listed = read_tree(platform.settings, space.space_id, sha, parent, recursive=False)
         except PodiumError:
             continue
-        found += [_shape(e) for e in listed if e.path == clean and leaf]
+        hits = [e for e in listed if e.path == clean and leaf]
+        found += [_shape(e, _lfs(platform, space, hits)) for e in hits]
     return found
 
 
@@ -136,13 +152,21 @@ def resolve(rev: str, path: str, request: Request, space: ReadableSpace,
                  None)
     if entry is None or entry.type != "blob":
         raise EntryNotFound(f"no file {clean!r} at {rev} in {space.space_id}")
+    pointer = _lfs(platform, space, [entry]).get(entry.oid)
+    git_dir = space.space_id.repo_path(platform.settings.repos_dir)
+    if pointer is not None and not LfsStore(git_dir).has(pointer.oid, pointer.size):
+        pointer = None  # its object is not here: the pointer itself is served
+    size = pointer.size if pointer else entry.size or 0
     headers = {
-        "X-Repo-Commit": sha, "ETag": f'"{entry.oid}"',
-        "Content-Length": str(entry.size or 0), "Accept-Ranges": "none",
+        # An LFS file's ETag is its sha256, as on the Hub (X-Linked-* name the object).
+        "X-Repo-Commit": sha, "ETag": f'"{pointer.oid if pointer else entry.oid}"',
+        "Content-Length": str(size), "Accept-Ranges": "none",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
         "Content-Disposition": "attachment",
     }
+    if pointer is not None:
+        headers |= {"X-Linked-Etag": f'"{pointer.oid}"', "X-Linked-Size": str(size)}
     if request.method == "HEAD":
         return Response(status_code=200, headers=headers,
                         media_type="application/octet-stream")

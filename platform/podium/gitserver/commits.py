@@ -58,12 +58,18 @@ def tip(git_dir: Path, ref: str) -> str | None:
     return proc.stdout.decode().strip() or None
 
 
+def commit_path(path: str) -> str:
+    """``path`` as a commit may write it; BadRequest for anything outside the tree."""
+    clean = check_repo_path(path)
+    # git refuses .git components too, but as a failure of its own, not the caller's.
+    if not clean or any(part.lower() == ".git" for part in clean.split("/")):
+        raise BadRequest(f"invalid path {path!r}")
+    return clean
+
+
 def _apply(git_dir: Path, env: dict[str, str], changes: Sequence[Change]) -> None:
     for change in changes:
-        path = check_repo_path(change.path)
-        # git refuses .git components too, but as a failure of its own, not the caller's.
-        if not path or any(part.lower() == ".git" for part in path.split("/")):
-            raise BadRequest(f"invalid path {change.path!r}")
+        path = commit_path(change.path)
         if change.data is not None:
             oid = run_git(["hash-object", "-w", "--stdin"], git_dir=git_dir,
                           input=change.data).stdout.decode().strip()

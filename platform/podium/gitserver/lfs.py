@@ -5,6 +5,7 @@ stranger gets the same 401/404 for a private Space as for a missing one."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -53,7 +54,7 @@ class LfsServer:
     async def _authorized(self, request: Request, space_id: SpaceId, *, write: bool) -> LfsStore:
         await run_in_threadpool(
             authorize, self.access, space_id, write=write,
-            authorization=request.headers.get("authorization"), throttle=self.throttle,
+            authorization=_as_basic(request.headers.get("authorization")), throttle=self.throttle,
             address=request.client.host if request.client else "",
         )
         git_dir = await run_in_threadpool(ensure_repo, self.settings, space_id)
@@ -117,6 +118,15 @@ class LfsServer:
         if not store.has(check_oid(oid)):
             raise NotFound(f"no LFS object {oid} in {space_id}")
         return FileResponse(store.path(oid), media_type="application/octet-stream")
+
+
+def _as_basic(authorization: str | None) -> str | None:
+    """huggingface_hub calls the batch API with ``Bearer <token>``; git-lfs with Basic.
+    A bearer token is the password of a user left unnamed (the token names its user)."""
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return authorization
+    return "Basic " + base64.b64encode(f":{token.strip()}".encode()).decode()
 
 
 async def _json_body(request: Request) -> dict[str, Any]:

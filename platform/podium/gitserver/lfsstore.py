@@ -57,6 +57,11 @@ class Pointer:
     size: int
 
 
+def pointer_text(pointer: Pointer) -> bytes:
+    """The pointer file git-lfs commits for an object (its spec's exact layout)."""
+    return POINTER_VERSION + f"\noid sha256:{pointer.oid}\nsize {pointer.size}\n".encode()
+
+
 def check_oid(oid: str) -> str:
     if not _OID.fullmatch(oid):
         raise BadRequest(f"invalid LFS object id {oid!r}: a sha256 in lowercase hex")
@@ -122,6 +127,28 @@ class LfsStore:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+
+    def store(self, data: bytes, *, limit: int) -> Pointer:
+        """Keep ``data`` as an object (a file that came inline and goes to LFS); returns
+        the pointer to commit in its place."""
+        if len(data) > limit:
+            raise ObjectTooLarge(too_large_message(len(data), limit))
+        pointer = Pointer(hashlib.sha256(data).hexdigest(), len(data))
+        if self.has(pointer.oid, pointer.size):
+            return pointer
+        tmp_dir = self.root / "tmp"
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{pointer.oid[:12]}.")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            final = self.path(pointer.oid)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, final)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return pointer
 
     def smudge(self, data: bytes) -> bytes:
         """``data``, or the object it points to when it is a pointer to a stored object."""
