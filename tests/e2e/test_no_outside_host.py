@@ -11,7 +11,10 @@ snippet loaded gradio.js from Gradio's CDN."""
 
 from __future__ import annotations
 
-import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,7 +30,6 @@ pytestmark = pytest.mark.browser
 
 GRADIO = SpaceId("admin", "hello")  # the demo Space start_platform deploys, as `podium up`
 STREAMLIT = SpaceId("admin", "st-local")
-EMBED_PAGE = "/embed-test-page"  # a path of the dashboard host the test answers itself
 NETWORK_SCHEMES = {"http", "https", "ws", "wss"}
 SETTLE_MS = 4_000  # late requests (a header drawn after the app loads) get this long
 
@@ -39,12 +41,15 @@ class Recorder:
         self.port = podium.settings.public_port
         self.domain = podium.settings.domain
         self.dashboard = urlsplit(podium.base_url).hostname
+        self.embedder = ""  # the origin of the page the snippet is pasted into
         self.seen: list[str] = []
 
     def inside(self, url: str) -> bool:
         parts = urlsplit(url)
         if parts.scheme not in NETWORK_SCHEMES:
             return True  # data:, blob:, about: never reach a host
+        if self.embedder and url.startswith(self.embedder + "/"):
+            return True
         host = parts.hostname or ""
         on_podium = host in (self.dashboard, self.domain) or host.endswith("." + self.domain)
         return on_podium and parts.port == self.port
@@ -54,6 +59,10 @@ class Recorder:
 
     def outside(self) -> list[str]:
         return sorted({s for s in self.seen if not self.inside(s.split(" ", 1)[1])})
+
+    def check(self, stage: str) -> None:
+        """Fail naming every outside URL asked for so far (``stage``: where they were)."""
+        assert self.outside() == [], f"after {stage}:\n" + "\n".join(self.outside())
 
     def attach(self, context: Any) -> None:
         context.on("request", lambda r: self.note("request", r.url))
@@ -74,6 +83,32 @@ class Recorder:
     def _page(self, page: Any) -> None:
         page.on("websocket", lambda w: self.note("websocket", w.url))
         page.on("worker", lambda w: self.note("worker", w.url))
+
+
+@contextmanager
+def embedding_page(snippet: str) -> Iterator[str]:
+    """Any web page with the snippet pasted in: a loopback server of the test's own."""
+    body = f"<!doctype html><title>embed</title><body>{snippet}</body>".encode()
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _settle(page: Any) -> None:
@@ -107,12 +142,14 @@ def test_gradio_streamlit_dashboard_and_embed_call_no_outside_host(podium_up: Po
         page.goto(podium_up.space_host_url(GRADIO))
         _use_gradio(page)
         _settle(page)
+        recorder.check("the Gradio Space's page")
 
         # The Streamlit Space, rendered over its websocket.
         page.goto(podium_up.space_host_url(STREAMLIT))
         page.get_by_text("Hello Streamlit").first.wait_for(timeout=60_000)
         page.get_by_text("Hello, world.").first.wait_for(timeout=30_000)
         _settle(page)
+        recorder.check("the Streamlit Space's page")
 
         # The dashboard's Space page, the app in its frame; and its embed snippet.
         page.goto(f"{podium_up.base_url}/{GRADIO}")
@@ -122,17 +159,17 @@ def test_gradio_streamlit_dashboard_and_embed_call_no_outside_host(podium_up: Po
         snippet = page.locator("#embed-gradio").text_content() or ""
         assert f'<gradio-app src="{podium_up.space_host_url(GRADIO)}">' in snippet, snippet
         _settle(page)
+        recorder.check("the dashboard's Space page")
 
-        # The snippet pasted into a page of another origin than the Space's.
-        def embed_page(route: Any) -> None:
-            recorder.note("routed", route.request.url)
-            route.fulfill(content_type="text/html",
-                          body=f"<!doctype html><title>embed</title><body>{snippet}</body>")
-
-        context.route(re.compile(re.escape(podium_up.base_url + EMBED_PAGE)), embed_page)
-        page.goto(podium_up.base_url + EMBED_PAGE)
-        _use_gradio(page.locator("gradio-app"))
-        _settle(page)
+        # The snippet pasted into a page of another origin, served from loopback (a page
+        # Playwright made up would count as a public address, which chromium keeps from
+        # loopback hosts).
+        with embedding_page(snippet) as url:
+            recorder.embedder = url.rstrip("/")
+            page.goto(url)
+            _use_gradio(page.locator("gradio-app"))
+            _settle(page)
+        recorder.check("the embed snippet")
         context.close()
 
     assert any(s.startswith("websocket ") for s in recorder.seen), recorder.seen
