@@ -191,10 +191,10 @@ def backup(
     console.print(f"wrote {report.path} ({report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s): "
                   f"{counts['spaces']} Spaces, {counts['repositories']} repositories, "
                   f"{counts['lfs_objects']} LFS objects, {counts['data_volumes']} /data, "
-                  f"{counts['users']} users", highlight=False)
+                  f"{counts['users']} users", highlight=False, soft_wrap=True)
     if report.manifest.secret_key == "environment":
         console.print("secrets are encrypted with PODIUM_SECRET_KEY, which is not in the "
-                      "archive: keep that key with it", highlight=False)
+                      "archive: keep that key with it", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -214,4 +214,5 @@ def restore(
     console.print(f"restored {len(report.manifest.spaces)} Spaces and "
                   f"{report.manifest.counts['users']} users into {settings.data_dir} in "
                   f"{report.seconds:.1f} s; {len(handed.rebuilding)} Spaces are rebuilt and "
-                  "deployed when the platform starts (`podium up`)", highlight=False)
+                  "deployed when the platform starts (`podium up`)",
+                  highlight=False, soft_wrap=True)
