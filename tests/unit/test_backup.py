@@ -46,16 +46,14 @@ def _settings(path: Path, **extra: object) -> Settings:
     return Settings(data_dir=path, redis_url="", database_url="", push_handler="", **extra)
 
 
-@pytest.fixture
-def source(tmp_path: Path) -> tuple[Settings, str]:
-    """A data dir with a user, a token, a Space with commits, a secret, an LFS object, a
-    build of its head and one still queued, and an empty Space; returns the token."""
-    settings = _settings(tmp_path / "a")
+def populate(settings: Settings, tmp_path: Path) -> str:
+    """A user, a token, a Space with commits, a secret, an LFS object, a build of its head
+    and one still queued, and an empty Space; returns the token."""
     settings.ensure_dirs()
     db = Database(settings)
     db.migrate()
     template = tmp_path / "template"
-    template.mkdir()
+    template.mkdir(exist_ok=True)
     (template / "README.md").write_text("---\nsdk: static\n---\n")
     (template / "index.html").write_text("<p>hi</p>\n")
     with db.session() as session:
@@ -79,24 +77,11 @@ def source(tmp_path: Path) -> tuple[Settings, str]:
         mark_finished(session, done, BuildStatus.SUCCEEDED, image="podium-space/x:1")
         create_build(session, space, "f" * 40)  # queued when the backup is taken
     db.dispose()
-    return settings, token
+    return token
 
 
-def test_round_trip_restores_store_repos_lfs_and_secrets_and_hands_heads_to_catch_up(
-    source: tuple[Settings, str], tmp_path: Path,
-) -> None:
-    settings, token = source
-    archive = tmp_path / "backup.tar.gz"
-    report = write_backup(settings, archive)
-    assert report.manifest.counts["spaces"] == 2
-    assert report.manifest.counts["lfs_objects"] == 1
-    assert report.manifest.secret_key == "file"
-    target = _settings(tmp_path / "b", instance="other")
-    restored = restore_backup(target, archive)
-    assert restored.handover.rebuilding == [str(SPACE)]
-    assert restored.handover.without_commit == [str(EMPTY)]
-    assert restored.handover.cancelled == 1
-    assert not (target.data_dir / ".restoring").exists()
+def check_restored(target: Settings, token: str) -> None:
+    """What ``populate`` made, read back from a restored data dir."""
     db = Database(target)
     try:
         with db.session() as session:
@@ -115,6 +100,30 @@ def test_round_trip_restores_store_repos_lfs_and_secrets_and_hands_heads_to_catc
         db.dispose()
     assert read_file(target, SPACE, head, "index.html") == b"<p>hi</p>\n"
     assert LfsStore(SPACE.repo_path(target.repos_dir)).has(hashlib.sha256(LFS_BYTES).hexdigest())
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> tuple[Settings, str]:
+    settings = _settings(tmp_path / "a")
+    return settings, populate(settings, tmp_path)
+
+
+def test_round_trip_restores_store_repos_lfs_and_secrets_and_hands_heads_to_catch_up(
+    source: tuple[Settings, str], tmp_path: Path,
+) -> None:
+    settings, token = source
+    archive = tmp_path / "backup.tar.gz"
+    report = write_backup(settings, archive)
+    assert report.manifest.counts["spaces"] == 2
+    assert report.manifest.counts["lfs_objects"] == 1
+    assert report.manifest.secret_key == "file"
+    target = _settings(tmp_path / "b", instance="other")
+    restored = restore_backup(target, archive)
+    assert restored.handover.rebuilding == [str(SPACE)]
+    assert restored.handover.without_commit == [str(EMPTY)]
+    assert restored.handover.cancelled == 1
+    assert not (target.data_dir / ".restoring").exists()
+    check_restored(target, token)
     key = target.secret_key_file
     assert key.read_text() == settings.secret_key_file.read_text()
     assert key.stat().st_mode & 0o077 == 0
