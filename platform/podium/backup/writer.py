@@ -53,6 +53,7 @@ def write_backup(settings: Settings, path: Path, *, with_data: bool = False,
                  docker: Any = None) -> BackupReport:
     """Write the archive at ``path`` (replaced only once complete)."""
     started = time.monotonic()
+    path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".podium-backup-", dir=path.parent) as tmp:
         work = Path(tmp)
         member, db_file = database.snapshot(settings, work)
