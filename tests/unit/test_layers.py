@@ -24,7 +24,11 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "podium.__main__", "podium.cli", "podium.services", "podium.web", "podium.api",
         "podium.dashboard", "podium.gitserver.app", "podium.gitserver.hook",
     )),
-    ("controller", ("podium.controller",)),
+    ("controller", (
+        "podium.controller",
+        # Backup and restore read the store, the repositories and the quota images.
+        "podium.backup",
+    )),
     ("builds, scheduler, proxy", ("podium.builds", "podium.scheduler", "podium.proxy")),
     ("builder, store, spaces, routes", (
         "podium.builder", "podium.store", "podium.spaces", "podium.gitserver",

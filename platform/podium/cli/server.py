@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -169,3 +170,49 @@ def gc() -> None:
     for ref in reclaimed.images:
         console.print(f"removed {ref}", markup=False, highlight=False)
     console.print(f"reclaimed {reclaimed.bytes / 1e6:.1f} MB ({len(reclaimed.images)} images)")
+
+
+@app.command()
+def backup(
+    file: Annotated[Path, typer.Argument(help="the archive to write (.tar, or .tar.gz)")],
+    with_data: Annotated[bool, typer.Option(
+        "--with-data", help="also copy every Space's /data")] = False,
+) -> None:
+    """Write one archive of this Podium while it runs: database, repositories with their
+    LFS objects, the secret key, a manifest, and with --with-data every Space's /data."""
+    from podium.backup import write_backup
+
+    settings = Settings()
+    try:
+        report = write_backup(settings, file.resolve(), with_data=with_data)
+    except PodiumError as exc:
+        raise fail(exc) from exc
+    counts = report.manifest.counts
+    console.print(f"wrote {report.path} ({report.bytes / 1e6:.1f} MB in {report.seconds:.1f} s): "
+                  f"{counts['spaces']} Spaces, {counts['repositories']} repositories, "
+                  f"{counts['lfs_objects']} LFS objects, {counts['data_volumes']} /data, "
+                  f"{counts['users']} users", highlight=False, soft_wrap=True)
+    if report.manifest.secret_key == "environment":
+        console.print("secrets are encrypted with PODIUM_SECRET_KEY, which is not in the "
+                      "archive: keep that key with it", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def restore(
+    file: Annotated[Path, typer.Argument(help="an archive made by `podium backup`")],
+) -> None:
+    """Restore a backup into an empty PODIUM_DATA_DIR (and empty database); `podium up`
+    then rebuilds and deploys every Space."""
+    from podium.backup import restore_backup
+
+    settings = Settings()
+    try:
+        report = restore_backup(settings, file.resolve())
+    except PodiumError as exc:
+        raise fail(exc) from exc
+    handed = report.handover
+    console.print(f"restored {len(report.manifest.spaces)} Spaces and "
+                  f"{report.manifest.counts['users']} users into {settings.data_dir} in "
+                  f"{report.seconds:.1f} s; {len(handed.rebuilding)} Spaces are rebuilt and "
+                  "deployed when the platform starts (`podium up`)",
+                  highlight=False, soft_wrap=True)
