@@ -139,3 +139,10 @@ class _Sessions:
 
 
 sessions = _Sessions()
+
+
+# -- push to live: dev mode (issue 14 item 2) --
+def dev_synced(space_key: str) -> str:
+    """String (JSON {commit, container}): the push last copied into the Space's running
+    container in dev mode (podium.controller.devmode)."""
+    return f"{PREFIX}:dev:synced:{space_key}"
