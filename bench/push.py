@@ -12,6 +12,8 @@ admin/hello, the gradio-hello template, is built and deployed). Three kinds of p
          comment (a changed requirements file: pip runs again), after an untimed push of
          ``--deps`` to another Space (admin/bench-deps) so those packages were installed on
          this host before (what a shared dependency cache can reuse);
+- dev:   dev mode on for admin/hello (untimed rebuild), then code-only pushes copied into the
+         running container and reloaded by Gradio (``same_container`` says none was started);
 - cold:  a new Space's first push of gradio-hello (created through the API; the SDK layer
          of the same sdk_version exists, as on any host that runs Gradio Spaces).
 
@@ -35,7 +37,7 @@ the floor of any new container's start.
 
     PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt .venv/bin/python bench/push.py \
         [--rounds 5] [--deps-rounds 2] [--cold-rounds 3] [--deps "numpy pandas matplotlib"] \
-        [--extra scipy] [--kinds code,deps,cold]
+        [--extra scipy] [--kinds code,dev,deps,cold] [--no-cpu-weight]
 
 Bounded: every wait has a timeout; the platform's processes are stopped and every container
 of this run's instance removed at the end.
@@ -45,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import shutil
 import signal
@@ -317,6 +320,35 @@ class Bench:
                 "runs_s": [round(t, 3) for t in times]}
 
 
+def hook_costs(root: Path, rounds: int) -> dict[str, Any]:
+    """What one hook process costs, side by side: the hook as it runs now (relay.py, the
+    standard library only) against what the hooks imported before (Settings for
+    pre-receive, the controller for post-receive's in-process push handler)."""
+    git_dir = root / "hook-repo"
+    (git_dir / "objects").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": "/usr/bin:/bin", "GIT_DIR": str(git_dir),
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    relay_env = {**env, "PODIUM_HOOK_URL": "http://127.0.0.1:9/x", "PODIUM_HOOK_TICKET": "1.x",
+                 "PODIUM_REPO_MAX_BYTES": str(1 << 30)}
+    cases = {
+        "pre_receive_relay": (relay_env, "import sys; from podium.gitserver.relay import run; "
+                              "sys.exit(run(['pre-receive']))"),
+        "pre_receive_in_process": (env, "import sys; from podium.gitserver.hook import main; "
+                                   "sys.exit(main(['pre-receive']))"),
+        "post_receive_relay_imports": (env, "import podium.gitserver.relay"),
+        "post_receive_in_process_imports": (env, "import podium.gitserver.hook, "
+                                            "podium.controller.push"),
+    }
+    out: dict[str, Any] = {}
+    for _ in range(rounds):
+        for name, (case_env, code) in cases.items():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=case_env, check=False,
+                           capture_output=True, timeout=120)
+            out.setdefault(name, []).append(round(time.perf_counter() - t0, 3))
+    return {name: {"median_s": statistics.median(v), "runs_s": v} for name, v in out.items()}
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     def stats(values: list[float]) -> dict[str, float]:
         return {"median": round(statistics.median(values), 3),
@@ -360,6 +392,44 @@ def run_code(bench: Bench, space: SpaceId, work: Path, rounds: int, watcher: Wat
         runs.append(run)
     app.write_text(text)
     return runs
+
+
+def run_dev(bench: Bench, space: SpaceId, work: Path, rounds: int, watcher: Watcher,
+            events: EngineEvents) -> list[dict[str, Any]]:
+    """Dev mode on (a rebuild, untimed), then code-only pushes reloaded in the container."""
+    bench.wait_settled(space, watcher)
+    before = _container_of(bench.client, bench.settings.instance, space)
+    r = bench.api.post(f"/api/spaces/{space}/settings", json={"dev_mode": True})
+    if r.status_code != 200:
+        raise RuntimeError(f"dev mode: {r.status_code} {r.text[:300]}")
+    deadline = time.monotonic() + PUSH_TIMEOUT_S
+    while _container_of(bench.client, bench.settings.instance, space) in (before, None):
+        if time.monotonic() > deadline:
+            raise TimeoutError("dev mode on did not swap the container")
+        time.sleep(0.5)
+    bench.wait_settled(space, watcher, timeout=PUSH_TIMEOUT_S)
+    app = work / "app.py"
+    text = app.read_text()
+    runs = []
+    for i in range(rounds):
+        bench.wait_settled(space, watcher)
+        container = _container_of(bench.client, bench.settings.instance, space)
+        marker = f"{MARK}-dev-{i}-{secrets.token_hex(3)}"
+        app.write_text(text.replace('"Type a name and press Submit."', repr(marker)))
+        run = attempt(bench, space, work, marker, watcher, events)
+        run["same_container"] = (
+            _container_of(bench.client, bench.settings.instance, space) == container)
+        say(f"dev {i + 1}/{rounds}: {run.get('total_s')} s {run.get('split', run)}")
+        runs.append(run)
+    app.write_text(text)
+    bench.api.post(f"/api/spaces/{space}/settings", json={"dev_mode": False})
+    return runs
+
+
+def _container_of(client: docker.DockerClient, scope: str, space: SpaceId) -> str | None:
+    found = client.containers.list(filters={"label": [f"podium.scope={scope}",
+                                                      f"podium.space_key={space.key}"]})
+    return found[0].id if len(found) == 1 else None
 
 
 def run_deps(bench: Bench, space: SpaceId, work: Path, root: Path, args: argparse.Namespace,
@@ -427,7 +497,8 @@ def main() -> int:
     parser.add_argument("--cold-rounds", type=int, default=3)
     parser.add_argument("--deps", default="numpy pandas matplotlib")
     parser.add_argument("--extra", default="scipy")
-    parser.add_argument("--kinds", default="code,deps,cold")
+    parser.add_argument("--kinds", default="code,dev,deps,cold",
+                        help="dev needs a checkout with dev mode (skipped by --kinds)")
     parser.add_argument("--label", default="", help="recorded in the JSON (e.g. the commit)")
     parser.add_argument("--build-timeout", type=float, default=1200.0)
     parser.add_argument("--no-cpu-weight", action="store_true",
@@ -454,6 +525,12 @@ def main() -> int:
             # (minutes for `import gradio` at load 30). Off: the app runs at the default weight.
             space_cgroup_parent="" if args.no_cpu_weight else settings_default_parent(),
         )
+        results["hook_process"] = hook_costs(root, 5)
+        say(f"hook processes: {results['hook_process']}")
+        if kinds == ["hooks"]:
+            json.dump(results, sys.stdout, indent=2)
+            print()
+            return 0
         say(f"starting the platform ({settings.instance}, public port {settings.public_port})")
         started = start_platform(settings, demo=True, say=lambda m: say(m))
         bench: Bench | None = None
@@ -485,6 +562,9 @@ def main() -> int:
                                                          watcher, events))
                     image = _image_of(client, settings.instance, space)
                     results["import_gradio_in_image"] = bench.import_gradio(image)
+                if "dev" in kinds:
+                    results["dev"] = summarize(run_dev(bench, space, work, args.rounds,
+                                                       watcher, events))
                 if "deps" in kinds:
                     results["deps"] = summarize(run_deps(bench, space, work, root, args,
                                                          watcher, events))

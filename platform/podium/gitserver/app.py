@@ -71,9 +71,6 @@ class GitServer:
         # the platform imported; the ticket proves a call comes from a push this process let
         # in (the route is reachable through the proxy like any API path).
         self.ticket_key = secrets.token_bytes(32)
-        host = settings.api_host if settings.api_host not in ("0.0.0.0", "::", "") else (
-            "127.0.0.1")
-        self.hook_url = f"http://{host}:{settings.api_port}{HOOK_PATH}"
 
     async def info_refs(self, request: Request) -> Response:
         service = request.query_params.get("service", "")
@@ -107,10 +104,20 @@ class GitServer:
         if principal is not None:
             env["REMOTE_USER"] = env[PUSHER_VAR] = principal.username
             if service == RECEIVE_PACK:
-                env[URL_VAR] = self.hook_url
+                env[URL_VAR] = self._hook_url(request)
                 env[TICKET_VAR] = issue_ticket(self.ticket_key, str(space_id),
                                                principal.username)
         return GitBackendResponse(env, limit, too_large, refuse_push=service == RECEIVE_PACK)
+
+    def _hook_url(self, request: Request) -> str:
+        """This process, as the hook reaches it: the socket the push came in on (the API's
+        port behind the proxy; a test's own port), else the configured API port."""
+        host, port = request.scope.get("server") or (self.settings.api_host,
+                                                     self.settings.api_port)
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        host = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host}:{port}{HOOK_PATH}"
 
     async def post_receive(self, request: Request) -> Response:
         """Post-receive of a push this server runs, called by its hook process (relay.py);

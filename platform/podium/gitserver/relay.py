@@ -121,6 +121,8 @@ def relay_post_receive(env: Mapping[str, str], updates: str, out: TextIO) -> boo
         return False
     finally:
         conn.close()
+    if answer.status == 404:
+        return False  # no such route there (an older server): run the hook here
     if answer.status != 200:
         # The push has landed: say why no deploy, as the in-process hook would.
         print(f"Deploy not started: the git server answered {answer.status}: {text[:300]}",
