@@ -290,6 +290,9 @@ class DockerBackend(Backend):
                 instance.upstream = current.upstream
                 return
             if time.monotonic() >= deadline:
+                found = self.refresh(instance.id)  # a crash since the last look is the reason
+                if found is not None and not found.running:
+                    raise self.inspect_failure(found).to_error(instance.space)
                 failure = self.inspect_failure(current)
                 failure.reason = (
                     f"did not answer HTTP on port {current.app_port} within {timeout:g}s"
