@@ -38,6 +38,11 @@ class _Builds:
     ACTIVE = f"{_BUILDS}:active"
     # Hash Space key -> its latest successful build's deploy request (podium.builds.deploys).
     DEPLOYS = f"{_BUILDS}:deploys"
+    # -- push to live (issue 14 item 1) --
+    # List the build job pushes to once a deploy request can run (its build recorded as
+    # succeeded): the scheduler loop blocks on it beside the wake requests, so a deploy
+    # starts at once instead of at the loop's next pass (up to a second later).
+    DEPLOY_NUDGE = f"{_BUILDS}:deploy-nudge"
 
     def log_stream(self, build_id: str) -> str:
         return f"{self.PREFIX}:log:{build_id}"
@@ -134,3 +139,10 @@ class _Sessions:
 
 
 sessions = _Sessions()
+
+
+# -- push to live: dev mode (issue 14 item 2) --
+def dev_synced(space_key: str) -> str:
+    """String (JSON {commit, container}): the push last copied into the Space's running
+    container in dev mode (podium.controller.devmode)."""
+    return f"{PREFIX}:dev:synced:{space_key}"

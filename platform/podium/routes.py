@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -279,9 +280,11 @@ class RouteTable:
             time.sleep(poll)
 
     # -- wake (the proxy asks, podium.proxy.live; the scheduler waits) -------------------
-    def wait_wake_request(self, timeout: float) -> str | None:
-        """Block up to ``timeout`` seconds for the next space to wake (scheduler side)."""
-        got = self.redis.brpop([self.keys.wake], timeout=timeout)
-        if not got:
+    def wait_wake_request(self, timeout: float, also: Sequence[str] = ()) -> str | None:
+        """Block up to ``timeout`` seconds for the next space to wake (scheduler side).
+        ``also``: other lists whose push ends the wait too (None is returned for them): the
+        deploy nudges, so one blocking read serves both."""
+        got = self.redis.brpop([self.keys.wake, *also], timeout=timeout)
+        if not got or _text(got[0]) != self.keys.wake:  # type: ignore[index]
             return None
         return _text(got[1])  # type: ignore[index]

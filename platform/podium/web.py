@@ -41,6 +41,7 @@ from podium.controller.platform import Platform
 from podium.dashboard import dashboard_router
 from podium.gitserver.app import create_git_app
 from podium.gitserver.paths import is_git_path
+from podium.gitserver.relay import HOOK_PATH
 from podium.names import SpaceId
 from podium.store import ensure_admin
 from podium.throttle import PasswordThrottle
@@ -55,7 +56,8 @@ class GitDispatch:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
-        target = self.git if path and is_git_path(path) else self.api
+        # HOOK_PATH: a push's post-receive, handed back by its hook process (relay.py).
+        target = self.git if path and (is_git_path(path) or path == HOOK_PATH) else self.api
         await target(scope, receive, send)
 
 

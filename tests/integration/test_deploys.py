@@ -16,7 +16,7 @@ import httpx
 import pytest
 import redis
 
-from podium.builds.deploys import DeployRequest, DeployRequests
+from podium.builds.deploys import NUDGE_KEY, DeployRequest, DeployRequests
 from podium.builds.job import run_build
 from podium.builds.logs import read_build_log
 from podium.builds.queue import enqueue_build
@@ -25,6 +25,7 @@ from podium.controller.deployer import Deployer, Outcome, process_pending_deploy
 from podium.controller.platform import Platform
 from podium.keys import builds as keys
 from podium.names import SpaceId
+from podium.routes import RouteTable
 from podium.scheduler.loop import run_forever
 from podium.spaces.stage import BuildStatus, Stage
 from podium.store import builds as store_builds
@@ -122,6 +123,30 @@ def test_done_forgets_only_the_request_it_ran(redis_conn: redis.Redis) -> None:
     assert newer is not None and newer.build_id == "build-2"
     assert requests.done(newer)
     assert requests.get("a/b") is None and requests.pending() == []
+
+
+@pytest.mark.redis
+def test_a_deploy_nudge_ends_the_scheduler_loops_blocking_wait(redis_conn: redis.Redis) -> None:
+    """The loop's one blocking read (wake requests) also ends on a build's deploy nudge, so
+    a finished build starts without waiting for the loop's next pass. The wait here is a
+    minute: returning at all means the nudge woke it (no poll)."""
+    routes = RouteTable(redis_conn)
+    got: list[str | None] = []
+    waiter = threading.Thread(target=lambda: got.append(
+        routes.wait_wake_request(timeout=60, also=(NUDGE_KEY,))))
+    waiter.start()
+    try:
+        wait_for(lambda: any(c.get("cmd") == "brpop" for c in redis_conn.client_list()),
+                 10, "the blocking read")
+        DeployRequests(redis_conn).nudge()
+        waiter.join(10)
+        assert not waiter.is_alive(), "the nudge did not end the wait"
+    finally:
+        redis_conn.lpush(NUDGE_KEY, "1")  # never leave the thread waiting a minute
+        waiter.join(70)
+    assert got == [None]  # a nudge is not a wake request
+    redis_conn.lpush(routes.keys.wake, "a/b")  # as the proxy asks (proxy.live)
+    assert routes.wait_wake_request(timeout=5, also=(NUDGE_KEY,)) == "a/b"
 
 
 @pytest.mark.redis
@@ -274,6 +299,8 @@ def test_a_build_leaves_a_request_that_survives_until_the_scheduler_loop_runs_it
     assert build.status == BuildStatus.SUCCEEDED, build.failure_reason
     request = DeployRequests(redis_conn).get(space_id.key)
     assert request is not None
+    # The job nudged the scheduler loop once its request could run.
+    assert redis_conn.llen(NUDGE_KEY) >= 1
     assert (request.build_id, request.image, request.app_port, request.sdk, request.commit) == (
         ref.build_id, build.image, 8000, "docker", commit,
     )

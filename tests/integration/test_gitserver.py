@@ -42,8 +42,9 @@ HANDLER = f"{__name__}:record_push"
 def record_push(
     settings: Settings, space_id: SpaceId, ref: str, old: str, new: str, pusher: str,
 ) -> list[str]:
-    """The push handler the hooks call (in their own process): logs the call to a file."""
-    entry = {"space": str(space_id), "ref": ref, "old": old, "new": new, "pusher": pusher}
+    """The push handler the hooks call: logs the call (and the process it ran in) to a file."""
+    entry = {"space": str(space_id), "ref": ref, "old": old, "new": new, "pusher": pusher,
+             "pid": os.getpid()}
     with open(settings.data_dir / "pushes.jsonl", "a") as f:
         f.write(json.dumps(entry) + "\n")
     return [f"Build {new[:12]} queued for {space_id}", f"Logs: podium logs -f {space_id}"]
@@ -51,7 +52,12 @@ def record_push(
 
 def pushes(settings: Settings) -> list[dict[str, str]]:
     path = settings.data_dir / "pushes.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    found = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    for entry in found:
+        # Run by the git server itself (this test process), handed over by the hook process
+        # (gitserver/relay.py), not by a hook process importing the platform.
+        assert entry.pop("pid") == os.getpid()
+    return found
 
 
 @dataclass
@@ -489,3 +495,21 @@ def test_a_pushed_space_without_front_matter_gets_its_sdk_from_the_packs(
     commit = init_from_template(settings, space_id, folder, "alice")
     config = config_at(settings, space_id, commit)
     assert (config.sdk.value, config.app_file) == ("streamlit", "app.py")
+
+
+def test_the_post_receive_route_refuses_calls_without_the_pushs_ticket(env: Env) -> None:
+    """The route a hook hands post-receive to is reachable like any API path: without the
+    ticket the git server issued for that push (Space and pusher), nothing runs."""
+    import httpx
+
+    from podium.gitserver.relay import HOOK_PATH, issue_ticket
+
+    url = f"http://127.0.0.1:{env.server.port}{HOOK_PATH}"
+    update = f"{'0' * 40} {'a' * 40} refs/heads/main\n"
+    forged = issue_ticket(b"not the server's key", "alice/demo", "alice")
+    for body in ({"space": "alice/demo", "pusher": "alice", "ticket": forged, "updates": update},
+                 {"space": "alice/demo", "pusher": "alice", "ticket": "", "updates": update}):
+        r = httpx.post(url, json=body, timeout=30, trust_env=False)
+        assert r.status_code == 403, r.text
+    assert httpx.post(url, content=b"{", timeout=30, trust_env=False).status_code == 400
+    assert pushes(env.settings) == []

@@ -574,6 +574,8 @@ def test_sleep_without_freezing_removes_and_wake_takes_current_secrets(
 class NoDeploys:
     """No build asks for a deploy here: the test is about wakes."""
 
+    nudge_key = "podium:test:no-deploy-nudges"
+
     def pending(self) -> list[str]:
         return []
 

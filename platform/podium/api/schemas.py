@@ -122,6 +122,8 @@ class SpaceOut(BaseModel):
     sleep_time: int | None
     cpu_limit: float | None
     memory_limit: str | None
+    # Dev mode (issue 14 item 2): a code-only push reloads inside the running container.
+    dev_mode: bool = False
     created_at: datetime
     updated_at: datetime
     host: str
@@ -158,7 +160,8 @@ class SpaceOut(BaseModel):
             error_detail=space.error_detail, head_commit=space.head_commit,
             deployed_commit=space.deployed_commit, sleep_time=space.sleep_time,
             cpu_limit=space.cpu_limit, memory_limit=space.memory_limit,
-            created_at=space.created_at, updated_at=space.updated_at, **urls,
+            dev_mode=bool(space.dev_mode), created_at=space.created_at,
+            updated_at=space.updated_at, **urls,
         )
 
 
@@ -191,6 +194,8 @@ class SettingsIn(Request):
     sleep_time: int | None = Field(None, ge=0, le=365 * 24 * 3600)
     cpu_limit: float | None = Field(None, gt=0, le=64)
     memory_limit: str | None = Field(None, max_length=16, pattern=MEMORY_PATTERN)
+    # Dev mode on (Gradio, Streamlit) or off: the running version is rebuilt to match.
+    dev_mode: bool | None = None
 
 
 class SleepTimeIn(Request):

@@ -30,6 +30,10 @@ from .logs import write_terminal
 log = logging.getLogger(__name__)
 
 KEY = keys.DEPLOYS
+NUDGE_KEY = keys.DEPLOY_NUDGE
+# Nudges kept while no scheduler pops them: one wakes the loop, which then runs every
+# pending request; more than a few carry nothing.
+NUDGES_KEPT = 8
 
 # Set the Space's request, returning the one it replaces.
 _PUT = """
@@ -109,6 +113,14 @@ class DeployRequests:
                 at = 0.0  # get() drops it
             order.append((at, field.decode() if isinstance(field, bytes) else field))
         return [space for _, space in sorted(order)]
+
+    def nudge(self) -> None:
+        """Wake the scheduler loop now (``scheduler.loop`` blocks on ``NUDGE_KEY`` beside
+        the wake requests): called once a request can run, so it starts without a poll."""
+        pipe = self.conn.pipeline(transaction=False)
+        pipe.lpush(NUDGE_KEY, "1")
+        pipe.ltrim(NUDGE_KEY, 0, NUDGES_KEPT - 1)
+        pipe.execute()
 
     def done(self, request: DeployRequest) -> bool:
         """Forget ``request`` once run (or dropped); False when a newer one replaced it."""

@@ -134,6 +134,8 @@ def _build_and_record(
     if not _record_success(db, space_id, build_id, built.ref, blog.text):
         blog.failed(BuildStatus.FAILED, "the build was given up while running")
         return BuildStatus.FAILED
+    if not_deployed is None:
+        DeployRequests(conn).nudge()  # the scheduler starts it now, not at its next pass
     if not_deployed is not None:
         blog.failed(BuildStatus.SUCCEEDED, not_deployed)
     # Else the stream goes on: the deployer writes ``launching`` and ends it (ready/failed).

@@ -22,6 +22,7 @@ from podium.store import (
     update_space,
 )
 
+from .devmode import adopt, dev_variables
 from .metadata import config_at
 from .platform import Platform
 
@@ -38,6 +39,7 @@ def run_spec(
     with platform.db.session() as session:
         space = get_space(session, space_id)
         variables = {v.key: v.value for v in list_variables(session, space)}
+        variables |= dev_variables(space, sdk, config.app_file)  # the reloader, in dev mode
         secrets = secret_values(session, platform.cipher, space)
         overrides = {
             "startup_timeout": float(startup),
@@ -85,6 +87,14 @@ def deploy(platform: Platform, request: DeployRequest) -> None:
         blog.write(BuildPhase.LAUNCHING, f"The app answers: {commit[:12]} is live")
         blog.ready()
 
+    if adopt(platform, space_id, spec):
+        # Dev mode: the running container already serves this commit (its push was synced).
+        blog.write(BuildPhase.LAUNCHING, f"Dev mode: {commit[:12]} already runs in the "
+                   "container; its image is kept for restarts")
+        on_switch()
+        on_stage(Stage.RUNNING, None)
+        on_ready()
+        return
     try:
         platform.scheduler.deploy(spec, on_stage, on_switch=on_switch, on_ready=on_ready)
     except StartCancelled as exc:

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable
 from enum import StrEnum
 
-from podium.builds.deploys import DeployRequest, DeployRequests
+from podium.builds.deploys import NUDGE_KEY, DeployRequest, DeployRequests
 from podium.builds.logs import write_terminal
 from podium.builds.records import is_latest, is_serving
 from podium.keys import builds as keys
@@ -51,6 +51,8 @@ class Outcome(StrEnum):
 
 
 class Deployer:
+    nudge_key = NUDGE_KEY  # the build job pushes here once a request can run
+
     def __init__(self, platform: Platform, deploy: DeployFn = deploy_request) -> None:
         self.platform = platform
         self.conn = platform.redis

@@ -34,6 +34,7 @@ from podium.store import (
 )
 from podium.store.models import Space
 
+from . import devmode, runtime
 from .access import Principal, may_write
 from .imports import start_import
 from .platform import Platform
@@ -164,9 +165,14 @@ def duplicate(
 def change_settings(platform: Platform, space_id: SpaceId, **changes: object) -> Outcome:
     """Apply owner settings. Privacy and sleep time take effect at once on the running
     Space (route and scheduler record); new CPU or memory limits restart it."""
-    unknown = set(changes) - set(SETTINGS_FIELDS)
+    unknown = set(changes) - set(SETTINGS_FIELDS) - {"dev_mode"}
     if unknown:
         raise BadRequest(f"unknown setting(s) {', '.join(sorted(unknown))}")
+    dev_mode = changes.pop("dev_mode", None)
+    if dev_mode is not None and devmode.set_dev_mode(platform, space_id, bool(dev_mode)):
+        # The running container gets (or loses) the reloader: rebuilt from the head commit
+        # and swapped in blue/green, as a push would be.
+        runtime.rebuild(platform, space_id)
     with platform.db.session() as session:
         space = get_space(session, space_id)
         changed = {k: v for k, v in changes.items() if v is not None and getattr(space, k) != v}

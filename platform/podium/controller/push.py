@@ -15,6 +15,7 @@ from podium.names import SpaceId
 from podium.spaces.stage import Stage
 from podium.store import get_space, list_builds, update_space
 
+from .devmode import sync_push
 from .metadata import card_fields, config_at
 from .platform import Platform
 from .runtime import cancel_pending_start
@@ -37,6 +38,9 @@ def on_push(
             space = get_space(session, space_id)
             update_space(session, space, **fields)
             paused = bool(space.paused)
+        # Dev mode: code-only changes go into the running container now; the build below
+        # still makes the image a restart or a deep wake runs.
+        dev = sync_push(platform, space_id, new)
         try:
             build = enqueue_build(settings, platform.redis, platform.db, space_id, new)
         except redis.RedisError as exc:
@@ -47,7 +51,8 @@ def on_push(
                 "(the build worker catches up on unbuilt pushes every 30 s).",
             ]
         # A start of the previous commit still waiting for its app is not worth finishing.
-        cancel_pending_start(platform, space_id, Stage.BUILDING)
+        if not dev.synced:
+            cancel_pending_start(platform, space_id, Stage.BUILDING)
     finally:
         platform.close()
     base = settings.public_base_url
@@ -58,6 +63,7 @@ def on_push(
         f"Live URL:   {urls['host']}",
         f"Build logs: podium logs -f {space_id}   or   {base}/api/spaces/{space_id}/logs/build",
     ]
+    lines += dev.lines
     if paused:
         lines += [
             f"{space_id} is paused: this version is built and stays paused until you resume it",

@@ -128,6 +128,12 @@ def _build_head(platform: Platform, space_id: SpaceId, *, factory: bool) -> Spac
         return space
 
 
+def rebuild(platform: Platform, space_id: SpaceId) -> Space:
+    """Build the head commit again and deploy it (blue/green): what a settings change that
+    shapes the container (dev mode) needs."""
+    return _build_head(platform, space_id, factory=False)
+
+
 def restart(platform: Platform, space_id: SpaceId, *, factory: bool = False) -> Outcome:
     """Restart the deployed version (fresh container, current secrets and variables); with
     ``factory``, or when nothing was deployed yet, rebuild the head commit (factory: without

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import io
 import os
+import secrets
 import sys
 
 from starlette.applications import Starlette
@@ -19,8 +21,9 @@ from podium.names import SpaceId
 
 from .auth import FailureThrottle, GitAccess, authorize, space_id_of
 from .cgi import GitBackendResponse, RequestTooLarge
-from .hook import load_push_handler
+from .hook import load_push_handler, post_receive
 from .lfs import lfs_routes
+from .relay import HOOK_PATH, TICKET_VAR, URL_VAR, issue_ticket, ticket_valid
 from .repo import PUSHER_VAR, PYTHON_VAR, SPACE_VAR, ensure_repo
 
 UPLOAD_PACK = "git-upload-pack"
@@ -64,6 +67,10 @@ class GitServer:
             "GATEWAY_INTERFACE": "CGI/1.1",
             "SERVER_PROTOCOL": "HTTP/1.1",
         }
+        # The hooks of a push hand post-receive back to this process (relay.py), which has
+        # the platform imported; the ticket proves a call comes from a push this process let
+        # in (the route is reachable through the proxy like any API path).
+        self.ticket_key = secrets.token_bytes(32)
 
     async def info_refs(self, request: Request) -> Response:
         service = request.query_params.get("service", "")
@@ -96,7 +103,39 @@ class GitServer:
         env[SPACE_VAR] = str(space_id)
         if principal is not None:
             env["REMOTE_USER"] = env[PUSHER_VAR] = principal.username
+            if service == RECEIVE_PACK:
+                env[URL_VAR] = self._hook_url(request)
+                env[TICKET_VAR] = issue_ticket(self.ticket_key, str(space_id),
+                                               principal.username)
         return GitBackendResponse(env, limit, too_large, refuse_push=service == RECEIVE_PACK)
+
+    def _hook_url(self, request: Request) -> str:
+        """This process, as the hook reaches it: the socket the push came in on (the API's
+        port behind the proxy; a test's own port), else the configured API port."""
+        host, port = request.scope.get("server") or (self.settings.api_host,
+                                                     self.settings.api_port)
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        host = f"[{host}]" if ":" in str(host) else host
+        return f"http://{host}:{port}{HOOK_PATH}"
+
+    async def post_receive(self, request: Request) -> Response:
+        """Post-receive of a push this server runs, called by its hook process (relay.py);
+        answers the lines the pusher sees as ``remote:``."""
+        try:
+            body = await request.json()
+            space, pusher = str(body["space"]), str(body["pusher"])
+            ticket, updates = str(body["ticket"]), str(body["updates"])
+        except (ValueError, KeyError, TypeError):
+            return PlainTextResponse("bad hook request\n", status_code=400)
+        if not ticket_valid(self.ticket_key, ticket, space, pusher):
+            return PlainTextResponse("invalid hook ticket\n", status_code=403)
+        space_id = SpaceId.parse(space)
+        git_dir = space_id.repo_path(self.settings.repos_dir)
+        out = io.StringIO()
+        await run_in_threadpool(post_receive, self.settings, git_dir, io.StringIO(updates),
+                                out, space, pusher)
+        return PlainTextResponse(out.getvalue())
 
     def _limit(self, service: str, space_id: SpaceId) -> tuple[int, RequestTooLarge]:
         if service != RECEIVE_PACK:
@@ -149,6 +188,7 @@ def create_git_app(
         Route(f"{space}/info/refs", server.info_refs, methods=["GET"]),
         Route(f"{space}/{UPLOAD_PACK}", server.upload_pack, methods=["POST"]),
         Route(f"{space}/{RECEIVE_PACK}", server.receive_pack, methods=["POST"]),
+        Route(HOOK_PATH, server.post_receive, methods=["POST"]),
         *lfs_routes(settings, access, throttle, space),
     ]
     return Starlette(routes=routes, exception_handlers={PodiumError: _error_response})

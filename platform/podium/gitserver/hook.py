@@ -1,4 +1,7 @@
-"""The pre-receive and post-receive hooks, run by git through `python -c` (see repo._hook_script).
+"""The pre-receive and post-receive hooks' logic. A push through the git server runs
+post-receive here in the server's own process (``gitserver.app``, called by the hook process
+``relay.py``); a push that did not come through the server (an admin pushing to the path on
+disk), or a server that cannot be reached, runs ``main`` below in the hook process.
 
 Hooks are grandchildren of the server (server -> git http-backend -> receive-pack -> hook),
 so everything they need travels in the environment: the server's Settings as PODIUM_*
@@ -19,8 +22,9 @@ from podium.errors import PodiumError
 from podium.names import SpaceId
 from podium.plugins import load_callable
 
+from . import relay
 from .git import ZERO_OID, run_git
-from .repo import PUSHER_VAR, SPACE_VAR, repo_size
+from .repo import PUSHER_VAR, SPACE_VAR
 
 PushHandler = Callable[[Settings, SpaceId, str, str, str, str], list[str]]
 
@@ -37,22 +41,8 @@ def _updates(stdin: TextIO) -> Iterator[tuple[str, str, str]]:
             yield old, new, ref
 
 
-def _mib(n: int) -> str:
-    return f"{n / (1 << 20):.1f} MiB"
-
-
 def pre_receive(settings: Settings, git_dir: Path, out: TextIO) -> int:
-    size = repo_size(git_dir)
-    if size > settings.repo_max_bytes:
-        print(
-            f"Push rejected: the repository would be {_mib(size)}, over this server's "
-            f"limit of {_mib(settings.repo_max_bytes)}.\n"
-            "Remove the large files from your commits (git rm --cached, then amend or "
-            "rebase) or keep them outside the repository, and push again.",
-            file=out,
-        )
-        return 1
-    return 0
+    return relay.pre_receive(settings.repo_max_bytes, git_dir, out)
 
 
 def _default_ref(git_dir: Path) -> str:

@@ -20,13 +20,22 @@ from podium.names import SpaceId
 from .git import DEFAULT_BRANCH, ZERO_OID, GitCommandFailed, check_repo_path, check_rev, git_env
 from .git import run_git as _git
 from .lfsstore import LfsStore
+from .relay import PUSHER_VAR as PUSHER_VAR  # re-exported: the git server's hook variables
+from .relay import PYTHON_VAR as PYTHON_VAR
+from .relay import SPACE_VAR as SPACE_VAR
+from .relay import repo_size as repo_size
 
 HOOKS = ("pre-receive", "post-receive")
-# What the git server hands its hooks (hook.py) through git, beside the PODIUM_* settings.
-SPACE_VAR = "PODIUM_HOOK_SPACE"
-PUSHER_VAR = "PODIUM_HOOK_PUSHER"
-PYTHON_VAR = "PODIUM_HOOK_PYTHON"
-HOOK_ENTRY = "import sys; from podium.gitserver.hook import main; sys.exit(main(sys.argv[1:]))"
+# The hooks run relay.py: the standard library only, so a push does not wait for two
+# processes importing the platform (the in-process hook.py is its fallback).
+HOOK_ENTRY = """import sys
+from podium.gitserver.relay import run
+code = run(sys.argv[1:])
+if code is None:  # not a push through the git server, or the server cannot be reached
+    from podium.gitserver.hook import main
+    code = main(sys.argv[1:])
+sys.exit(code)
+"""
 REPO_CONFIG = {
     "http.receivepack": "true",
     # Reflogs record each push with the pusher as committer (http-backend sets
@@ -240,16 +249,3 @@ def init_from_template(
     ref = f"refs/heads/{DEFAULT_BRANCH}"
     _git(["update-ref", "-m", "create from template", ref, commit, ZERO_OID], git_dir=git_dir)
     return commit
-
-
-def repo_size(git_dir: Path) -> int:
-    """Bytes stored under objects/, including a push's quarantine directory (which git
-    places inside objects/ while pre-receive runs)."""
-    total = 0
-    for root, _dirs, files in os.walk(git_dir / "objects"):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:  # gc or another push removed it meanwhile
-                pass
-    return total

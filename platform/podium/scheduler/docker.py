@@ -56,6 +56,9 @@ NETWORK = "podium-spaces"
 STOP_TIMEOUT_S = 10
 HEALTH_LABEL = "podium.health_path"
 SLOW_START_S = 10.0
+# While waiting for an app: how often the engine is asked whether its container still runs
+# (the app itself is probed every poll).
+INSPECT_EVERY_S = 0.5
 
 
 class DockerBackend(Backend):
@@ -68,7 +71,7 @@ class DockerBackend(Backend):
         *,
         network: str = NETWORK,
         isolate: bool = True,
-        poll_s: float = 0.1,
+        poll_s: float = 0.05,
         scope: str = "podium",
     ) -> None:
         self.settings = settings
@@ -265,20 +268,31 @@ class DockerBackend(Backend):
     ) -> None:
         started = time.monotonic()
         deadline = started + timeout
+        inspected = float("-inf")
+        current = instance
         while True:
             if cancelled is not None and cancelled():
                 raise StartCancelled(f"the start of {instance.space} was cancelled")
-            current = self.refresh(instance.id)
-            if current is None:
-                raise RuntimeFailure(None, False, [], "the container vanished").to_error(
-                    instance.space
-                )
-            if not current.running:
-                raise self.inspect_failure(current).to_error(instance.space)
+            # The app is probed every poll (it answers the moment it listens: every poll
+            # interval is on the critical path of a push); the engine is asked whether the
+            # container still runs less often, as that answer changes rarely.
+            if not current.upstream or time.monotonic() - inspected >= INSPECT_EVERY_S:
+                inspected = time.monotonic()
+                found = self.refresh(instance.id)
+                if found is None:
+                    raise RuntimeFailure(None, False, [], "the container vanished").to_error(
+                        instance.space
+                    )
+                if not found.running:
+                    raise self.inspect_failure(found).to_error(instance.space)
+                current = found
             if self.probe(current):
                 instance.upstream = current.upstream
                 return
             if time.monotonic() >= deadline:
+                found = self.refresh(instance.id)  # a crash since the last look is the reason
+                if found is not None and not found.running:
+                    raise self.inspect_failure(found).to_error(instance.space)
                 failure = self.inspect_failure(current)
                 failure.reason = (
                     f"did not answer HTTP on port {current.app_port} within {timeout:g}s"

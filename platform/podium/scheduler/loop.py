@@ -27,6 +27,9 @@ class Deploys(Protocol):
     """Deploy requests waiting for this process (``podium.controller.deployer.Deployer``:
     the scheduler itself never reads the store, so the controller decides what runs)."""
 
+    # A Redis list pushed to when a request can run: the loop wakes on it at once.
+    nudge_key: str
+
     def pending(self) -> list[str]: ...
 
     def run(self, space_key: str) -> object: ...
@@ -99,7 +102,9 @@ def run_forever(
     deploying = _OncePerKey(deploys.run, "deploying")
     while not stop.is_set():
         try:
-            key = scheduler.routes.wait_wake_request(timeout=1.0)
+            # One blocking read for both: a wake request, or a build's deploy nudge (the
+            # build handed its image over): neither waits for the next pass.
+            key = scheduler.routes.wait_wake_request(timeout=1.0, also=(deploys.nudge_key,))
             if key is not None:
                 waking.submit(key)
             # Requests live in Redis until run: those left while this process was down

@@ -22,6 +22,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     event,
+    false,
     inspect,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Mapper, mapped_column, relationship
@@ -192,6 +193,9 @@ class Space(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     last_access_at: Mapped[datetime | None]
     paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Dev mode (issue 14 item 2): a code-only push is copied into the running container
+    # and the app's own reloader picks it up; off = every push builds and swaps.
+    dev_mode: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     builds: Mapped[list[Build]] = relationship(
         back_populates="space", cascade="all, delete-orphan", passive_deletes=True

@@ -24,7 +24,7 @@ SORTS = {"likes": Space.likes, "lastModified": Space.updated_at, "createdAt": Sp
 EDITABLE_FIELDS = frozenset({
     "sdk", "title", "emoji", "color_from", "color_to", "short_description", "pinned",
     "private", "sleep_time", "cpu_limit", "memory_limit", "head_commit", "deployed_commit",
-    "deployed_image", "likes", "last_access_at", "paused",
+    "deployed_image", "likes", "last_access_at", "paused", "dev_mode",
 })
 
 

@@ -1,0 +1,621 @@
+"""Push to live, through the whole platform: from ``git push`` at the public port to the first
+200 of the new version through the proxy, with the stage timeline of every push, printed as
+one JSON document (progress on stderr).
+
+The platform is started the way tests/e2e start it (``start_platform``: embedded Redis, api,
+worker, proxy and scheduler processes, a unique ``instance``, free ports, demo=True so
+admin/hello, the gradio-hello template, is built and deployed). Three kinds of push:
+
+- code:  admin/hello with a changed description string in app.py (a code-only push: the SDK
+         and requirements layers are cached);
+- deps:  admin/hello with requirements.txt = ``--deps`` + ``--extra`` and a per-round
+         comment (a changed requirements file: pip runs again), after an untimed push of
+         ``--deps`` to another Space (admin/bench-deps) so those packages were installed on
+         this host before (what a shared dependency cache can reuse);
+- dev:   dev mode on for admin/hello (untimed rebuild), then code-only pushes copied into the
+         running container and reloaded by Gradio (``same_container`` says none was started);
+- cold:  a new Space's first push of gradio-hello (created through the API; the SDK layer
+         of the same sdk_version exists, as on any host that runs Gradio Spaces).
+
+Each push is split (seconds after ``git push`` was started):
+
+- ``push_returned``: ``git push`` exited (receive-pack and both hooks ran);
+- ``build_queued`` / ``build_started`` / ``build_finished``: the Build record's times;
+- ``phase_<name>``: first line of each build phase in the build's log stream (the Redis
+  stream ids are the writer's clock in ms): clone, dependencies, sdk, code, export,
+  launching (the scheduler process took the deploy request);
+- ``container_create`` / ``container_start``: the engine's events for this instance;
+- ``route_switch``: the route table names the new container (polled every 5 ms);
+- ``runtime_sha``: the store's deployed commit (what ``/runtime`` answers as ``sha``) is the
+  new commit (polled every 5 ms);
+- ``first_200_new``: ``GET {space}/config`` through the public port answers 200 with the
+  new version's marker (polled every 20 ms);
+- ``ready_event``: the build stream's terminal ``ready``.
+
+Also measured once: ``import gradio`` inside the Space's image (``docker run``, no network),
+the floor of any new container's start.
+
+    PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt .venv/bin/python bench/push.py \
+        [--rounds 5] [--deps-rounds 2] [--cold-rounds 3] [--deps "numpy pandas matplotlib"] \
+        [--extra scipy] [--kinds code,dev,deps,cold] [--no-cpu-weight]
+
+Bounded: every wait has a timeout; the platform's processes are stopped and every container
+of this run's instance removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+import httpx
+import redis
+
+from podium.config import Settings
+from podium.keys import RouteKeys
+from podium.keys import builds as build_keys
+from podium.names import SpaceId
+from podium.proxy.testing import localhost_resolver
+from podium.services.redis_server import free_port
+from podium.spaces.stage import Stage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wake_platform import (  # noqa: E402 - the sibling bench's helpers
+    EngineEvents,
+    _terminate,
+    machine_load,
+    remove_containers,
+    say,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "templates" / "gradio-hello"
+WATCH_POLL_S = 0.005
+HTTP_POLL_S = 0.02
+PUSH_TIMEOUT_S = 600.0
+MARK = "podium-bench-marker"
+
+
+class PushFailed(RuntimeError):
+    """The push's build or start failed (its stream ended ``failed``): the round is
+    recorded with the reason and left out of the medians."""
+
+
+class Watcher:
+    """Polls, every few ms, the route table (the Space's upstream) and the store (stage and
+    deployed commit) of the Spaces it is told about; keeps every change with its time."""
+
+    def __init__(self, settings: Settings, platform: Any) -> None:
+        self.conn = redis.Redis.from_url(settings.redis_url)
+        self.keys = RouteKeys()
+        self.platform = platform
+        self.spaces: set[SpaceId] = set()
+        self.seen: list[tuple[float, str, str, str]] = []  # (time, space key, what, value)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="push-watcher", daemon=True)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.conn.close()
+
+    def _run(self) -> None:
+        from podium.store import find_space
+
+        last: dict[tuple[str, str], str] = {}
+        while not self._stop.is_set():
+            for space_id in list(self.spaces):
+                try:
+                    raw = self.conn.hget(self.keys.routes, space_id.key)
+                    with self.platform.db.session() as session:
+                        space = find_space(session, space_id)
+                        stage = str(space.stage) if space else "none"
+                        sha = str(space.deployed_commit or "") if space else ""
+                except Exception:  # noqa: BLE001 - a busy SQLite or Redis: poll again
+                    continue
+                now = time.time()
+                route = json.loads(raw) if raw else {}
+                values = {"upstream": str(route.get("upstream")), "stage": stage, "sha": sha}
+                for what, value in values.items():
+                    if last.get((space_id.key, what)) != value:
+                        last[(space_id.key, what)] = value
+                        self.seen.append((now, space_id.key, what, value))
+            self._stop.wait(WATCH_POLL_S)
+
+    def first(self, key: str, what: str, since: float, test: Any) -> float | None:
+        return next((t for t, k, w, v in list(self.seen)
+                     if k == key and w == what and t >= since and test(v)), None)
+
+    def last_value(self, key: str, what: str) -> str | None:
+        return next((v for _, k, w, v in reversed(list(self.seen)) if k == key and w == what),
+                    None)
+
+
+def _epoch(value: datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
+
+
+class Bench:
+    def __init__(self, started: Any, client: docker.DockerClient, token: str) -> None:
+        from podium.controller.platform import Platform
+
+        self.settings: Settings = started.settings
+        self.client = client
+        self.token = token
+        self.platform = Platform(self.settings)
+        self.http = httpx.Client(trust_env=False, timeout=httpx.Timeout(30.0))
+        self.api = httpx.Client(
+            trust_env=False, timeout=httpx.Timeout(60.0),
+            base_url=f"http://127.0.0.1:{self.settings.public_port}",
+            headers={"Authorization": f"Bearer {token}"})
+
+    def close(self) -> None:
+        self.http.close()
+        self.api.close()
+        self.platform.close()
+
+    def url(self, space_id: SpaceId) -> str:
+        return f"http://{space_id.hostname(self.settings.domain)}:{self.settings.public_port}/"
+
+    def git(self, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["git", "-C", str(workdir), "-c", "user.name=bench",
+                               "-c", "user.email=bench@x", *args],
+                              check=True, capture_output=True, text=True, timeout=300)
+
+    def remote(self, space_id: SpaceId) -> str:
+        return (f"http://{self.settings.admin_user}:{self.token}@127.0.0.1:"
+                f"{self.settings.public_port}/spaces/{space_id}.git")
+
+    def workdir(self, space_id: SpaceId, root: Path) -> Path:
+        path = root / space_id.name
+        shutil.copytree(TEMPLATE, path)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(path)], check=True)
+        return path
+
+    def create(self, space_id: SpaceId) -> None:
+        r = self.api.post("/api/spaces", json={"name": space_id.name, "sdk": "gradio"})
+        if r.status_code != 201:
+            raise RuntimeError(f"create {space_id}: {r.status_code} {r.text[:300]}")
+
+    def delete(self, space_id: SpaceId) -> None:
+        self.api.delete(f"/api/spaces/{space_id}")
+
+    def latest_build(self, space_id: SpaceId, commit: str) -> Any:
+        from podium.store import get_space, list_builds
+
+        with self.platform.db.session() as session:
+            for build in list_builds(session, get_space(session, space_id), limit=3):
+                if build.commit == commit:
+                    session.expunge(build)
+                    return build
+        return None
+
+    def stream_phases(self, build_id: str) -> tuple[dict[str, float], float | None, str | None]:
+        entries = self.platform.redis.xrange(build_keys.log_stream(build_id))
+        phases: dict[str, float] = {}
+        ready: float | None = None
+        failed: str | None = None
+        for entry_id, fields in entries:
+            at = int(entry_id.decode().split("-")[0]) / 1000
+            f = {k.decode(): v.decode(errors="replace") for k, v in fields.items()}
+            if f.get("event") == "ready":
+                ready = at
+            elif f.get("event") == "failed":
+                failed = f.get("reason") or "failed"
+            elif f.get("phase"):
+                phases.setdefault(f["phase"], at)
+        return phases, ready, failed
+
+    def wait_new(self, space_id: SpaceId, commit: str, marker: str, deadline: float) -> float:
+        url = self.url(space_id) + "config"
+        polls = 0
+        while time.monotonic() < deadline:
+            try:
+                r = self.http.get(url, headers={"Accept": "application/json"})
+                if r.status_code == 200 and marker in r.text:
+                    return time.time()
+            except httpx.HTTPError:
+                pass
+            polls += 1
+            if polls % 25 == 0:  # the push failed (build or start): say why, go on
+                build = self.latest_build(space_id, commit)
+                failed = self.stream_phases(build.id)[2] if build else None
+                if failed:
+                    raise PushFailed(failed)
+            time.sleep(HTTP_POLL_S)
+        raise TimeoutError(f"{space_id} never served {marker}")
+
+    def push(self, space_id: SpaceId, workdir: Path, marker: str, watcher: Watcher,
+             events: EngineEvents) -> dict[str, Any]:
+        self.git(workdir, "add", "-A")
+        self.git(workdir, "commit", "-q", "-m", marker)
+        commit = self.git(workdir, "rev-parse", "HEAD").stdout.strip()
+        t0 = time.time()
+        self.git(workdir, "push", "-q", self.remote(space_id), "HEAD:main")
+        pushed = time.time()
+        deadline = time.monotonic() + PUSH_TIMEOUT_S
+        first = self.wait_new(space_id, commit, marker, deadline)
+        key = space_id.key
+        while time.monotonic() < deadline:  # the sha and the ready event come right after
+            build = self.latest_build(space_id, commit)
+            phases, ready, _ = self.stream_phases(build.id) if build else ({}, None, None)
+            sha_at = watcher.first(key, "sha", t0, lambda v: v == commit)
+            if ready is not None and sha_at is not None and build.finished_at is not None:
+                break
+            time.sleep(0.1)
+        else:
+            raise TimeoutError(f"{space_id} {commit[:12]}: no ready event or sha")
+        old_upstream = self._upstream_before(key, t0, watcher)
+
+        def rel(at: float | None) -> float | None:
+            return round(at - t0, 3) if at is not None else None
+
+        split: dict[str, float | None] = {
+            "push_returned": rel(pushed),
+            "build_queued": rel(_epoch(build.queued_at)),
+            "build_started": rel(_epoch(build.started_at)),
+        }
+        split |= {f"phase_{name}": rel(at) for name, at in phases.items()}
+        split |= {
+            "build_finished": rel(_epoch(build.finished_at)),
+            "container_create": rel(events.first("create", t0)),
+            "container_start": rel(events.first("start", t0)),
+            "route_switch": rel(watcher.first(
+                key, "upstream", t0, lambda v: v not in ("None", old_upstream))),
+            "runtime_sha": rel(sha_at),
+            "first_200_new": rel(first),
+            "ready_event": rel(ready),
+        }
+        return {"total_s": split["first_200_new"], "commit": commit, "split": split}
+
+    @staticmethod
+    def _upstream_before(key: str, t0: float, watcher: Watcher) -> str | None:
+        before = [v for t, k, w, v in list(watcher.seen) if k == key and w == "upstream"
+                  and t < t0]
+        return before[-1] if before else None
+
+    def wait_settled(self, space_id: SpaceId, watcher: Watcher, timeout: float = 60) -> None:
+        """RUNNING, and the replaced container gone (its drain ended), before the next push."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            running = watcher.last_value(space_id.key, "stage") == Stage.RUNNING
+            found = self.client.containers.list(filters={"label": [
+                f"podium.scope={self.settings.instance}", f"podium.space_key={space_id.key}"]})
+            if running and len(found) == 1:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"{space_id} did not settle")
+
+    def import_gradio(self, image: str, rounds: int = 3) -> dict[str, Any]:
+        code = ("import time; t = time.perf_counter(); import gradio; "
+                "print(time.perf_counter() - t)")
+        times = []
+        for _ in range(rounds):
+            out = self.client.containers.run(image, ["python", "-c", code], remove=True,
+                                             network_disabled=True, user="1000")
+            times.append(float(out.decode().strip().splitlines()[-1]))
+        return {"image": image, "median_s": round(statistics.median(times), 3),
+                "runs_s": [round(t, 3) for t in times]}
+
+
+def hook_costs(root: Path, rounds: int) -> dict[str, Any]:
+    """What one hook process costs, side by side: the hook as it runs now (relay.py, the
+    standard library only) against what the hooks imported before (Settings for
+    pre-receive, the controller for post-receive's in-process push handler)."""
+    git_dir = root / "hook-repo"
+    (git_dir / "objects").mkdir(parents=True, exist_ok=True)
+    env = {"PATH": "/usr/bin:/bin", "GIT_DIR": str(git_dir),
+           "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    relay_env = {**env, "PODIUM_HOOK_URL": "http://127.0.0.1:9/x", "PODIUM_HOOK_TICKET": "1.x",
+                 "PODIUM_REPO_MAX_BYTES": str(1 << 30)}
+    cases = {
+        "pre_receive_relay": (relay_env, "import sys; from podium.gitserver.relay import run; "
+                              "sys.exit(run(['pre-receive']))"),
+        "pre_receive_in_process": (env, "import sys; from podium.gitserver.hook import main; "
+                                   "sys.exit(main(['pre-receive']))"),
+        "post_receive_relay_imports": (env, "import podium.gitserver.relay"),
+        "post_receive_in_process_imports": (env, "import podium.gitserver.hook, "
+                                            "podium.controller.push"),
+    }
+    out: dict[str, Any] = {}
+    for _ in range(rounds):
+        for name, (case_env, code) in cases.items():
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], env=case_env, check=False,
+                           capture_output=True, timeout=120)
+            out.setdefault(name, []).append(round(time.perf_counter() - t0, 3))
+    return {name: {"median_s": statistics.median(v), "runs_s": v} for name, v in out.items()}
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def stats(values: list[float]) -> dict[str, float]:
+        return {"median": round(statistics.median(values), 3),
+                "min": round(min(values), 3), "max": round(max(values), 3)}
+
+    failed = [r for r in runs if "failed" in r]
+    runs = [r for r in runs if "failed" not in r]
+    out: dict[str, Any] = {"failed_rounds": failed}
+    if not runs:
+        return out
+    out["total_s"] = stats([r["total_s"] for r in runs])
+    names: list[str] = []
+    for r in runs:
+        names += [n for n in r["split"] if n not in names]
+    out["split_median"] = {
+        n: statistics.median(v) for n in names
+        if (v := [r["split"][n] for r in runs if r["split"].get(n) is not None])}
+    out["runs"] = runs
+    return out
+
+
+def attempt(bench: Bench, space: SpaceId, work: Path, marker: str, watcher: Watcher,
+            events: EngineEvents) -> dict[str, Any]:
+    try:
+        return bench.push(space, work, marker, watcher, events)
+    except PushFailed as err:  # e.g. Gradio's own localhost check timing out under load
+        return {"failed": str(err)[:2000]}
+
+
+def run_code(bench: Bench, space: SpaceId, work: Path, rounds: int, watcher: Watcher,
+             events: EngineEvents) -> list[dict[str, Any]]:
+    runs = []
+    app = work / "app.py"
+    text = app.read_text()
+    for i in range(rounds):
+        bench.wait_settled(space, watcher)
+        marker = f"{MARK}-code-{i}-{secrets.token_hex(3)}"
+        app.write_text(text.replace('"Type a name and press Submit."', repr(marker)))
+        run = attempt(bench, space, work, marker, watcher, events)
+        say(f"code {i + 1}/{rounds}: {run.get('total_s')} s {run.get('split', run)}")
+        runs.append(run)
+    app.write_text(text)
+    return runs
+
+
+def run_dev(bench: Bench, space: SpaceId, work: Path, rounds: int, watcher: Watcher,
+            events: EngineEvents) -> list[dict[str, Any]]:
+    """Dev mode on (a rebuild, untimed), then code-only pushes reloaded in the container."""
+    bench.wait_settled(space, watcher)
+    before = _container_of(bench.client, bench.settings.instance, space)
+    r = bench.api.post(f"/api/spaces/{space}/settings", json={"dev_mode": True})
+    if r.status_code != 200:
+        raise RuntimeError(f"dev mode: {r.status_code} {r.text[:300]}")
+    deadline = time.monotonic() + PUSH_TIMEOUT_S
+    while _container_of(bench.client, bench.settings.instance, space) in (before, None):
+        if time.monotonic() > deadline:
+            raise TimeoutError("dev mode on did not swap the container")
+        time.sleep(0.5)
+    bench.wait_settled(space, watcher, timeout=PUSH_TIMEOUT_S)
+    app = work / "app.py"
+    text = app.read_text()
+    runs = []
+    for i in range(rounds):
+        bench.wait_settled(space, watcher)
+        container = _container_of(bench.client, bench.settings.instance, space)
+        marker = f"{MARK}-dev-{i}-{secrets.token_hex(3)}"
+        app.write_text(text.replace('"Type a name and press Submit."', repr(marker)))
+        run = attempt(bench, space, work, marker, watcher, events)
+        run["same_container"] = (
+            _container_of(bench.client, bench.settings.instance, space) == container)
+        say(f"dev {i + 1}/{rounds}: {run.get('total_s')} s {run.get('split', run)}")
+        runs.append(run)
+    app.write_text(text)
+    bench.api.post(f"/api/spaces/{space}/settings", json={"dev_mode": False})
+    return runs
+
+
+def _container_of(client: docker.DockerClient, scope: str, space: SpaceId) -> str | None:
+    found = client.containers.list(filters={"label": [f"podium.scope={scope}",
+                                                      f"podium.space_key={space.key}"]})
+    return found[0].id if len(found) == 1 else None
+
+
+def run_deps(bench: Bench, space: SpaceId, work: Path, root: Path, args: argparse.Namespace,
+             watcher: Watcher, events: EngineEvents) -> list[dict[str, Any]]:
+    base = SpaceId("admin", "bench-deps")
+    bench.create(base)
+    base_work = bench.workdir(base, root)
+    (base_work / "requirements.txt").write_text("\n".join(args.deps.split()) + "\n")
+    watcher.spaces.add(base)
+    say(f"untimed: {base} installs {args.deps}")
+    bench.git(base_work, "add", "-A")
+    bench.git(base_work, "commit", "-q", "-m", "deps")
+    bench.git(base_work, "push", "-q", bench.remote(base), "HEAD:main")
+    deadline = time.monotonic() + PUSH_TIMEOUT_S
+    while watcher.last_value(base.key, "stage") not in (Stage.RUNNING, Stage.BUILD_ERROR,
+                                                        Stage.RUNTIME_ERROR):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{base} never ran")
+        time.sleep(0.5)
+    bench.delete(base)
+    watcher.spaces.discard(base)
+    runs = []
+    app = work / "app.py"
+    text = app.read_text()
+    for i in range(args.deps_rounds):
+        bench.wait_settled(space, watcher)
+        marker = f"{MARK}-deps-{i}-{secrets.token_hex(3)}"
+        app.write_text(text.replace('"Type a name and press Submit."', repr(marker)))
+        (work / "requirements.txt").write_text(
+            "\n".join([*args.deps.split(), *args.extra.split(), f"# {marker}"]) + "\n")
+        run = attempt(bench, space, work, marker, watcher, events)
+        say(f"deps {i + 1}/{args.deps_rounds}: {run.get('total_s')} s {run.get('split', run)}")
+        runs.append(run)
+    return runs
+
+
+def run_cold(bench: Bench, root: Path, rounds: int, watcher: Watcher,
+             events: EngineEvents) -> list[dict[str, Any]]:
+    runs = []
+    for i in range(rounds):
+        space = SpaceId("admin", f"cold-{i}-{secrets.token_hex(2)}")
+        bench.create(space)
+        watcher.spaces.add(space)
+        work = bench.workdir(space, root)
+        app = work / "app.py"
+        marker = f"{MARK}-cold-{i}-{secrets.token_hex(3)}"
+        app.write_text(app.read_text().replace('"Type a name and press Submit."', repr(marker)))
+        try:
+            run = attempt(bench, space, work, marker, watcher, events)
+        finally:
+            bench.delete(space)
+            watcher.spaces.discard(space)
+        say(f"cold {i + 1}/{rounds}: {run.get('total_s')} s {run.get('split', run)}")
+        runs.append(run)
+    return runs
+
+
+def main() -> int:
+    from podium.services.up import start_platform
+
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="code-only pushes")
+    parser.add_argument("--deps-rounds", type=int, default=2)
+    parser.add_argument("--cold-rounds", type=int, default=3)
+    parser.add_argument("--deps", default="numpy pandas matplotlib")
+    parser.add_argument("--extra", default="scipy")
+    parser.add_argument("--kinds", default="code,dev,deps,cold",
+                        help="dev needs a checkout with dev mode (skipped by --kinds)")
+    parser.add_argument("--label", default="", help="recorded in the JSON (e.g. the commit)")
+    parser.add_argument("--build-timeout", type=float, default=1200.0)
+    parser.add_argument("--no-cpu-weight", action="store_true",
+                        help="run Spaces outside the low-weight cgroup (a shared machine)")
+    args = parser.parse_args()
+    kinds = args.kinds.split(",")
+    signal.signal(signal.SIGTERM, _terminate)
+    client = docker.from_env()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    results: dict[str, Any] = {"label": args.label, "no_cpu_weight": args.no_cpu_weight,
+                               "checkout_commit": commit, "load_at_start": machine_load(),
+                               "kinds": kinds}
+    code = 0
+    with tempfile.TemporaryDirectory(prefix="podium-push-") as tmp, localhost_resolver():
+        root = Path(tmp)
+        settings = Settings(
+            data_dir=root / "data", redis_url="", database_url="",
+            public_port=free_port(), api_port=free_port(),
+            admin_password=secrets.token_urlsafe(12),
+            instance=f"bench-{uuid.uuid4().hex[:8]}",
+            # The Spaces' low CPU weight (128 against 1024) is for a host whose other load is
+            # the platform; on a shared machine other jobs starve the measured app with it
+            # (minutes for `import gradio` at load 30). Off: the app runs at the default weight.
+            space_cgroup_parent="" if args.no_cpu_weight else settings_default_parent(),
+        )
+        results["hook_process"] = hook_costs(root, 5)
+        say(f"hook processes: {results['hook_process']}")
+        if kinds == ["hooks"]:
+            json.dump(results, sys.stdout, indent=2)
+            print()
+            return 0
+        say(f"starting the platform ({settings.instance}, public port {settings.public_port})")
+        started = start_platform(settings, demo=True, say=lambda m: say(m))
+        bench: Bench | None = None
+        try:
+            from podium.controller.platform import Platform
+            from podium.store import create_token, get_user
+
+            platform = Platform(started.settings)
+            with platform.db.session() as session:
+                token, _ = create_token(
+                    session, get_user(session, started.settings.admin_user), "bench")
+            platform.close()
+            bench = Bench(started, client, token)
+            space = started.demo
+            with (Watcher(bench.settings, bench.platform) as watcher,
+                  EngineEvents(client, settings.instance) as events):
+                watcher.spaces.add(space)
+                t0 = time.monotonic()
+                deadline = t0 + args.build_timeout
+                while watcher.last_value(space.key, "stage") != Stage.RUNNING:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError("the demo Space never ran")
+                    time.sleep(1)
+                results["demo_build_and_deploy_s"] = round(time.monotonic() - t0, 1)
+                work = root / "hello"
+                bench.git(root, "clone", "-q", bench.remote(space), str(work))
+                if "code" in kinds:
+                    results["code"] = summarize(run_code(bench, space, work, args.rounds,
+                                                         watcher, events))
+                    image = _image_of(client, settings.instance, space)
+                    results["import_gradio_in_image"] = bench.import_gradio(image)
+                if "dev" in kinds:
+                    results["dev"] = summarize(run_dev(bench, space, work, args.rounds,
+                                                       watcher, events))
+                if "deps" in kinds:
+                    results["deps"] = summarize(run_deps(bench, space, work, root, args,
+                                                         watcher, events))
+                    results["deps"]["requirements"] = [*args.deps.split(), *args.extra.split()]
+                if "cold" in kinds:
+                    results["cold"] = summarize(run_cold(bench, root, args.cold_rounds,
+                                                         watcher, events))
+        except Exception as err:  # a partial result still says where it stopped
+            results["error"] = f"{type(err).__name__}: {err}"
+            say(results["error"])
+            traceback.print_exc()
+            code = 1
+            kept = Path(tempfile.mkdtemp(prefix="podium-push-logs-"))
+            shutil.copytree(settings.data_dir / "logs", kept / "logs", dirs_exist_ok=True)
+            results["logs"] = str(kept / "logs")
+        finally:
+            if bench is not None:
+                bench.close()
+            say("stopping the platform")
+            started.stop()
+            removed = remove_containers(client, settings.instance)
+            say(f"removed {removed} container(s) of {settings.instance}")
+            _release(client, settings)
+            client.close()
+    results["load_at_end"] = machine_load()
+    json.dump(results, sys.stdout, indent=2)
+    print()
+    return code
+
+
+def settings_default_parent() -> str:
+    return str(Settings.model_fields["space_cgroup_parent"].default)
+
+
+def _release(client: docker.DockerClient, settings: Settings) -> None:
+    """Unmount the quota images and remove the /data volumes of this run's Spaces: the
+    temporary data dir goes at the end, a mount in it would outlive it."""
+    from podium.scheduler.storage import detach, mounted_from, unmount
+
+    for target, image in mounted_from(settings.data_dir).items():
+        unmount(target)
+        detach(image)
+    for volume in client.volumes.list(filters={"label": f"podium.scope={settings.instance}"}):
+        volume.remove(force=True)
+
+
+def _image_of(client: docker.DockerClient, scope: str, space: SpaceId) -> str:
+    found = client.containers.list(filters={"label": [f"podium.scope={scope}",
+                                                      f"podium.space_key={space.key}"]})
+    return found[0].image.id
+
+
+if __name__ == "__main__":
+    sys.exit(main())
