@@ -134,7 +134,7 @@ def start_engine(cluster: Cluster, node: Node, timeout: float = 60.0) -> None:
          "--data-root", str(root / "data"), "--exec-root", str(root / "exec"),
          "--pidfile", str(node.pidfile), "-H", node.socket,
          "--cgroup-parent", node.name, "--insecure-registry", cluster.registry,
-         "--userland-proxy=false", "--log-level", "warn"],
+         "--userland-proxy=false", "--no-new-privileges", "--log-level", "warn"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     deadline = time.monotonic() + timeout
