@@ -9,15 +9,26 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+import docker
 import docker.errors
 
+from podium.config import Settings
 from podium.scheduler.base import KEY_LABEL, ROLE_LABEL, ROLE_SPACE, EngineEvent
+from podium.scheduler.swarm_nodes import Nodes
 from podium.scheduler.volumes import SCOPE_LABEL
 
-if TYPE_CHECKING:
-    from podium.scheduler.swarm import SwarmBackend
+
+class SwarmBackend(Protocol):
+    """What the watch needs of podium.scheduler.swarm.SwarmBackend."""
+
+    client: docker.DockerClient
+    settings: Settings
+    scope: str
+    nodes: Nodes
+
+    def current_task(self, service_id: str) -> dict[str, Any] | None: ...
 
 log = logging.getLogger(__name__)
 
