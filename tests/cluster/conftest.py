@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +22,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hosts.Cluster]
     missing = [tool for tool in NEEDED if shutil.which(tool) is None]
     require(not missing, f"the test cluster needs {', '.join(missing)} (./dev setup installs)")
     require(os.geteuid() == 0, "the test cluster needs root (network namespaces, dockerd)")
+    existing = os.environ.get("PODIUM_TEST_CLUSTER")  # a ./dev cluster state dir, kept up
+    if existing:
+        found = hosts.Cluster.load(Path(existing).resolve())
+        require(found is not None, f"no cluster is up in {existing}")
+        assert found is not None
+        yield found
+        return
     state = tmp_path_factory.mktemp("cluster")
     built = hosts.up(state, count=3)
     try:

@@ -200,7 +200,25 @@ def start_registry(cluster: Cluster) -> None:
     server.processes = []  # they live on past this process (./dev cluster up returns)
 
 
-def up(state: Path, count: int = 3, name: str | None = None) -> Cluster:
+def prepare_nodes(cluster: Cluster, walls: bool = True) -> None:
+    """What an operator runs on each real node after it joined: ``podium swarm node
+    --network <the cluster's private network>`` (the Spaces network's local half and the
+    firewall around it); without ``walls`` only the network (to show what the walls stop)."""
+    for node in cluster.nodes:
+        if walls:
+            subprocess.run(
+                ["nsenter", f"--net=/run/netns/{node.name}", sys.executable, "-m", "podium",
+                 "swarm", "node", "--network", f"{SUBNET_BASE}.{cluster.subnet}.0/24"],
+                check=True, capture_output=True, text=True,
+                env={**os.environ, "DOCKER_HOST": node.socket})
+        else:
+            import docker
+
+            from podium.scheduler.swarm_node import ensure_node_config
+            ensure_node_config(docker.DockerClient(base_url=node.socket))
+
+
+def up(state: Path, count: int = 3, name: str | None = None, walls: bool = True) -> Cluster:
     """Build the cluster; on any failure tear down what was made and raise."""
     began = time.monotonic()
     state.mkdir(parents=True, exist_ok=True)
@@ -214,6 +232,7 @@ def up(state: Path, count: int = 3, name: str | None = None) -> Cluster:
         with ThreadPoolExecutor(count) as pool:
             list(pool.map(lambda n: start_engine(cluster, n), cluster.nodes))
         form_swarm(cluster)
+        prepare_nodes(cluster, walls)
     except BaseException:
         down(state)
         raise

@@ -41,6 +41,7 @@ from podium.scheduler.base import (
     RuntimeFailure,
 )
 from podium.scheduler.spec import RunSpec
+from podium.scheduler.swarm_node import swarm_network_body
 from podium.scheduler.swarm_nodes import Nodes
 from podium.scheduler.swarm_spec import data_label, instance_of, service_spec
 from podium.scheduler.swarm_watch import watch_services
@@ -77,14 +78,15 @@ class SwarmBackend(Backend):
     # -- network and images --------------------------------------------------------------
 
     def ensure_network(self) -> None:
-        if self.client.api.networks(names=[self.network]):
+        """The Spaces network, made of each node's config-only half (swarm_node.py): a
+        node without it (``podium swarm node`` not run there) rejects the task."""
+        # The name filter matches substrings: the node's podium-spaces-node is not it.
+        if any(n["Name"] == self.network for n in self.client.api.networks(names=[self.network])):
             return
+        body = swarm_network_body(self.network)
+        api = self.client.api
         try:
-            self.client.api.create_network(
-                self.network, driver="bridge", scope="swarm",
-                options={"com.docker.network.bridge.enable_icc": "false",
-                         "com.docker.network.bridge.name": self.network},
-                labels={ROLE_LABEL: "network", SCOPE_LABEL: self.scope})
+            api._result(api._post_json(api._url("/networks/create"), data=body), json=True)
         except docker.errors.APIError as exc:
             if exc.status_code != 409:  # created by another scheduler meanwhile
                 raise ServiceUnavailable(f"could not create the swarm network: {exc}") from exc
