@@ -114,8 +114,7 @@ class SwarmBackend(Backend):
         self.ensure_network()
         image = self.reference(spec.image)
         volume_opts = self.settings.swarm_volume_options
-        pinned = None if volume_opts else self.nodes.holding(data_label(spec.space_id,
-                                                                        self.scope))
+        pinned = None if volume_opts else self._data_node(spec.space_id)
         name = spec.space_id.container_name(
             f"{(spec.commit or 'run')[:12]}-{secrets.token_hex(3)}")[:63]
         kwargs = service_spec(spec, image=image, name=name, scope=self.scope,
@@ -153,16 +152,23 @@ class SwarmBackend(Backend):
         except docker.errors.NotFound:
             pass
 
+    def _data_node(self, space_id: SpaceId) -> str:
+        """The node holding the Space's node-local /data, chosen (and labelled) at its
+        first start: every service of the Space is constrained to it from then on."""
+        label = data_label(space_id, self.scope)
+        node = self.nodes.holding(label)
+        if node is None:
+            node = self.nodes.choose()
+            self.nodes.pin(node, label)
+        return node
+
     def refresh(self, instance_id: str) -> Instance | None:
         try:
             service = self.client.api.inspect_service(instance_id)
         except docker.errors.NotFound:
             return None
         task = self.current_task(service["ID"])
-        instance = instance_of(service, task, self._addr_of(task))
-        if instance.running and task is not None and not self.settings.swarm_volume_options:
-            self.nodes.pin(task["NodeID"], data_label(SpaceId.parse(instance.space), self.scope))
-        return instance
+        return instance_of(service, task, self._addr_of(task))
 
     def list_instances(self, space_key: str | None = None) -> list[Instance]:
         labels = [f"{ROLE_LABEL}={ROLE_SPACE}", f"{SCOPE_LABEL}={self.scope}"]

@@ -10,6 +10,9 @@ from typing import Any
 import docker
 import docker.errors
 
+from podium.errors import ServiceUnavailable
+
+DATA_PREFIX = "podium.data."
 CACHE_S = 1.0  # node states change on the order of seconds (heartbeats)
 
 
@@ -47,6 +50,17 @@ class Nodes:
             if (node["Spec"].get("Labels") or {}).get(label) == "true":
                 return node_id
         return None
+
+    def choose(self) -> str:
+        """A node for a Space's new /data: the ready, active one holding the fewest."""
+        candidates = [
+            (sum(k.startswith(DATA_PREFIX) for k in (n["Spec"].get("Labels") or {})), node_id)
+            for node_id, n in self._all().items()
+            if n["Status"].get("State") == "ready" and n["Spec"].get("Availability") == "active"
+        ]
+        if not candidates:
+            raise ServiceUnavailable("no swarm node is ready and active for a new Space")
+        return min(candidates)[1]
 
     def pin(self, node_id: str, label: str) -> None:
         """Label ``node_id`` as holding a Space's /data (once; no other node keeps it)."""

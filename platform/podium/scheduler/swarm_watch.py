@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 1.0
 CRASHED = {"complete", "failed", "rejected"}
+LOST = {"shutdown", "orphaned"}  # ended by the swarm, not by the app
 
 
 def watch_services(backend: SwarmBackend, stop: threading.Event) -> Iterator[EngineEvent]:
@@ -59,9 +60,15 @@ def _one_pass(backend: SwarmBackend, reported: set[str]) -> Iterator[EngineEvent
         if state in CRASHED and task.get("DesiredState") != "shutdown":
             reported.add(task["ID"])
             yield EngineEvent(service["ID"], key, "die", time.time())
-        elif task.get("NodeID") and not node_up and task.get("DesiredState") == "running":
+        elif task.get("NodeID") and not node_up:  # the swarm marks it shutdown, no more
             if not backend.settings.swarm_volume_options:
                 continue  # its node-local /data is there: it waits for the node to return
+            reported.add(task["ID"])
+            _move(backend, service["ID"])
+            yield EngineEvent(service["ID"], key, "moved", time.time())
+        elif node_up and state in LOST and task.get("DesiredState") != "running":
+            # A pinned Space's node came back: the swarm shut its task down meanwhile and,
+            # with no restart policy, starts none; start it again there.
             reported.add(task["ID"])
             _move(backend, service["ID"])
             yield EngineEvent(service["ID"], key, "moved", time.time())
