@@ -29,6 +29,10 @@ def get_backend(settings: Settings, **kwargs: Any) -> Backend:
         )
     if name in {"docker", "swarm"}:
         kwargs.setdefault("scope", settings.instance)
+    if name == "swarm" and "client" in kwargs:
+        # The caller's engine is this host's, where images are built: the swarm backend
+        # pushes from it, and talks to the manager named by PODIUM_SWARM_HOST.
+        kwargs["build_client"] = kwargs.pop("client")
     module, cls = target.split(":")
     backend: Backend = getattr(import_module(module), cls)(settings, **kwargs)
     return backend
