@@ -5,6 +5,7 @@ put to sleep by removal (no freezer on a swarm) and woken, adopted after a resta
 from __future__ import annotations
 
 import json
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -15,7 +16,7 @@ import redis
 
 from podium.config import Settings
 from podium.names import SpaceId
-from podium.proxy.testing import ProxyStandIn
+from podium.proxy.testing import ProxyStandIn, settles
 from podium.scheduler import get_backend
 from podium.scheduler.reconcile import reconcile
 from podium.scheduler.records import Desired
@@ -125,14 +126,38 @@ def test_a_space_runs_as_a_confined_service_reached_on_its_node(
     assert "NoNewPrivs:\t1" in status and "CapEff:\t0000000000000000" in status
 
 
-def test_redeploy_swaps_services_and_sleep_removes_then_wake_starts_again(
+def test_redeploy_under_load_drops_no_request_then_sleep_removes_and_wake_starts_again(
     scheduler: Scheduler, backend: SwarmBackend, swarm_settings: Settings, app_image: str,
 ) -> None:
     spec = make_spec(swarm_settings, app_image, VERSION="v1")
     first = scheduler.deploy(spec)
-    second = scheduler.deploy(_again(spec, "c2", VERSION="v2"))
+    seen: list[str] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(timeout=5, trust_env=False) as client:
+            while not stop.is_set():
+                route = scheduler.routes.get(spec.key)  # per request, as the proxy does
+                try:
+                    answer = client.get(route.upstream)  # type: ignore[union-attr, arg-type]
+                    answer.raise_for_status()
+                    seen.append(answer.text.split()[0])
+                except httpx.HTTPError as exc:
+                    errors.append(repr(exc))
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        assert settles(lambda: "v1" in seen, 10), errors
+        second = scheduler.deploy(_again(spec, "c2", VERSION="v2"))
+        after = len(seen)
+        assert settles(lambda: "v2" in seen[after:], 10), errors
+    finally:
+        stop.set()
+        thread.join()
+    assert errors == [] and "v1" in seen and seen[-1] == "v2"
     assert [i.id for i in backend.list_instances(spec.key)] == [second.id] != [first.id]
-    assert get(scheduler.routes.get(spec.key).upstream).text.startswith("v2")  # type: ignore[union-attr]
     assert scheduler.freeze_s == 0  # a swarm has no freezer: sleep is deep at once
     assert scheduler.sleep(spec.key)
     assert backend.list_instances(spec.key) == []
