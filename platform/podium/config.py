@@ -163,6 +163,22 @@ class Settings(BaseSettings):
     # so two Podiums (or a test run beside a real one) can share one engine.
     instance: str = "podium"
 
+    # -- Docker Swarm backend and image registry (issue 12; README "Run on a cluster") --
+    # A swarm manager's engine, as a Docker host URL ("unix:///...", "tcp://...:2376");
+    # empty = DOCKER_HOST or the local socket. Only PODIUM_SCHEDULER_BACKEND=swarm uses it.
+    swarm_host: str = ""
+    # The registry as the nodes reach it ("10.0.0.5:5000"): Spaces' images are pushed there
+    # and services name them by digest, so every node runs exactly the built bytes.
+    registry: str = ""
+    # The same registry as the build host reaches it, when that differs (a registry on the
+    # build host is reached through loopback, which Docker allows without TLS). Empty =
+    # ``registry``.
+    registry_push: str = ""
+    # Driver options ("type=nfs,o=addr=10.0.0.5,rw,device=:/exports/podium") for the
+    # ``local`` volume driver behind each Space's /data on a swarm. Empty = node-local
+    # volumes, and a Space is pinned to the node its /data was created on.
+    swarm_volume_options: str = ""
+
     # Password guessing (dashboard and API login, git basic auth): failed checks are counted
     # in Redis over a moving window of login_failure_window seconds, per account and per
     # client address; past either limit the caller gets 429 with Retry-After. Per account

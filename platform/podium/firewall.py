@@ -69,3 +69,14 @@ def ensure_isolation(bridge: str) -> None:
 
 def isolation_active(bridge: str) -> bool:
     return _iptables(["-C", "INPUT", "-i", bridge, "-j", CHAIN], check=False).returncode == 0
+
+
+def ensure_forward_walls(bridge: str, networks: Sequence[str]) -> None:
+    """On a cluster node: Spaces behind ``bridge`` open no connection to ``networks`` (the
+    cluster's private ones: the registry, Redis, the API, other nodes' engines), while
+    replies to connections made to them (the proxy reaching a published port) still pass.
+    With ``ensure_isolation`` for the node's own ports, the single-host walls carried over."""
+    ensure_isolation(bridge)
+    for net in networks:
+        _ensure_rule("DOCKER-USER", ["-i", bridge, "-d", net, "-m", "conntrack",
+                                     "--ctstate", "NEW", "-j", "DROP"], position=1)

@@ -34,6 +34,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "podium.builder", "podium.store", "podium.spaces", "podium.gitserver",
         # The route table: the contract controller and scheduler write and the proxy reads.
         "podium.routes", "podium.grants",
+        # Images on their way to a cluster's nodes: pushed by builds, pulled by reference.
+        "podium.registry",
     )),
     ("shared leaves", (
         "podium", "podium.names", "podium.config", "podium.errors", "podium.keys",

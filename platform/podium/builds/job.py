@@ -91,6 +91,8 @@ def _build_and_record(
     from podium.builder.engine import docker_client
     from podium.gitserver.repo import export_commit
 
+    from .publish import publish
+
     blog = BuildLog(conn, build_id)
     failure: tuple[str, Stage] | None = None
     try:
@@ -105,6 +107,7 @@ def _build_and_record(
             built = build_space_image(
                 settings, engine, space_id, source, sha, blog.write, no_cache=factory,
             )
+            built = publish(settings, engine, built, blog.write)  # to the registry, if any
     except NoAppFile as exc:
         failure = (_user_message(exc), Stage.NO_APP_FILE)
     except ConfigError as exc:

@@ -6,7 +6,7 @@ client commands that talk to a running Podium over its API live in client.py.
 
 from __future__ import annotations
 
-from . import client, server  # noqa: F401 - importing them registers their commands
+from . import client, server, swarm  # noqa: F401 - importing them registers their commands
 from .base import app
 
 __all__ = ["app"]

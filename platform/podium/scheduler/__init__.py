@@ -14,6 +14,8 @@ from podium.scheduler.spec import RunSpec
 # Backends by the name used in Settings.scheduler_backend; imported only when chosen.
 BACKENDS: dict[str, str] = {
     "docker": "podium.scheduler.docker:DockerBackend",
+    # One service per Space on a Docker Swarm (README "Run on a cluster").
+    "swarm": "podium.scheduler.swarm:SwarmBackend",
 }
 
 
@@ -25,8 +27,12 @@ def get_backend(settings: Settings, **kwargs: Any) -> Backend:
             f"unknown scheduler backend {name!r}",
             hint=f"set PODIUM_SCHEDULER_BACKEND to one of: {', '.join(sorted(BACKENDS))}",
         )
-    if name == "docker":
+    if name in {"docker", "swarm"}:
         kwargs.setdefault("scope", settings.instance)
+    if name == "swarm" and "client" in kwargs:
+        # The caller's engine is this host's, where images are built: the swarm backend
+        # pushes from it, and talks to the manager named by PODIUM_SWARM_HOST.
+        kwargs["build_client"] = kwargs.pop("client")
     module, cls = target.split(":")
     backend: Backend = getattr(import_module(module), cls)(settings, **kwargs)
     return backend

@@ -91,6 +91,9 @@ class Backend(ABC):
     """Runs Space containers somewhere. Chosen by name from ``Settings.scheduler_backend``."""
 
     name: ClassVar[str]
+    # Whether ``freeze`` exists (light sleep); without it the scheduler's sleep removes the
+    # Space's instance at once (deep sleep) and a wake starts a fresh one.
+    can_freeze: ClassVar[bool] = True
 
     @abstractmethod
     def ensure_network(self) -> None:

@@ -51,6 +51,8 @@ def mark_crashed(sched: Scheduler, spec: RunSpec, instance: Instance | None) -> 
 def judge(sched: Scheduler, event: EngineEvent) -> bool | None:
     """Act on one event: True when it was a crash (recorded), False when it was not,
     None when the Space is busy with an operation (judge it again later)."""
+    if event.action == "moved":
+        return follow_move(sched, event)
     with sched.locked(event.space_key, wait=0) as got:
         if not got:
             return None
@@ -63,6 +65,34 @@ def judge(sched: Scheduler, event: EngineEvent) -> bool | None:
             return False  # an oom of a child process the app survived
         detail = mark_crashed(sched, record.spec, instance)
         log.warning("%s: %s", event.space_key, detail.splitlines()[0])
+        return True
+
+
+def follow_move(sched: Scheduler, event: EngineEvent) -> bool | None:
+    """A cluster backend moved the Space's instance to another node (its node was lost):
+    the stage says so while it starts there, and the route follows it once it answers.
+    None (judge again later) until then."""
+    with sched.locked(event.space_key, wait=0) as got:
+        if not got:
+            return None
+        record = sched.records.get(event.space_key)
+        if (record is None or record.desired is not Desired.RUNNING
+                or record.container != event.container_id):
+            return False
+        instance = sched.backend.refresh(event.container_id)
+        if instance is None:
+            return False  # removed meanwhile: reconcile decides
+        if not (instance.running and sched.backend.probe(instance)):
+            route = sched.routes.get(event.space_key)
+            if route is None or route.upstream is not None:
+                sched.routes.put(route_for(record.spec, None, Stage.APP_STARTING))
+                sched.reporter(event.space_key, None)(
+                    Stage.APP_STARTING, "its node was lost; starting on another node")
+            return None
+        sched.routes.put(route_for(record.spec, instance.upstream, Stage.RUNNING))
+        sched.records.save(SpaceRecord(record.spec, Desired.RUNNING, instance.id,
+                                       record.started_at))
+        sched.reporter(event.space_key, None)(Stage.RUNNING, None)
         return True
 
 

@@ -59,8 +59,9 @@ class Scheduler:
         self.slots = start_slots(settings.deploy_slots)
         # Sleep has two depths: first the Space is frozen (memory kept, no CPU; wakes in
         # milliseconds), after freeze_s it is stopped (memory freed; a wake then pays the
-        # app's start, seconds for Gradio). 0 = stop at once. See bench/wake.py.
-        self.freeze_s = freeze_s
+        # app's start, seconds for Gradio). 0 = stop at once. See bench/wake.py. A backend
+        # that cannot freeze (Swarm) always sleeps deep.
+        self.freeze_s = freeze_s if backend.can_freeze else 0.0
 
     # -- deploys -------------------------------------------------------------------------
 
