@@ -64,14 +64,25 @@ class Batch:
         self.adds[(keys.series(metric.name), series_field(values))] += amount
 
     def observe(self, metric: Metric, value: float, **labels: str) -> None:
+        self.observe_many(metric, {bucket_of(metric, value): 1}, value, **labels)
+
+    def observe_many(self, metric: Metric, buckets: Mapping[int, int], total: float,
+                     **labels: str) -> None:
+        """Observations already added up: how many fell in each bucket (by index into
+        ``metric.buckets``, its length for +Inf) and the sum of their values."""
         assert metric.kind is Kind.HISTOGRAM, metric.name
         values = label_values(metric, labels)
-        index = bisect.bisect_left(metric.buckets, value)
-        bound = bound_name(metric.buckets[index]) if index < len(metric.buckets) else INF
         key = keys.series(metric.name)
-        self.adds[(key, histogram_field(values, bound))] += 1
-        self.adds[(key, histogram_field(values, COUNT))] += 1
-        self.adds[(key, histogram_field(values, SUM))] += value
+        for index, count in buckets.items():
+            bound = bound_name(metric.buckets[index]) if index < len(metric.buckets) else INF
+            self.adds[(key, histogram_field(values, bound))] += count
+        self.adds[(key, histogram_field(values, COUNT))] += sum(buckets.values())
+        self.adds[(key, histogram_field(values, SUM))] += total
+
+
+def bucket_of(metric: Metric, value: float) -> int:
+    """The index of the first bucket whose bound is >= value (len(buckets) = +Inf)."""
+    return bisect.bisect_left(metric.buckets, value)
 
 
 class Recorder:
