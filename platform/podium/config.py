@@ -179,6 +179,16 @@ class Settings(BaseSettings):
     # volumes, and a Space is pinned to the node its /data was created on.
     swarm_volume_options: str = ""
 
+    # -- Prometheus metrics (podium.metrics) --
+    # `podium api` serves GET /metrics on this separate listener, never on the public port:
+    # only operators (a loopback Prometheus, or one on a network you choose) reach it.
+    # Port 0 = no metrics listener.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(9464, ge=0, le=65535)
+    # Seconds between the scheduler's samples of its Space containers' CPU and memory (one
+    # cheap engine call per running container, off the request path). 0 = not sampled.
+    metrics_usage_interval: float = Field(15.0, ge=0)
+
     # Password guessing (dashboard and API login, git basic auth): failed checks are counted
     # in Redis over a moving window of login_failure_window seconds, per account and per
     # client address; past either limit the caller gets 429 with Retry-After. Per account

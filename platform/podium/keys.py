@@ -14,6 +14,7 @@ Layout (``{prefix}`` is "podium" unless a caller passes another, as tests do):
 - ``{prefix}:routes...``     the route table and what proxies write back (``RouteKeys``)
 - ``podium:session:*``       dashboard sessions (``sessions``)
 - ``podium:login-failures``  the ``limits`` storage prefix of the password throttle
+- ``podium:metrics:*``       Prometheus series every process records (``metrics``)
 """
 
 from __future__ import annotations
@@ -146,3 +147,21 @@ def dev_synced(space_key: str) -> str:
     """String (JSON {commit, container}): the push last copied into the Space's running
     container in dev mode (podium.controller.devmode)."""
     return f"{PREFIX}:dev:synced:{space_key}"
+
+_METRICS = f"{PREFIX}:metrics"
+
+
+class _Metrics:
+    """Prometheus metrics every process records and `podium api` renders (podium.metrics)."""
+
+    PREFIX = _METRICS
+    # Hash Space key -> JSON {cpu, memory, at}: the scheduler's last sample of its containers.
+    USAGE = f"{_METRICS}:usage"
+
+    def series(self, family: str) -> str:
+        """Hash: one counter or histogram family, a field per labelled series (and, for a
+        histogram, per bucket, sum and count)."""
+        return f"{self.PREFIX}:series:{family}"
+
+
+metrics = _Metrics()

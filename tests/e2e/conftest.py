@@ -121,6 +121,9 @@ def podium_up(  # type: ignore[no-untyped-def]
         data_dir=data, redis_url="", database_url="", public_port=free_port(),
         api_port=free_port(), admin_password=ADMIN_PASSWORD, ca_bundle=CA_BUNDLE,
         base_image=base_image, instance=f"e2e-{uuid.uuid4().hex[:8]}",
+        # A metrics listener of its own (tests/e2e/test_metrics.py scrapes it), sampling
+        # container usage often enough for a test to see it.
+        metrics_port=free_port(), metrics_usage_interval=2,
     )
     started = start_platform(settings, demo=True, say=lambda _m: None)
     try:

@@ -20,6 +20,9 @@ import redis
 
 from podium.config import Settings
 from podium.errors import SpaceRuntimeError
+from podium.keys import metrics as metric_keys
+from podium.metrics.catalog import DEPLOY, WAKE, Metric
+from podium.metrics.recorder import COUNT, histogram_field
 from podium.names import SpaceId
 from podium.proxy.testing import ProxyStandIn, settles
 from podium.routes import RouteTable
@@ -504,11 +507,14 @@ def test_reconcile_reports_crashed_and_vanished_containers(
 
 def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     scheduler: Scheduler, backend: DockerBackend, routes: RouteTable, space: SpaceId,
-    settings: Settings, app_image: str,
+    settings: Settings, app_image: str, redis_conn: redis.Redis,
 ) -> None:
     spec = make_spec(settings, space, app_image, VERSION="v1")
     spec.sleep_time = 60
     first = scheduler.deploy(spec)
+    assert timed(redis_conn, DEPLOY, "first") == 1  # the metrics (podium.metrics)
+    cpu, memory = backend.usage()[space.key]
+    assert cpu > 0 and memory > 0
     now = time.time()
     routes.touch(space.key, now=now)
     assert scheduler.idle_check(now + 30) == []
@@ -526,6 +532,7 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     assert frozen.frozen and not frozen.running
     woken = scheduler.wake(space.key)
     assert woken is not None and woken.id == first.id
+    assert (timed(redis_conn, WAKE, "light"), timed(redis_conn, WAKE, "deep")) == (1, 0)
     route = routes.get(space.key)
     assert route is not None and route.stage == Stage.RUNNING
     assert get(route.upstream).text.startswith("v1")
@@ -540,6 +547,7 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     assert routes.get(space.key).stage == Stage.SLEEPING  # type: ignore[union-attr]
     woken = scheduler.wake(space.key)
     assert woken is not None and woken.id != first.id
+    assert (timed(redis_conn, WAKE, "light"), timed(redis_conn, WAKE, "deep")) == (1, 1)
     route = routes.get(space.key)
     assert route is not None and route.stage == Stage.RUNNING
     assert get(route.upstream).text.startswith("v1")
@@ -551,6 +559,12 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     assert backend.list_instances(space.key) == []
     record = scheduler.records.get(space.key)
     assert record is not None and record.desired is Desired.PAUSED
+
+
+def timed(conn: redis.Redis, metric: Metric, label: str) -> float:
+    """How many times the scheduler recorded ``metric`` with this label."""
+    raw = conn.hget(metric_keys.series(metric.name), histogram_field((label,), COUNT))
+    return float(raw or 0)
 
 
 def test_sleep_without_freezing_removes_and_wake_takes_current_secrets(

@@ -23,6 +23,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("edges", (
         "podium.__main__", "podium.cli", "podium.services", "podium.web", "podium.api",
         "podium.dashboard", "podium.gitserver.app", "podium.gitserver.hook",
+        # GET /metrics of the API process: reads the store and what every process recorded.
+        "podium.metrics.exporter",
     )),
     ("controller", (
         "podium.controller",
@@ -42,6 +44,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "podium.netguard", "podium.bridges", "podium.firewall", "podium.redirects",
         "podium.locks", "podium.throttle", "podium.plugins", "podium.resources",
         "podium.gitserver.paths", "podium.children",
+        # Recording metrics into Redis: the worker, scheduler and proxy call it.
+        "podium.metrics",
     )),
 ]
 

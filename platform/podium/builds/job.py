@@ -25,6 +25,8 @@ from rq.timeouts import JobTimeoutException
 from podium.config import Settings
 from podium.errors import BuildError, ConfigError, NoAppFile, PodiumError
 from podium.keys import builds as keys
+from podium.metrics.events import PhaseClock, build_finished
+from podium.metrics.recorder import Recorder
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, BuildStatus, Stage
 
@@ -55,12 +57,20 @@ def run_build(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     commit: str, *, factory: bool = False, client: Any = None,
 ) -> BuildStatus:
-    with Lease(conn, space_id, build_id):
-        if not _claim(conn, build_id):
-            return BuildStatus.SUPERSEDED
-        if not _start(db, space_id, build_id):
-            return BuildStatus.CANCELLED
-        return _build_and_record(settings, conn, db, space_id, build_id, commit, factory, client)
+    clock = PhaseClock()
+    status = BuildStatus.FAILED  # unless it returns: an internal error re-raised for rq
+    try:
+        with Lease(conn, space_id, build_id):
+            if not _claim(conn, build_id):
+                status = BuildStatus.SUPERSEDED
+            elif not _start(db, space_id, build_id):
+                status = BuildStatus.CANCELLED
+            else:
+                status = _build_and_record(
+                    settings, conn, db, space_id, build_id, commit, factory, client, clock)
+        return status
+    finally:
+        Recorder(conn).send(build_finished(status, clock))
 
 
 def _claim(conn: redis.Redis, build_id: str) -> bool:
@@ -84,7 +94,7 @@ def _start(db: Any, space_id: SpaceId, build_id: str) -> bool:
 
 def _build_and_record(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
-    commit: str, factory: bool, client: Any,
+    commit: str, factory: bool, client: Any, clock: PhaseClock,
 ) -> BuildStatus:
     from podium.bridges import ensure_isolated_network
     from podium.builder.build import build_space_image
@@ -94,18 +104,19 @@ def _build_and_record(
     from .publish import publish
 
     blog = BuildLog(conn, build_id)
+    write = clock.wrap(blog.write)  # each phase timed from its log lines (metrics)
     failure: tuple[str, Stage] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="podium-build-") as tmp:
             source = Path(tmp) / "src"
-            blog.write(BuildPhase.CLONE, f"Exporting {space_id} at commit {commit[:12]}")
+            write(BuildPhase.CLONE, f"Exporting {space_id} at commit {commit[:12]}")
             sha = export_commit(settings, space_id, commit, source)
             engine = client or docker_client()
             # RUN steps go on a bridge the host firewall covers (as running Spaces do):
             # made here, before every build, so a flushed rule set fails closed.
             ensure_isolated_network(engine, settings.build_network)
             built = build_space_image(
-                settings, engine, space_id, source, sha, blog.write, no_cache=factory,
+                settings, engine, space_id, source, sha, write, no_cache=factory,
             )
             built = publish(settings, engine, built, blog.write)  # to the registry, if any
     except NoAppFile as exc:
@@ -119,11 +130,13 @@ def _build_and_record(
     except PodiumError as exc:  # engine or git unavailable: not the user's fault
         failure = (f"internal error: {_user_message(exc)}", Stage.BUILD_ERROR)
     except Exception as exc:
+        clock.stop()
         # Recorded for the user, then re-raised so rq keeps the traceback for operators.
         reason = f"internal error: {type(exc).__name__}: {exc}"
         blog.write(BuildPhase.EXPORT, reason)
         fail_build(db, conn, space_id, build_id, reason, log=blog.text)
         raise
+    clock.stop()  # the build's phases end with the image (or its failure)
     if failure is not None:
         reason, idle_stage = failure
         blog.write(BuildPhase.EXPORT, f"Build failed: {reason}")

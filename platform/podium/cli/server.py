@@ -71,9 +71,11 @@ def api() -> None:
     """Run the API + dashboard + git server process."""
     import uvicorn
 
+    from podium.metrics.exporter import serve_metrics
     from podium.web import create_app
 
     settings = Settings()
+    serve_metrics(settings)  # GET /metrics on its own (operators') listener, in a thread
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port,
                 log_level="info", proxy_headers=True, forwarded_allow_ips="127.0.0.1")
 

@@ -156,6 +156,11 @@ class Backend(ABC):
     def remove_volume(self, space_id: SpaceId) -> None:
         """Delete a Space's persistent /data (only when the Space is deleted)."""
 
+    def usage(self) -> dict[str, tuple[float, float]]:
+        """CPU seconds and memory bytes of each Space's running containers, by Space key,
+        for the metrics. Backends that cannot tell keep this default: none."""
+        return {}
+
     def collect_garbage(self) -> list[str]:
         """Free what containers that no longer exist left behind (mounts, images); returns
         their names. Backends without such leftovers keep this default."""

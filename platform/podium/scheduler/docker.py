@@ -50,6 +50,7 @@ from podium.scheduler.base import (
 from podium.scheduler.docker_events import follow_events
 from podium.scheduler.spec import RunSpec
 from podium.scheduler.storage import Storage
+from podium.scheduler.usage import docker_usage
 from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
 
 NETWORK = "podium-spaces"
@@ -331,6 +332,10 @@ class DockerBackend(Backend):
                 yield line.decode("utf-8", "replace").rstrip("\r")
         if pending:
             yield pending.decode("utf-8", "replace").rstrip("\r")
+
+    def usage(self) -> dict[str, tuple[float, float]]:
+        labels = [f"{ROLE_LABEL}={ROLE_SPACE}", f"{SCOPE_LABEL}={self.scope}"]
+        return docker_usage(self.client, labels, KEY_LABEL)
 
     # -- engine events -------------------------------------------------------------------
 

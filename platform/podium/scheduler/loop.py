@@ -16,6 +16,7 @@ import redis
 from podium.errors import PodiumError
 from podium.scheduler.events import watch
 from podium.scheduler.reconcile import ReconcileReport, reconcile
+from podium.scheduler.usage import sample_forever
 
 if TYPE_CHECKING:
     from podium.scheduler.service import Scheduler
@@ -98,6 +99,10 @@ def run_forever(
     watcher = threading.Thread(target=watch, args=(scheduler, stop), daemon=True,
                                name="podium-events")
     watcher.start()
+    every = scheduler.settings.metrics_usage_interval
+    if every > 0:  # container CPU and memory for the metrics, on an interval of its own
+        threading.Thread(target=sample_forever, args=(scheduler, stop, every), daemon=True,
+                         name="podium-usage").start()
     waking = _OncePerKey(scheduler.wake, "waking")
     deploying = _OncePerKey(deploys.run, "deploying")
     while not stop.is_set():

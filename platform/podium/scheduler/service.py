@@ -19,6 +19,8 @@ import redis
 from podium.config import Settings
 from podium.errors import NotFound, PodiumError, SpaceRuntimeError, StartCancelled
 from podium.locks import LEASE_S, renewed
+from podium.metrics.catalog import DEPLOY, WAKE
+from podium.metrics.recorder import Recorder
 from podium.names import SpaceId
 from podium.routes import RouteTable
 from podium.scheduler import starts
@@ -53,6 +55,7 @@ class Scheduler:
         self.backend = backend
         self.routes = routes
         self.records = SpaceRecords(conn, prefix)
+        self.metrics = Recorder(conn)
         self.secrets_provider = secrets_provider or (lambda _key: {})
         self.on_change = on_change
         self.drain_s = drain_s
@@ -83,6 +86,7 @@ class Scheduler:
 
     def _deploy(self, spec: RunSpec, report: OnStage, on_switch: starts.OnStep | None = None,
                 on_ready: starts.OnStep | None = None) -> Instance:
+        began = time.monotonic()
         old = self._serving(spec.key)
         old_record = self.records.get(spec.key)
         starting = Stage.RUNNING_APP_STARTING if old else Stage.APP_STARTING
@@ -100,6 +104,7 @@ class Scheduler:
         finally:
             self.records.end_start(spec.key, since)
         starts.switch_to(self, spec, new, report, on_switch, on_ready)
+        self.metrics.observe(DEPLOY, time.monotonic() - began, kind="swap" if old else "first")
         self._retire(spec.key, keep=new.id)
         return new
 
@@ -236,6 +241,7 @@ class Scheduler:
         return self.wake(space_key, on_stage)
 
     def _start_again(self, record: SpaceRecord, report: OnStage) -> Instance:
+        began = time.monotonic()
         spec = record.spec
         report(Stage.APP_STARTING, None)
         self.routes.put(route_for(spec, None, Stage.APP_STARTING))
@@ -270,6 +276,8 @@ class Scheduler:
         self.routes.put(route_for(spec, instance.upstream, Stage.RUNNING))
         self.records.save(SpaceRecord(spec, Desired.RUNNING, instance.id, time.time()))
         report(Stage.RUNNING, None)
+        depth = "light" if stopped is not None and stopped.frozen else "deep"
+        self.metrics.observe(WAKE, time.monotonic() - began, depth=depth)
         return instance
 
     # -- removal -------------------------------------------------------------------------

@@ -31,6 +31,8 @@ import redis
 from podium.children import die_with_parent, free_port
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
+from podium.metrics.events import access_lines
+from podium.metrics.recorder import Recorder
 from podium.proxy.plane.base import DataPlane, require_redis
 from podium.proxy.plane.nginxlua import MODULES, NginxLayout, changes, entries, render
 from podium.proxy.plane.python import serve_python
@@ -46,8 +48,9 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 
 
 class ActivityLog:
-    """nginx's activity log (a Space key per served request, written by nginx in buffered
-    batches) -> the route table's activity hash, every TOUCH_INTERVAL.
+    """nginx's activity log (a line per served request, the Space's key first, written by
+    nginx in buffered batches) -> the route table's activity hash and the request metrics
+    (podium.metrics.events.access_lines), every TOUCH_INTERVAL.
 
     Why a file and not syslog datagrams: one datagram per request cost a third of the
     throughput on two cores (bench/proxy.py); a buffered file costs nginx one write per
@@ -61,6 +64,7 @@ class ActivityLog:
         self.offset = 0
         self.rest = b""
         self.nginx: subprocess.Popen[bytes] | None = None
+        self.metrics = Recorder(routes.redis)
         path.unlink(missing_ok=True)
 
     def run(self, stop: threading.Event) -> None:
@@ -68,24 +72,25 @@ class ActivityLog:
             self.collect()
 
     def collect(self) -> None:
-        keys = self._read(self.path)
+        lines = self._read(self.path)
         if self.offset >= self.rotate_bytes and self._rotate():
-            keys |= self._read(self.path.with_suffix(".old"))
+            lines += self._read(self.path.with_suffix(".old"))
             self.path.with_suffix(".old").unlink(missing_ok=True)
             self.offset = 0
-        self._record(keys)
+        self._record({line.split(b" ", 1)[0] for line in lines})
+        self.metrics.send(access_lines(lines))
 
-    def _read(self, path: Path) -> set[bytes]:
+    def _read(self, path: Path) -> list[bytes]:
         try:
             with path.open("rb") as file:
                 file.seek(self.offset)
                 data = self.rest + file.read()
                 self.offset = file.tell()
         except FileNotFoundError:
-            return set()
+            return []
         lines = data.split(b"\n")
         self.rest = lines.pop()  # an unfinished line waits for the next read
-        return set(lines)
+        return lines
 
     def _rotate(self) -> bool:
         nginx = self.nginx
