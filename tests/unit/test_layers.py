@@ -30,6 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "podium.builder", "podium.store", "podium.spaces", "podium.gitserver",
         # The route table: the contract controller and scheduler write and the proxy reads.
         "podium.routes", "podium.grants",
+        # Visit counters: written by the proxy, read by the API and dashboard.
+        "podium.analytics",
     )),
     ("shared leaves", (
         "podium", "podium.names", "podium.config", "podium.errors", "podium.keys",
