@@ -18,6 +18,7 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from podium.config import Settings
 from podium.controller.access import Principal, visible_spaces
 from podium.controller.analytics import may_see_visits, owner_visits
+from podium.controller.diskuse import human_bytes, platform_disk
 from podium.controller.platform import Platform
 from podium.errors import NotFound
 from podium.names import RESERVED_OWNERS, validate_owner
@@ -145,6 +146,15 @@ def _add_account(router: APIRouter, pages: Pages, platform: Platform) -> None:
         with platform.db.session() as session:
             rows = list_tokens(session, get_user(session, viewer.username))
         return pages.render("tokens.html", viewer=viewer, tokens=rows)
+
+    @router.get("/settings/disk")
+    def disk(request: Request, viewer: Viewer) -> Response:
+        if viewer is None:
+            return login_redirect(request)
+        if not viewer.is_admin:
+            raise NotFound("no such page")  # as a private Space: not even its existence
+        report = platform_disk(platform, viewer)
+        return pages.render("disk.html", viewer=viewer, report=report, size=human_bytes)
 
     @router.get("/static/dashboard/{filename}")
     def static(filename: str) -> Response:

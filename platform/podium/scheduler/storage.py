@@ -147,6 +147,10 @@ class Storage:
         name = space_id.data_volume(self.scope)
         return self.root / "data" / f"{name}.img", self.root / "data" / name
 
+    def data_image(self, space_id: SpaceId) -> tuple[Path, Path]:
+        """(quota image, mount point) of the Space's /data: for the admin's disk view."""
+        return self._data_paths(space_id)
+
     def has_data(self, space_id: SpaceId) -> bool:
         return self._data_paths(space_id)[0].exists()
 
