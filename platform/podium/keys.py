@@ -165,3 +165,25 @@ class _Metrics:
 
 
 metrics = _Metrics()
+
+# -- Analytics: visits per Space per day (podium.analytics) -----------------------------
+# Kept 31 days (the dashboard draws 30), then Redis drops them by themselves.
+VISITS_TTL_SECONDS = 31 * 24 * 3600
+
+
+class VisitKeys:
+    """A Space's visits per UTC day: a counter and a HyperLogLog of hashed visitors, and
+    the day's salt for those hashes (expires when the day ends: nobody can rebuild a
+    visitor's hash afterwards)."""
+
+    def __init__(self, prefix: str = PREFIX) -> None:
+        self.prefix = f"{prefix}:visits"
+
+    def salt(self, day: str) -> str:
+        return f"{self.prefix}:salt:{day}"
+
+    def count(self, space_key: str, day: str) -> str:
+        return f"{self.prefix}:n:{space_key}:{day}"
+
+    def visitors(self, space_key: str, day: str) -> str:
+        return f"{self.prefix}:u:{space_key}:{day}"

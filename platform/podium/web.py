@@ -17,10 +17,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from podium import __version__
 from podium.api import (
+    analytics,
+    disk,
     files,
     hub,
     hub_commits,
     hub_files,
+    likes,
     runtime,
     secrets,
     shares,
@@ -113,7 +116,7 @@ def include_routers(
         tags=["logs"],
     )
     for module in (users, tokens, hub, spaces, runtime, secrets, shares, files, templates,
-                   hub_files, hub_commits):
+                   hub_files, hub_commits, likes, analytics, disk):
         app.include_router(module.router)
     app.include_router(hub_files.downloads)
     app.include_router(dashboard_router(settings, platform))  # HTML pages; keep last

@@ -38,6 +38,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "podium.routes", "podium.grants",
         # Images on their way to a cluster's nodes: pushed by builds, pulled by reference.
         "podium.registry",
+        # Visit counters: written by the proxy, read by the API and dashboard.
+        "podium.analytics",
     )),
     ("shared leaves", (
         "podium", "podium.names", "podium.config", "podium.errors", "podium.keys",

@@ -23,22 +23,39 @@ STALE_BUILD_CACHE = "24h"
 
 @dataclass
 class Reclaimed:
-    """What a pass removed: image refs and bytes the engine reported freed."""
+    """What a pass removed. Two different sizes, because images share layers: removing a
+    code-only rebuild frees a few kilobytes although the engine lists it at gigabytes.
+
+    ``bytes``: disk freed, as the engine measures its own use (podium.builds.retention:
+    ``docker system df`` layers and build cache, before minus after; prune_engine alone:
+    what the engine reported reclaimed). ``image_bytes``: the removed tags' sizes as
+    ``docker images`` lists them, shared layers counted in each."""
 
     images: list[str] = field(default_factory=list)
     bytes: int = 0
+    image_bytes: int = 0
 
     def add(self, other: Reclaimed) -> Reclaimed:
         self.images += other.images
         self.bytes += other.bytes
+        self.image_bytes += other.image_bytes
         return self
 
 
 def space_images(client: docker.DockerClient, space_id: SpaceId) -> list[tuple[str, int]]:
     """(ref, created) of this Space's tags, newest first."""
+    return [(ref, created) for ref, created, _ in space_image_rows(client, space_id)]
+
+
+def space_image_rows(
+    client: docker.DockerClient, space_id: SpaceId,
+) -> list[tuple[str, int, int]]:
+    """(ref, created, size) of this Space's tags, newest first; size as ``docker images``
+    lists it (every layer, shared ones too)."""
     repository = space_id.image_repository()
     rows = client.api.images(name=repository)
-    tagged = [(tag, int(row["Created"])) for row in rows for tag in row.get("RepoTags") or []
+    tagged = [(tag, int(row["Created"]), int(row.get("Size") or 0))
+              for row in rows for tag in row.get("RepoTags") or []
               if tag.rsplit(":", 1)[0] == repository]
     return sorted(tagged, key=lambda item: item[1], reverse=True)
 
@@ -49,11 +66,12 @@ def prune_space(
 ) -> Reclaimed:
     """Remove the Space's images but the newest ``keep`` and ``also_keep``."""
     out = Reclaimed()
-    for index, (ref, _) in enumerate(space_images(client, space_id)):
+    for index, (ref, _, size) in enumerate(space_image_rows(client, space_id)):
         if index < keep or ref in also_keep:
             continue
         if _remove(client, ref):
             out.images.append(ref)
+            out.image_bytes += size
     return out
 
 

@@ -34,16 +34,23 @@ def prune_after_build(
                        also_keep=deployed.get(str(space_id), ()))
 
 
-def collect(settings: Settings, db: Any, client: docker.DockerClient) -> Reclaimed:
-    """One full pass; ``bytes`` is what the engine's disk use shrank by."""
-    before = _layers_size(client)
+def collect(settings: Settings, db: Any, client: docker.DockerClient, *,
+            engine_wide: bool = True) -> Reclaimed:
+    """One full pass. ``bytes`` is what the engine's disk use shrank by (``docker system
+    df``: layers plus build cache, before minus after), which is all the disk a pass can
+    give back: layers the removed images share with kept ones stay. ``image_bytes`` is
+    what the removed images measured one by one. ``engine_wide=False`` leaves dangling
+    images and build cache alone (tests on an engine others share)."""
+    before = engine_disk_bytes(client)
     out = Reclaimed()
     for key, deployed in _deployed_images(db).items():
         out.add(prune_space(client, SpaceId.parse(key), keep=keep_newest(settings),
                             also_keep=deployed))
-    out.add(prune_engine(client))
-    out.bytes = max(out.bytes, before - _layers_size(client))
-    log.info("garbage collection removed %d images, %d bytes", len(out.images), out.bytes)
+    if engine_wide:
+        out.add(prune_engine(client))
+    out.bytes = max(0, before - engine_disk_bytes(client))
+    log.info("garbage collection removed %d images (%d bytes listed), freed %d bytes",
+             len(out.images), out.image_bytes, out.bytes)
     return out
 
 
@@ -62,5 +69,8 @@ def _deployed_images(db: Any, only: SpaceId | None = None) -> dict[str, tuple[st
                 for s in spaces}
 
 
-def _layers_size(client: docker.DockerClient) -> int:
-    return int(client.df().get("LayersSize") or 0)
+def engine_disk_bytes(client: docker.DockerClient) -> int:
+    """The engine's disk use for images: unique layer bytes plus build cache."""
+    df = client.df()
+    cache = sum(int(entry.get("Size") or 0) for entry in df.get("BuildCache") or [])
+    return int(df.get("LayersSize") or 0) + cache

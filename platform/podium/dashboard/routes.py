@@ -17,6 +17,8 @@ from starlette.convertors import StringConvertor, register_url_convertor
 
 from podium.config import Settings
 from podium.controller.access import Principal, visible_spaces
+from podium.controller.analytics import may_see_visits, owner_visits
+from podium.controller.diskuse import human_bytes, platform_disk
 from podium.controller.platform import Platform
 from podium.errors import NotFound
 from podium.names import RESERVED_OWNERS, validate_owner
@@ -25,6 +27,7 @@ from podium.spaces.stage import Sdk, Stage
 from podium.store import find_user, get_user, list_tokens
 
 from . import views
+from .charts import VisitChart
 from .pages import Pages, login_redirect
 from .space_routes import add_space_pages
 from .viewer import Viewer
@@ -105,10 +108,14 @@ def _add_gallery(router: APIRouter, pages: Pages, platform: Platform) -> None:
             settings, platform, viewer, owner=owner, search="", sdk="", stage="", page=page)
         if user is None and not pager.total:
             raise NotFound(f"no user or organisation named {owner!r}")
+        name = user.username if user else owner
+        chart = (VisitChart.of(owner_visits(platform, viewer, name))
+                 if may_see_visits(viewer, name) else None)
         return pages.render(
-            "profile.html", viewer=viewer, owner=user.username if user else owner,
+            "profile.html", viewer=viewer, owner=name,
             cards=cards, pager=pager, params={"page": page}, qs=views.query_string,
             is_self=bool(viewer and viewer.username.lower() == owner.lower()),
+            visit_chart=chart,
         )
 
 
@@ -139,6 +146,15 @@ def _add_account(router: APIRouter, pages: Pages, platform: Platform) -> None:
         with platform.db.session() as session:
             rows = list_tokens(session, get_user(session, viewer.username))
         return pages.render("tokens.html", viewer=viewer, tokens=rows)
+
+    @router.get("/settings/disk")
+    def disk(request: Request, viewer: Viewer) -> Response:
+        if viewer is None:
+            return login_redirect(request)
+        if not viewer.is_admin:
+            raise NotFound("no such page")  # as a private Space: not even its existence
+        report = platform_disk(platform, viewer)
+        return pages.render("disk.html", viewer=viewer, report=report, size=human_bytes)
 
     @router.get("/static/dashboard/{filename}")
     def static(filename: str) -> Response:

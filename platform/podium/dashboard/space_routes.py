@@ -9,15 +9,23 @@ from fastapi import APIRouter, Response
 from podium.api.deps import readable_space
 from podium.config import Settings
 from podium.controller.access import Principal, may_write
+from podium.controller.analytics import may_see_visits, space_visits
 from podium.controller.platform import Platform
 from podium.errors import NotFound
 from podium.gitserver.repo import read_file, read_tree
 from podium.names import SpaceId
 from podium.spaces.stage import BuildPhase, Stage
-from podium.store import list_builds, list_secret_keys, list_share_links, list_variables
+from podium.store import (
+    likes_of,
+    list_builds,
+    list_secret_keys,
+    list_share_links,
+    list_variables,
+)
 from podium.store.models import Space
 
 from . import views
+from .charts import VisitChart
 from .pages import Pages
 from .viewer import Viewer
 
@@ -33,10 +41,15 @@ def space_context(
     space_id = SpaceId(owner, name)
     space = readable_space(platform, viewer, space_id)
     card = views.Card.of(settings, space)
+    liked = False
+    if viewer is not None and viewer.user_id is not None:
+        with platform.db.session() as session:
+            liked = likes_of(session, viewer.user_id, space.id)
     return {
         "viewer": viewer, "space": space, "card": card, "urls": card.urls, "tab": tab,
         "can_write": may_write(viewer, space.owner), "space_id": space_id,
-        "commit": space.deployed_commit or space.head_commit,
+        "commit": space.deployed_commit or space.head_commit, "liked": liked,
+        "visit_chart": None,
     }
 
 
@@ -58,6 +71,8 @@ def _add_app_and_files(router: APIRouter, pages: Pages, platform: Platform) -> N
         ctx["serving"] = Stage(space.stage).is_serving
         ctx["embed"] = views.embed_snippets(urls, space.sdk)
         ctx["phases"] = list(BuildPhase)
+        if may_see_visits(viewer, space.owner):
+            ctx["visit_chart"] = VisitChart.of(space_visits(platform, viewer, space))
         return pages.render("space_app.html", **ctx)
 
     @router.get("/{owner:owner}/{name}/tree")

@@ -35,6 +35,7 @@ from podium.proxy.routing import (
     upstream_path,
 )
 from podium.proxy.upstream import UpstreamUnavailable, forward, has_body, make_client
+from podium.proxy.visits import VisitCounter
 from podium.proxy.websocket import UpstreamRefused, bridge, deny
 from podium.redirects import safe_next
 from podium.routes import HEARTBEAT_SECONDS, ROUTE_CACHE_SECONDS, Route
@@ -70,6 +71,7 @@ class ProxyApp:
     ) -> None:
         self.settings = settings
         self.routes = routes
+        self.visits = VisitCounter(routes.redis, routes.keys.prefix)
         self.signer = signer or GrantSigner.from_settings(settings)
         self.policy = policy or GrantPolicy(self.signer, revoked=routes.is_revoked)
         self.client = client
@@ -159,6 +161,7 @@ class ProxyApp:
                 return
             route = ready
         await self.routes.touch(route.space_key)
+        send = self.visits.watch(conn, route.space_key, send)
         await self._forward_space(conn, target, route, receive, send)
 
     async def _gate(

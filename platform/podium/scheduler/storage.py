@@ -148,7 +148,8 @@ class Storage:
         return self.root / "data" / f"{name}.img", self.root / "data" / name
 
     def data_paths(self, space_id: SpaceId) -> tuple[Path, Path]:
-        """(image, mount point) of the Space's /data: what a backup reads (podium.backup)."""
+        """(image, mount point) of the Space's /data: what a backup reads (podium.backup) and
+        the admin's disk view."""
         return self._data_paths(space_id)
 
     def has_data(self, space_id: SpaceId) -> bool:

@@ -14,10 +14,12 @@ from .builds import (
     mark_started,
 )
 from .db import Database
+from .likes import liked_spaces, likers, likes_of, set_like
 from .models import (
     ApiToken,
     Base,
     Build,
+    Like,
     Secret,
     ShareLink,
     Space,
@@ -66,9 +68,10 @@ __all__ = [
     "TokenScope", "User", "Variable", "authenticate", "create_build", "create_share_link",
     "create_space", "create_token", "create_user", "delete_secret", "delete_space",
     "delete_variable", "ensure_admin", "find_build", "find_space",
-    "find_user", "get_build", "get_space", "get_user", "latest_build", "list_builds",
+    "find_user", "get_build", "get_space", "get_user", "latest_build", "Like", "liked_spaces",
+    "likers", "likes_of", "list_builds",
     "list_secret_keys", "list_share_links", "list_spaces", "list_tokens", "list_variables",
-    "mark_finished", "mark_started", "revoke_share_link",
+    "mark_finished", "mark_started", "revoke_share_link", "set_like",
     "revoke_token", "secret_values", "set_disabled", "set_password", "set_secret", "set_stage",
     "set_variable", "update_space", "use_share_link", "utcnow", "validate_env_key",
     "verify_token",

@@ -266,6 +266,22 @@ class ShareLink(Base):
         return f"<ShareLink {self.prefix}… views={self.views}>"
 
 
+class Like(Base):
+    """One user's like of one Space: at most one row per pair (the primary key). The
+    Space's ``likes`` column is the count of its rows, kept in the same transaction."""
+
+    __tablename__ = "likes"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    space_id: Mapped[int] = mapped_column(
+        ForeignKey("spaces.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"<Like user={self.user_id} space={self.space_id}>"
+
+
 class Secret(Base):
     __tablename__ = "secrets"
     __table_args__ = (UniqueConstraint("space_id", "key"),)

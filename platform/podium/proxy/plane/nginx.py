@@ -24,6 +24,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -36,6 +37,7 @@ from podium.metrics.recorder import Recorder
 from podium.proxy.plane.base import DataPlane, require_redis
 from podium.proxy.plane.nginxlua import MODULES, NginxLayout, changes, entries, render
 from podium.proxy.plane.python import serve_python
+from podium.proxy.plane.visitlog import VisitSink
 from podium.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
 
 log = logging.getLogger("podium.proxy")
@@ -57,8 +59,15 @@ class ActivityLog:
     batch and this thread one read a second. Rotated (renamed, reopened by nginx on
     SIGUSR1) when it grows past ``rotate_bytes``."""
 
-    def __init__(self, routes: RouteTable, path: Path, rotate_bytes: int = 8 << 20) -> None:
+    def __init__(self, routes: RouteTable, path: Path, rotate_bytes: int = 8 << 20,
+                 record: Callable[[list[bytes]], None] | None = None,
+                 truncate: bool = False) -> None:
         self.routes = routes
+        # What a batch of lines becomes: activity, unless the log is another (visits).
+        self.record = record or self._record
+        # Emptied after every read (the visit log holds client addresses: they must not
+        # stay on disk). nginx appends (O_APPEND), so its next write lands at the new end.
+        self.truncate = truncate
         self.path = path
         self.rotate_bytes = rotate_bytes
         self.offset = 0
@@ -77,8 +86,7 @@ class ActivityLog:
             lines += self._read(self.path.with_suffix(".old"))
             self.path.with_suffix(".old").unlink(missing_ok=True)
             self.offset = 0
-        self._record({line.split(b" ", 1)[0] for line in lines})
-        self.metrics.send(access_lines(lines))
+        self.record(lines)
 
     def _read(self, path: Path) -> list[bytes]:
         try:
@@ -86,6 +94,11 @@ class ActivityLog:
                 file.seek(self.offset)
                 data = self.rest + file.read()
                 self.offset = file.tell()
+                if self.truncate and os.fstat(file.fileno()).st_size == self.offset:
+                    # Nothing arrived since the read (a write in between would be lost:
+                    # nginx writes a batch a second, so the window is microseconds).
+                    os.truncate(path, 0)
+                    self.offset = 0
         except FileNotFoundError:
             return []
         lines = data.split(b"\n")
@@ -101,7 +114,10 @@ class ActivityLog:
         time.sleep(0.5)
         return True
 
-    def _record(self, keys: set[bytes]) -> None:
+    def _record(self, lines: list[bytes]) -> None:
+        """The activity log's lines: request metrics, and each Space's last activity."""
+        self.metrics.send(access_lines(lines))
+        keys = {line.split(b" ", 1)[0] for line in lines}
         keys.discard(b"")
         if not keys:
             return
@@ -160,9 +176,12 @@ class NginxPlane(DataPlane):
         python_sock = _python_socket()
         run_dir = _run_dir(settings)
         activity = ActivityLog(routes, run_dir / "activity.log")
+        visits = ActivityLog(routes, run_dir / "visits.log", record=VisitSink(routes.redis),
+                             truncate=True)
         layout = NginxLayout(
             run_dir=run_dir, listen=f"{settings.proxy_host}:{settings.public_port}",
             python_port=python_sock.getsockname()[1], activity_log=activity.path,
+            visit_log=visits.path,
             control_port=free_port(), token=secrets.token_hex(16), modules=modules,
             workers=workers, shutdown_timeout=settings.drain_timeout + 30,
         )
@@ -172,12 +191,14 @@ class NginxPlane(DataPlane):
             [binary, "-p", str(run_dir), "-c", str(sync.conf), "-e", "stderr"],
             preexec_fn=die_with_parent,  # noqa: PLW1509 - a prctl only, before exec
         )
-        sync.nginx = activity.nginx = nginx
+        sync.nginx = activity.nginx = visits.nginx = nginx
         stop = threading.Event()
         threads = [
             threading.Thread(target=sync.run, args=(stop,), name="podium-nginx-sync",
                              daemon=True),
             threading.Thread(target=activity.run, args=(stop,), name="podium-activity",
+                             daemon=True),
+            threading.Thread(target=visits.run, args=(stop,), name="podium-visits",
                              daemon=True),
         ]
         for thread in threads:
@@ -201,6 +222,7 @@ class NginxPlane(DataPlane):
             for thread in threads:
                 thread.join(timeout=3)
             activity.collect()
+            visits.collect()
             routes.forget_plane(sync.plane)
 
 

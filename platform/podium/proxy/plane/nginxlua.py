@@ -54,6 +54,8 @@ class NginxLayout:
     control_port: int  # loopback: route updates from the sync thread
     token: str  # the sync thread's X-Podium-Token (hex)
     modules: Path  # where ndk_http_module.so and ngx_http_lua_module.so are
+    # Page visits nginx served (podium.proxy.plane.visits); None = not logged.
+    visit_log: Path | None = None
     workers: int = 1  # 0 = auto
     shutdown_timeout: float = 60.0  # how long an old worker may finish its requests
     dict_mb: int = 32  # ~200 bytes a Space (by host): >100k Spaces
@@ -127,4 +129,5 @@ def render(layout: NginxLayout, *, domain: str, scheme: str) -> str:
         suffix=_literal("." + domain.lower().rstrip(".")), token=_literal(layout.token),
         git_request=GIT_REQUEST, python_port=layout.python_port, listen=layout.listen,
         scheme=scheme, activity_log=layout.activity_log, control_port=layout.control_port,
+        visit_log=layout.visit_log,
     )
