@@ -21,6 +21,11 @@ from .git import DEFAULT_BRANCH, ZERO_OID, GitCommandFailed, check_repo_path, ch
 from .git import run_git as _git
 from .lfsstore import LfsStore
 
+if not hasattr(tarfile, "data_filter"):
+    # Extraction filters came in Python 3.11.4; Debian bookworm's python3.11 (3.11.2, what
+    # the platform image for compose.yaml runs on) has none: the same module, backported.
+    from backports import tarfile  # type: ignore[no-redef]
+
 HOOKS = ("pre-receive", "post-receive")
 # What the git server hands its hooks (hook.py) through git, beside the PODIUM_* settings.
 SPACE_VAR = "PODIUM_HOOK_SPACE"
