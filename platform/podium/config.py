@@ -10,8 +10,10 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from podium.errors import SettingsError
 
 ENV_PREFIX = "PODIUM_"
 
@@ -206,6 +208,21 @@ class Settings(BaseSettings):
     # ["http://127.0.0.1:8080"]; never a Space's host.
     dashboard_extra_origins: list[str] = []
 
+    # --- HTTPS (TLS terminated by the nginx-lua data plane) ---------------------------
+    # A PEM certificate (chain) and its key covering the domain and *.{domain} (every
+    # Space's host), read by nginx at start; both or neither. Setting them makes the public
+    # scheme https (tls_rule below, the one rule), so every origin, cookie (Secure) and
+    # X-Forwarded-Proto follows. The python data plane refuses them (dev and tests only).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # A plain-HTTP port on proxy_host whose every request is a 308 to the same host and
+    # path on https (e.g. 80 beside public_port 443). 0 = none; only with TLS.
+    http_port: int = Field(0, ge=0, le=65535)
+    # Strict-Transport-Security max-age (seconds, includeSubDomains: the wildcard covers
+    # every Space) sent on every https answer; 0 = no header. Browsers then refuse plain
+    # HTTP to the domain for that long, so turn it on once the certificate is settled.
+    hsts_max_age: int = Field(0, ge=0)
+
     # Bootstrap admin created on first start when no user exists.
     admin_user: str = "admin"
     admin_password: str = ""
@@ -213,6 +230,36 @@ class Settings(BaseSettings):
     # Override where runners/ and templates/ are read from (default: shipped with podium).
     runners_dir: Path | None = None
     templates_dir: Path | None = None
+
+    @model_validator(mode="after")
+    def tls_rule(self) -> Settings:
+        """TLS settings and the public scheme agree: a certificate and key together, and
+        with them the scheme is https (an explicit other scheme is refused); a plain port
+        to redirect only beside TLS. Without TLS the scheme is what is set (https behind a
+        front that terminates TLS). No I/O: the files are checked when nginx starts."""
+        if (self.tls_cert is None) != (self.tls_key is None):
+            missing = "tls_key" if self.tls_key is None else "tls_cert"
+            raise SettingsError("is needed with the other TLS setting",
+                                setting=env_name(missing),
+                                hint="set both PODIUM_TLS_CERT and PODIUM_TLS_KEY, or neither")
+        if self.tls_cert is None:
+            if self.http_port:
+                raise SettingsError("redirects plain HTTP to https, so it needs TLS",
+                                    setting=env_name("http_port"),
+                                    hint="set PODIUM_TLS_CERT and PODIUM_TLS_KEY, or unset it")
+            return self
+        if "scheme" in self.model_fields_set and self.scheme != "https":
+            raise SettingsError(f"is {self.scheme!r}, but TLS is on: the scheme is https",
+                                setting=env_name("scheme"), hint="unset PODIUM_SCHEME")
+        if self.http_port and self.http_port == self.public_port:
+            raise SettingsError("is the https port too", setting=env_name("http_port"),
+                                hint="pick another port (80 beside PODIUM_PUBLIC_PORT=443)")
+        self.scheme = "https"
+        return self
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
 
     def startup_timeout_for(self, requested: int | None) -> int:
         """Seconds a Space gets to start: its README's ``startup_duration_timeout`` (None:

@@ -76,7 +76,8 @@ def upstreams(counts: Counter[str]) -> Iterator[tuple[ServerThread, ServerThread
 
 @contextmanager
 def running_plane(
-    redis_url: str, data: Path, plane: str, workers: int = 1
+    redis_url: str, data: Path, plane: str, workers: int = 1,
+    env: dict[str, str] | None = None,
 ) -> Iterator[tuple[int, Path]]:
     """`python -m podium.proxy` with the named data plane, as `podium proxy` runs it; yields
     its public port and nginx's run directory, and checks on the way out that it stopped
@@ -86,7 +87,7 @@ def running_plane(
            "PODIUM_PUBLIC_PORT": str(port), "PODIUM_PROXY_HOST": "127.0.0.1",
            "PODIUM_DATA_DIR": str(data), "PODIUM_API_PORT": str(free_port()),
            "PODIUM_PROXY_DATA_PLANE": plane, "PODIUM_SECRET_KEY": "test-key",
-           "PODIUM_PROXY_WORKERS": str(workers)}
+           "PODIUM_PROXY_WORKERS": str(workers), **(env or {})}
     log = (data / "proxy.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "podium.proxy"], env=env, stdout=log,
                             stderr=subprocess.STDOUT)

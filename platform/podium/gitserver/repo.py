@@ -25,6 +25,11 @@ from .relay import PYTHON_VAR as PYTHON_VAR
 from .relay import SPACE_VAR as SPACE_VAR
 from .relay import repo_size as repo_size
 
+if not hasattr(tarfile, "data_filter"):
+    # Extraction filters came in Python 3.11.4; Debian bookworm's python3.11 (3.11.2, what
+    # the platform image for compose.yaml runs on) has none: the same module, backported.
+    from backports import tarfile  # type: ignore[no-redef]
+
 HOOKS = ("pre-receive", "post-receive")
 # The hooks run relay.py: the standard library only, so a push does not wait for two
 # processes importing the platform (the in-process hook.py is its fallback).

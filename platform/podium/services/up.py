@@ -46,7 +46,9 @@ def _wait_http(url: str, timeout: float, supervisor: Supervisor, role: str) -> N
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=2).status_code < 500:
+            # A liveness probe on loopback: with HTTPS the certificate names the public
+            # domain, never 127.0.0.1, so it is not checked here.
+            if httpx.get(url, timeout=2, verify=False).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
@@ -118,7 +120,7 @@ def start_platform(settings: Settings, *, demo: bool = True, say: Say = print) -
         supervisor.start()
         _wait_http(f"http://{settings.api_host}:{settings.api_port}/api/health", 60,
                    supervisor, "api")
-        _wait_http(f"http://127.0.0.1:{settings.public_port}/api/health", 60,
+        _wait_http(f"{settings.scheme}://127.0.0.1:{settings.public_port}/api/health", 60,
                    supervisor, "proxy")
         demo_id = ensure_demo_space(settings, platform) if demo else None
         platform.close()  # inside the try: an interrupt here must still stop the children

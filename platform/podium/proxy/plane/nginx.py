@@ -37,6 +37,7 @@ from podium.metrics.recorder import Recorder
 from podium.proxy.plane.base import DataPlane, require_redis
 from podium.proxy.plane.nginxlua import MODULES, NginxLayout, changes, entries, render
 from podium.proxy.plane.python import serve_python
+from podium.proxy.plane.tls import check as check_tls
 from podium.proxy.plane.visitlog import VisitSink
 from podium.routes import HEARTBEAT_SECONDS, TOUCH_INTERVAL, RouteTable
 
@@ -171,6 +172,7 @@ class NginxPlane(DataPlane):
 
     def serve(self, *, workers: int = 1) -> None:
         settings = self.settings
+        tls = check_tls(settings)  # before anything starts: a bad pair is the operator's
         binary, modules = _binary(settings)
         routes = RouteTable(redis.Redis.from_url(require_redis(settings)))
         python_sock = _python_socket()
@@ -183,7 +185,7 @@ class NginxPlane(DataPlane):
             python_port=python_sock.getsockname()[1], activity_log=activity.path,
             visit_log=visits.path,
             control_port=free_port(), token=secrets.token_hex(16), modules=modules,
-            workers=workers, shutdown_timeout=settings.drain_timeout + 30,
+            workers=workers, shutdown_timeout=settings.drain_timeout + 30, tls=tls,
         )
         sync = RouteSync(layout, routes)
         sync.conf.write_text(render(layout, domain=settings.domain, scheme=settings.scheme))

@@ -45,6 +45,22 @@ _TEMPLATES = jinja2.Environment(
     undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
+# A file path inside a quoted nginx string: no quote, backslash, "$" or control character.
+_PATH = re.compile(r'^[^"\\$\x00-\x1f\x7f]+$')
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tls:
+    """What the public server needs to terminate TLS (podium.proxy.plane.tls checks the
+    files first), and the plain-HTTP listener that redirects to it."""
+
+    cert: Path
+    key: Path
+    https_port: int  # the public port, written into the redirects when not 443
+    http_listen: str | None = None  # "0.0.0.0:80": 308 to https; None = no plain port
+    hsts_max_age: int = 0  # 0 = no Strict-Transport-Security header
+
+
 @dataclass(frozen=True, kw_only=True)
 class NginxLayout:
     run_dir: Path  # pid file and temp paths
@@ -59,6 +75,7 @@ class NginxLayout:
     workers: int = 1  # 0 = auto
     shutdown_timeout: float = 60.0  # how long an old worker may finish its requests
     dict_mb: int = 32  # ~200 bytes a Space (by host): >100k Spaces
+    tls: Tls | None = None  # None: the public server speaks plain HTTP
 
 
 MODULES = ("ndk_http_module.so", "ngx_http_lua_module.so")  # ndk first: lua needs it
@@ -120,7 +137,19 @@ def _literal(value: str) -> str:
     return value
 
 
+def _path(path: Path) -> Path:
+    if _PATH.match(str(path)) is None:
+        raise ValueError(f"not a path nginx can be given: {str(path)!r}")
+    return path
+
+
 def render(layout: NginxLayout, *, domain: str, scheme: str) -> str:
+    tls = layout.tls
+    if tls is not None:
+        assert scheme == "https", "TLS settings make the scheme https (Settings.tls_rule)"
+        tls = Tls(cert=_path(tls.cert.resolve()), key=_path(tls.key.resolve()),
+                  https_port=tls.https_port, http_listen=tls.http_listen,
+                  hsts_max_age=tls.hsts_max_age)
     return _TEMPLATES.get_template("nginx.conf.j2").render(
         modules=[layout.modules / name for name in MODULES],
         workers=layout.workers if layout.workers > 0 else "auto",
@@ -130,4 +159,6 @@ def render(layout: NginxLayout, *, domain: str, scheme: str) -> str:
         git_request=GIT_REQUEST, python_port=layout.python_port, listen=layout.listen,
         scheme=scheme, activity_log=layout.activity_log, control_port=layout.control_port,
         visit_log=layout.visit_log,
+        tls=tls, https_suffix="" if tls is None or tls.https_port == 443 else
+        f":{tls.https_port}",
     )

@@ -8,7 +8,8 @@ from typing import Any
 import redis.asyncio as aioredis
 import uvicorn
 
-from podium.config import Settings
+from podium.config import Settings, env_name
+from podium.errors import SettingsError
 from podium.proxy.app import create_proxy_app
 from podium.proxy.plane.base import DataPlane, require_redis
 
@@ -54,4 +55,11 @@ class PythonPlane(DataPlane):
     name = "python"
 
     def serve(self, *, workers: int = 1) -> None:
+        if self.settings.tls:
+            # TLS ends at nginx only: this plane is for development and tests, and serving
+            # https from uvicorn would be a second, untested TLS setup.
+            raise SettingsError(
+                "the python data plane does not serve HTTPS", setting=env_name("tls_cert"),
+                hint="use PODIUM_PROXY_DATA_PLANE=nginx-lua, or unset PODIUM_TLS_CERT and "
+                     "PODIUM_TLS_KEY")
         serve_python(self.settings, workers=workers)
