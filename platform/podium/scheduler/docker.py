@@ -47,6 +47,7 @@ from podium.scheduler.base import (
     Instance,
     RuntimeFailure,
 )
+from podium.scheduler.budget import Usage, cgroup_usage
 from podium.scheduler.docker_events import follow_events
 from podium.scheduler.spec import RunSpec
 from podium.scheduler.storage import Storage
@@ -56,6 +57,8 @@ NETWORK = "podium-spaces"
 STOP_TIMEOUT_S = 10
 HEALTH_LABEL = "podium.health_path"
 SLOW_START_S = 10.0
+
+FREEZE_TRIES = 3
 
 
 class DockerBackend(Backend):
@@ -184,7 +187,17 @@ class DockerBackend(Backend):
         return self._instance(container)
 
     def freeze(self, instance: Instance) -> None:
-        self._container(instance.id).pause()
+        # runc gives up ("unable to freeze") when the cgroup's tasks keep waking while it
+        # freezes, which a busy host makes likelier; the next try usually holds.
+        container = self._container(instance.id)
+        for attempt in range(FREEZE_TRIES):
+            try:
+                container.pause()
+                return
+            except docker.errors.APIError as exc:
+                if "unable to freeze" not in str(exc) or attempt == FREEZE_TRIES - 1:
+                    raise ServiceUnavailable(f"could not freeze {instance.name}: {exc}") from exc
+                time.sleep(0.1 * (attempt + 1))
 
     def thaw(self, instance: Instance) -> Instance:
         container = self._container(instance.id)
@@ -215,6 +228,9 @@ class DockerBackend(Backend):
                 raise
             return  # the other removal releases the layer
         self.storage.release_layer(instance.name, upper)
+
+    def usage(self, instance: Instance) -> Usage | None:
+        return cgroup_usage(instance.pid) if instance.pid else None
 
     def collect_garbage(self) -> list[str]:
         """Release the layer images of containers that no longer exist (removed by hand, or
@@ -379,4 +395,5 @@ class DockerBackend(Backend):
             upstream=f"http://{ip}:{port}" if running and ip else None,
             health_path=labels.get(HEALTH_LABEL, "/"),
             image=str(container.attrs.get("Config", {}).get("Image", "")),
+            pid=int(state.get("Pid") or 0),
         )
