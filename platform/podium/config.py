@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     # Seconds without traffic before a Space sleeps deeply: its container is removed (Spaces'
     # free tier: 48 h; it is frozen after freeze_after before that). 0 = never sleeps.
     sleep_time: int = 48 * 3600
+    # -- Shared dependency cache (issue 14 item 3; builder/wheelhouse.py) --
+    # A platform step downloads the wheels of a Space's requirements into data_dir/wheelhouse
+    # (wheels only, from the index, running no Space code) and the build installs them with
+    # uv from its own copy: overlapping requirements are not downloaded again, and the
+    # `+ scipy` rebuild takes seconds instead of pip's minute. Off = pip from the index only.
+    dependency_cache: bool = True
+
     # -- Idle Spaces cost nothing (issue 14 item 4; scheduler/service.py, budget.py) --
     # Seconds without traffic (open websockets and event streams count as traffic) before a
     # running Space is frozen (light sleep: cgroup freezer, 0 CPU, memory kept, a request

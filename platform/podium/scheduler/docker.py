@@ -58,7 +58,7 @@ STOP_TIMEOUT_S = 10
 HEALTH_LABEL = "podium.health_path"
 SLOW_START_S = 10.0
 
-FREEZE_TRIES = 3
+FREEZE_TRIES = 5
 
 
 class DockerBackend(Backend):
@@ -197,7 +197,7 @@ class DockerBackend(Backend):
             except docker.errors.APIError as exc:
                 if "unable to freeze" not in str(exc) or attempt == FREEZE_TRIES - 1:
                     raise ServiceUnavailable(f"could not freeze {instance.name}: {exc}") from exc
-                time.sleep(0.1 * (attempt + 1))
+                time.sleep(0.2 * (attempt + 1))
 
     def thaw(self, instance: Instance) -> Instance:
         container = self._container(instance.id)
