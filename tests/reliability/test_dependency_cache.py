@@ -7,7 +7,7 @@ Two attacking Spaces build first on the same engine, build bridge and data dir:
 - a Gradio Space whose requirements.txt tries to steer the cache's fill to its own poisoned
   wheel (``--find-links``, ``six @ file://...``, another index), the wheel in its repo.
 Then a victim Space needing ``six==1.17.0`` builds from the cache, and must get the wheel
-PyPI publishes: its sha256 is checked against PyPI's JSON API, and the installed module
+PyPI publishes: its sha256 is checked against PyPI's index (PEP 691 JSON), and the installed module
 against the wheel's.
 """
 
@@ -133,30 +133,33 @@ def test_one_spaces_build_cannot_poison_the_cache_another_installs_from(
         # 3. The victim.
         lines.clear()
         victim = template(tmp_path, "victim")
-        (victim / "requirements.txt").write_text("six==1.17.0\n")
+        # A line of its own: its install step runs now, never an earlier run's layer.
+        (victim / "requirements.txt").write_text(f"# {uuid.uuid4().hex}\nsix==1.17.0\n")
         build("victim", victim)
     finally:
         for ref in built[:-1]:
             docker_client.images.remove(ref, force=True, noprune=True)
     text = "\n".join(lines)
     assert "dependency cache:" in text
-    assert "does not hold every requirement" not in text  # installed from the cache
+    assert not any(x.startswith("podium: the dependency cache does not hold") for x in lines)
 
     cached = cache_dir(settings) / SIX
     assert cached.is_file() and cached.read_bytes() != poison
-    published = httpx.get("https://pypi.org/pypi/six/1.17.0/json", timeout=30,
-                          verify=str(settings.ca_bundle)).json()
-    digests = {f["filename"]: f["digests"]["sha256"] for f in published["urls"]}
+    published = httpx.get(  # the index's own JSON page (PEP 691), as pip reads it
+        "https://pypi.org/simple/six/", timeout=30, verify=str(settings.ca_bundle),
+        headers={"accept": "application/vnd.pypi.simple.v1+json"}).json()
+    digests = {f["filename"]: f["hashes"]["sha256"] for f in published["files"]}
     assert hashlib.sha256(cached.read_bytes()).hexdigest() == digests[SIX]
 
     with zipfile.ZipFile(cached) as archive:
         genuine = hashlib.sha256(archive.read("six.py")).hexdigest()
     try:
         out = docker_client.containers.run(
-            built[-1], ["python", "-c", "import hashlib, six; "
+            built[-1], ["python", "-c", "import hashlib, importlib.metadata as m, six; "
+                        "print(m.distribution('six').read_text('INSTALLER').strip()); "
                         "print(hashlib.sha256(open(six.__file__, 'rb').read()).hexdigest())"],
             remove=True, network_mode="none",
         ).decode().split()
     finally:
         docker_client.images.remove(built[-1], force=True, noprune=True)
-    assert out[-1] == genuine
+    assert out[-2:] == ["uv", genuine]  # installed by uv from the cache, the genuine file
