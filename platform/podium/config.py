@@ -143,8 +143,27 @@ class Settings(BaseSettings):
     # dashboard, API and proxy stay fast while Spaces spin on every core. Empty = off.
     space_cgroup_parent: str = "/podium-spaces"
     space_cpu_shares: int = Field(128, ge=2, le=262144)
-    # Seconds without traffic before a Space sleeps (Spaces' free tier: 48 h). 0 = never.
+    # Seconds without traffic before a Space sleeps deeply: its container is removed (Spaces'
+    # free tier: 48 h; it is frozen after freeze_after before that). 0 = never sleeps.
     sleep_time: int = 48 * 3600
+    # -- Shared dependency cache (issue 14 item 3; builder/wheelhouse.py) --
+    # A platform step downloads the wheels of a Space's requirements into data_dir/wheelhouse
+    # (wheels only, from the index, running no Space code) and the build installs them with
+    # uv from its own copy: overlapping requirements are not downloaded again, and the
+    # `+ scipy` rebuild takes seconds instead of pip's minute. Off = pip from the index only.
+    dependency_cache: bool = True
+
+    # -- Idle Spaces cost nothing (issue 14 item 4; scheduler/service.py, budget.py) --
+    # Seconds without traffic (open websockets and event streams count as traffic) before a
+    # running Space is frozen (light sleep: cgroup freezer, 0 CPU, memory kept, a request
+    # thaws it in ~0.1 s). An idle Gradio app spins ~6 % of a core on its own, so minutes,
+    # not hours. Never later than the Space's sleep time; 0 = freeze only at sleep_time.
+    freeze_after: int = Field(300, ge=0)
+    # Memory the Spaces' containers may hold together (like "16g"; "0" = no budget): over
+    # it, frozen Spaces are removed (deep sleep), least recently used first, so that most
+    # wakes stay thaws. sleep_time still removes a Space's container after that long idle.
+    spaces_memory_budget: str = "0"
+
     # Seconds an app gets to answer HTTP after its container started, when its README sets
     # no startup_duration_timeout.
     startup_timeout: int = 1800

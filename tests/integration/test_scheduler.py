@@ -32,6 +32,7 @@ from podium.scheduler.reconcile import reconcile
 from podium.scheduler.records import Desired
 from podium.scheduler.service import Scheduler
 from podium.scheduler.spec import RunSpec
+from podium.scheduler.usage import space_usage
 from podium.spaces.stage import Stage
 from tests.conftest import build_image, require
 
@@ -513,7 +514,7 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     spec.sleep_time = 60
     first = scheduler.deploy(spec)
     assert timed(redis_conn, DEPLOY, "first") == 1  # the metrics (podium.metrics)
-    cpu, memory = backend.usage()[space.key]
+    cpu, memory = space_usage(backend)[space.key]
     assert cpu > 0 and memory > 0
     now = time.time()
     routes.touch(space.key, now=now)
@@ -537,12 +538,14 @@ def test_sleep_freezes_then_stops_and_wakes_and_pause_does_not(
     assert route is not None and route.stage == Stage.RUNNING
     assert get(route.upstream).text.startswith("v1")
 
-    # Deep sleep: frozen for longer than freeze_s, the container goes; a wake starts afresh.
-    later = time.time() + spec.sleep_time + 1
-    assert scheduler.idle_check(later) == [space.key]
-    scheduler.idle_check(later + scheduler.freeze_s - 1)
+    # Deep sleep: idle for its sleep time, the container goes; a wake starts afresh.
+    # (freeze_after shorter than the sleep time: frozen first, removed at sleep_time.)
+    scheduler.settings = settings.model_copy(update={"freeze_after": 10})
+    woke = time.time()
+    assert scheduler.idle_check(woke + 11) == [space.key]
+    scheduler.idle_check(woke + spec.sleep_time - 1)
     assert [i.frozen for i in backend.list_instances(space.key)] == [True]
-    scheduler.idle_check(later + scheduler.freeze_s + 1)
+    scheduler.idle_check(woke + spec.sleep_time + 1)
     assert backend.list_instances(space.key) == []
     assert routes.get(space.key).stage == Stage.SLEEPING  # type: ignore[union-attr]
     woken = scheduler.wake(space.key)

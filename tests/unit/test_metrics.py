@@ -25,7 +25,6 @@ from podium.metrics.catalog import (
 from podium.metrics.events import PhaseClock, access_lines, build_finished
 from podium.metrics.exporter import histogram
 from podium.metrics.recorder import Batch, histogram_field, series_field
-from podium.scheduler.usage import cpu_seconds, memory_in_use
 from podium.spaces.stage import BuildPhase, BuildStatus
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -120,17 +119,6 @@ def test_histogram_renders_cumulative_buckets_and_count() -> None:
     assert samples[("podium_wake_seconds_sum", None)] == pytest.approx(130.25)
 
 
-def test_container_usage_as_docker_stats_counts_it() -> None:
-    v1 = {"cpu_stats": {"cpu_usage": {"total_usage": 7_966_230_845}},
-          "memory_stats": {"usage": 151_789_568, "stats": {"total_inactive_file": 8192}}}
-    v2 = {"cpu_stats": {"cpu_usage": {"total_usage": 2_000_000_000}},
-          "memory_stats": {"usage": 1000, "stats": {"inactive_file": 400}}}
-    assert cpu_seconds(v1) == pytest.approx(7.966230845)
-    assert memory_in_use(v1) == 151_789_568 - 8192
-    assert (cpu_seconds(v2), memory_in_use(v2)) == (2.0, 600.0)
-    assert (cpu_seconds({}), memory_in_use({})) == (0.0, 0.0)  # a container just gone
-
-
 def test_the_listener_is_loopback_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("PODIUM_METRICS_HOST", "PODIUM_METRICS_PORT"):
         monkeypatch.delenv(name, raising=False)
@@ -155,3 +143,34 @@ def test_readme_lists_every_metric_with_its_type_and_labels() -> None:
     assert set(rows) == {m.exposed for m in CATALOG}
     assert all(m.buckets for m in CATALOG if m.kind is Kind.HISTOGRAM)
     assert json.loads(series_field(("a b", "c"))) == ["a b", "c"]
+
+
+def test_container_usage_is_read_from_its_cgroup_v1_and_v2(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """What the metrics and the memory budget both read (scheduler.budget.cgroup_usage):
+    memory less the inactive page cache, and the CPU time of the container's cgroup."""
+    from podium.scheduler.budget import cgroup_usage
+
+    proc, root = tmp_path / "proc", tmp_path / "cgroup"
+    (proc / "7").mkdir(parents=True)
+    (proc / "7" / "cgroup").write_text(
+        "4:memory:/podium-spaces/c1\n3:cpu,cpuacct:/podium-spaces/c1\n")
+    memory = root / "memory" / "podium-spaces" / "c1"
+    cpu = root / "cpu,cpuacct" / "podium-spaces" / "c1"
+    memory.mkdir(parents=True)
+    cpu.mkdir(parents=True)
+    (memory / "memory.usage_in_bytes").write_text("151789568\n")
+    (memory / "memory.stat").write_text("cache 10\ntotal_inactive_file 8192\n")
+    (cpu / "cpuacct.usage").write_text("7966230845\n")
+    used = cgroup_usage(7, proc=proc, root=root)
+    assert used is not None and (used.memory, used.cpu_ns) == (151_789_568 - 8192, 7_966_230_845)
+
+    (proc / "8").mkdir()
+    (proc / "8" / "cgroup").write_text("0::/podium-spaces/c2\n")
+    unified = root / "podium-spaces" / "c2"
+    unified.mkdir(parents=True)
+    (unified / "memory.current").write_text("1000\n")
+    (unified / "memory.stat").write_text("inactive_file 400\n")
+    (unified / "cpu.stat").write_text("usage_usec 2000000\nuser_usec 1\n")
+    used = cgroup_usage(8, proc=proc, root=root)
+    assert used is not None and (used.memory, used.cpu_ns) == (600, 2_000_000_000)
+    assert cgroup_usage(9, proc=proc, root=root) is None  # a container just gone

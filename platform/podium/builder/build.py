@@ -12,11 +12,11 @@ from pathlib import Path
 
 import docker
 
-from podium.builder import constraints
+from podium.builder import constraints, wheelhouse
 from podium.builder.context import prepare_own_context, prepare_sdk_context, repo_files
 from podium.builder.engine import BuildStream, build_limits, stream_build
 from podium.builder.packs import PACKS, BuildPack, RenderContext, pick_pack
-from podium.builder.packs.base import IMAGE_FILES
+from podium.builder.packs.base import BUILD_DIR, IMAGE_FILES, REQUIREMENTS_FILE
 from podium.builder.progress import PhaseTracker, failure_reason, step_phases
 from podium.builder.sdk import SdkChoice, choose_sdk
 from podium.config import Settings
@@ -62,8 +62,9 @@ def build_space_image(
     if not pack.own_context:
         _require_base_image(client, settings.base_image)
     ref = space_id.image_ref(commit[:COMMIT_TAG_LEN])
+    wheels = _cached_wheels(settings, client, pack, files, source_dir, sdk, log)
     render_ctx = _render_context(settings, space_id, commit, config, files, pack, sdk,
-                                 source_dir)
+                                 source_dir, wheels)
     dockerfile = pack.render(render_ctx)
     tmp_root = settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
@@ -74,6 +75,8 @@ def build_space_image(
         dockerfile_path = _write_context(
             settings, pack, source_dir, context_dir, dockerfile, runners, sdk,
         )
+        if wheels.uv is not None:
+            wheelhouse.stage(settings, wheels, context_dir / BUILD_DIR)
         tracker = PhaseTracker(step_phases(dockerfile))
         log(BuildPhase.CLONE, f"building {ref}")
 
@@ -106,6 +109,7 @@ def build_space_image(
 def _render_context(
     settings: Settings, space_id: SpaceId, commit: str, config: SpaceConfig,
     files: frozenset[str], pack: BuildPack, sdk: SdkChoice, source_dir: Path,
+    wheels: wheelhouse.Wheels,
 ) -> RenderContext:
     """Everything the pack's Dockerfile template is rendered from."""
     return RenderContext(
@@ -115,8 +119,22 @@ def _render_context(
         extra_index_url=bool(settings.extra_index_url), source_dir=source_dir,
         rewritten=frozenset(sdk.rewritten),
         labels=_labels(space_id, commit, pack.sdk, sdk.version, config.app_port),
-        egress_allow=settings.egress_allow,
+        egress_allow=settings.egress_allow, wheels=wheels.uv is not None,
     )
+
+
+def _cached_wheels(
+    settings: Settings, client: docker.DockerClient, pack: BuildPack, files: frozenset[str],
+    source_dir: Path, sdk: SdkChoice, log: BuildLog,
+) -> wheelhouse.Wheels:
+    """The wheels of the Space's requirements from the shared dependency cache (filled
+    first by a platform step: builder/wheelhouse.py), if it is on and they have any."""
+    if not (settings.dependency_cache and pack.installs_sdk and REQUIREMENTS_FILE in files):
+        return wheelhouse.Wheels((), None)
+    raw = sdk.rewritten.get(REQUIREMENTS_FILE) or (source_dir / REQUIREMENTS_FILE).read_bytes()
+    chosen = constraints.select(runners_dir(settings), pack.sdk, sdk.version)
+    return wheelhouse.fill(settings, client, raw.decode(errors="replace"), chosen.text(),
+                           lambda line: log(BuildPhase.CLONE, line))
 
 
 def _read_config(

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
+from podium.scheduler.budget import Usage
 from podium.scheduler.spec import RunSpec
 
 # Labels every Space container carries; reconciliation trusts only these.
@@ -43,6 +44,7 @@ class Instance:
     upstream: str | None = None
     health_path: str = "/"
     image: str = ""
+    pid: int = 0  # the container's init process on the host (0 when not running)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,10 +158,10 @@ class Backend(ABC):
     def remove_volume(self, space_id: SpaceId) -> None:
         """Delete a Space's persistent /data (only when the Space is deleted)."""
 
-    def usage(self) -> dict[str, tuple[float, float]]:
-        """CPU seconds and memory bytes of each Space's running containers, by Space key,
-        for the metrics. Backends that cannot tell keep this default: none."""
-        return {}
+    def usage(self, instance: Instance) -> Usage | None:
+        """What the container uses now (memory, CPU time), for the memory budget; None
+        when it is unknown (the budget then leaves the Space alone)."""
+        return None
 
     def collect_garbage(self) -> list[str]:
         """Free what containers that no longer exist left behind (mounts, images); returns

@@ -47,10 +47,10 @@ from podium.scheduler.base import (
     Instance,
     RuntimeFailure,
 )
+from podium.scheduler.budget import Usage, cgroup_usage
 from podium.scheduler.docker_events import follow_events
 from podium.scheduler.spec import RunSpec
 from podium.scheduler.storage import Storage
-from podium.scheduler.usage import docker_usage
 from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
 
 NETWORK = "podium-spaces"
@@ -60,6 +60,8 @@ SLOW_START_S = 10.0
 # While waiting for an app: how often the engine is asked whether its container still runs
 # (the app itself is probed every poll).
 INSPECT_EVERY_S = 0.5
+
+FREEZE_TRIES = 5
 
 
 class DockerBackend(Backend):
@@ -188,7 +190,17 @@ class DockerBackend(Backend):
         return self._instance(container)
 
     def freeze(self, instance: Instance) -> None:
-        self._container(instance.id).pause()
+        # runc gives up ("unable to freeze") when the cgroup's tasks keep waking while it
+        # freezes, which a busy host makes likelier; the next try usually holds.
+        container = self._container(instance.id)
+        for attempt in range(FREEZE_TRIES):
+            try:
+                container.pause()
+                return
+            except docker.errors.APIError as exc:
+                if "unable to freeze" not in str(exc) or attempt == FREEZE_TRIES - 1:
+                    raise ServiceUnavailable(f"could not freeze {instance.name}: {exc}") from exc
+                time.sleep(0.2 * (attempt + 1))
 
     def thaw(self, instance: Instance) -> Instance:
         container = self._container(instance.id)
@@ -219,6 +231,9 @@ class DockerBackend(Backend):
                 raise
             return  # the other removal releases the layer
         self.storage.release_layer(instance.name, upper)
+
+    def usage(self, instance: Instance) -> Usage | None:
+        return cgroup_usage(instance.pid) if instance.pid else None
 
     def collect_garbage(self) -> list[str]:
         """Release the layer images of containers that no longer exist (removed by hand, or
@@ -333,10 +348,6 @@ class DockerBackend(Backend):
         if pending:
             yield pending.decode("utf-8", "replace").rstrip("\r")
 
-    def usage(self) -> dict[str, tuple[float, float]]:
-        labels = [f"{ROLE_LABEL}={ROLE_SPACE}", f"{SCOPE_LABEL}={self.scope}"]
-        return docker_usage(self.client, labels, KEY_LABEL)
-
     # -- engine events -------------------------------------------------------------------
 
     def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
@@ -398,4 +409,5 @@ class DockerBackend(Backend):
             upstream=f"http://{ip}:{port}" if running and ip else None,
             health_path=labels.get(HEALTH_LABEL, "/"),
             image=str(container.attrs.get("Config", {}).get("Image", "")),
+            pid=int(state.get("Pid") or 0),
         )

@@ -23,7 +23,7 @@ from podium.metrics.catalog import DEPLOY, WAKE
 from podium.metrics.recorder import Recorder
 from podium.names import SpaceId
 from podium.routes import RouteTable
-from podium.scheduler import starts
+from podium.scheduler import idle, starts
 from podium.scheduler.base import Backend, Instance
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
@@ -60,10 +60,11 @@ class Scheduler:
         self.on_change = on_change
         self.drain_s = drain_s
         self.slots = start_slots(settings.deploy_slots)
-        # Sleep has two depths: first the Space is frozen (memory kept, no CPU; wakes in
-        # milliseconds), after freeze_s it is stopped (memory freed; a wake then pays the
-        # app's start, seconds for Gradio). 0 = stop at once. See bench/wake.py. A backend
-        # that cannot freeze (Swarm) always sleeps deep.
+        # Sleep has two depths (scheduler/idle.py): first the Space is frozen (memory kept,
+        # no CPU; wakes in milliseconds), later its container is removed (memory freed; a
+        # wake then pays the app's start, seconds for Gradio). freeze_s=0: sleep removes
+        # the container at once, never freezing. See bench/wake.py. A backend that cannot
+        # freeze (Swarm) always sleeps deep.
         self.freeze_s = freeze_s if backend.can_freeze else 0.0
 
     # -- deploys -------------------------------------------------------------------------
@@ -171,16 +172,15 @@ class Scheduler:
             record = self.records.get(space_key)
             if not got or record is None or record.desired is not Desired.RUNNING:
                 return False
-            if idle_before is not None and not self._idle(space_key, record, idle_before):
+            if idle_before is not None and not idle.is_idle(self, space_key, record,
+                                                            idle_before):
                 return False
             self.routes.put(route_for(record.spec, None, Stage.SLEEPING))
             # A frozen container would hang a request still sent to it instead of waking it.
             self._move_traffic_off(space_key)
             freeze = self.freeze_s > 0
             for instance in self.backend.list_instances(space_key):
-                if freeze and instance.running:
-                    self.backend.freeze(instance)
-                else:
+                if not (freeze and instance.running and self._froze(instance)):
                     self._discard(instance)
             self.records.set_desired(
                 space_key, Desired.SLEEPING, None if freeze else "", at=idle_before
@@ -188,22 +188,14 @@ class Scheduler:
             self.reporter(space_key, None)(Stage.SLEEPING, None)
             return True
 
-    def _deepen(self, space_key: str, now: float) -> bool:
-        """Remove the container of a Space frozen for longer than ``freeze_s``, freeing its
-        memory. Its next wake starts a fresh container: bench/wake.py measured restarting
-        the stopped one no faster (image layers sit in the page cache either way), and a
-        fresh one picks up current secrets and a clean disk, as on Spaces."""
-        with self.locked(space_key, wait=0) as got:
-            record = self.records.get(space_key)
-            if not got or record is None or record.desired is not Desired.SLEEPING:
-                return False
-            if now - record.slept_at < self.freeze_s:
-                return False
-            found = self.backend.list_instances(space_key)
-            for instance in found:
-                self._discard(instance)
-            self.records.set_desired(space_key, Desired.SLEEPING, "", at=record.slept_at)
-            return bool(found)
+    def _froze(self, instance: Instance) -> bool:
+        """Freeze, or say it failed (the caller then removes the container: deep sleep)."""
+        try:
+            self.backend.freeze(instance)
+        except PodiumError as err:
+            log.warning("%s; removing it instead", err.message)
+            return False
+        return True
 
     def wake(self, space_key: str, on_stage: OnStage | None = None) -> Instance | None:
         """Bring a sleeping Space back (None if it is paused, failed or unknown)."""
@@ -295,27 +287,10 @@ class Scheduler:
     # -- idle and reconciliation ---------------------------------------------------------
 
     def idle_check(self, now: float | None = None) -> list[str]:
-        """Put to sleep every running Space idle for longer than its sleep time (and stop
-        those frozen for longer than ``freeze_s``). Returns the Spaces put to sleep."""
-        now = time.time() if now is None else now
-        slept = []
-        for key in self.records.keys():
-            record = self.records.get(key)
-            if record is not None and record.desired is Desired.SLEEPING:
-                self._deepen(key, now)
-            if record is None or record.desired is not Desired.RUNNING:
-                continue
-            if record.spec.sleep_time <= 0 or not self._idle(key, record, now):
-                continue
-            if self.sleep(key, idle_before=now):
-                slept.append(key)
-        return slept
-
-    def _idle(self, space_key: str, record: SpaceRecord, now: float) -> bool:
-        if record.spec.sleep_time <= 0 or self.routes.open_streams(space_key) > 0:
-            return False
-        last = max(self.routes.last_activity(space_key) or 0.0, record.started_at)
-        return now - last >= record.spec.sleep_time
+        """Freeze the idle running Spaces, remove the containers of those asleep for their
+        sleep time or over the memory budget (scheduler/idle.py). Returns the Spaces frozen
+        (or put to sleep) by this pass."""
+        return idle.idle_check(self, now)
 
     # -- logs and lookups ----------------------------------------------------------------
 

@@ -63,6 +63,9 @@ class RenderContext:
     labels: dict[str, str] = field(default_factory=dict)
     # Settings.egress_allow: registries on private networks an admin opened (docker pack).
     egress_allow: str = ""
+    # BUILD_DIR holds wheels/ (the requirements' wheels from the shared dependency cache)
+    # and uv, which installs them without the index (builder/wheelhouse.py).
+    wheels: bool = False
 
     def has(self, name: str) -> bool:
         return name in self.files
