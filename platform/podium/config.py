@@ -206,8 +206,8 @@ class Settings(BaseSettings):
     # Port 0 = no metrics listener.
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(9464, ge=0, le=65535)
-    # Seconds between the scheduler's samples of its Space containers' CPU and memory (one
-    # cheap engine call per running container, off the request path). 0 = not sampled.
+    # Seconds between the scheduler's samples of its Space containers' CPU and memory (their
+    # cgroup files, no engine call; off the request path). 0 = not sampled.
     metrics_usage_interval: float = Field(15.0, ge=0)
 
     # Password guessing (dashboard and API login, git basic auth): failed checks are counted
