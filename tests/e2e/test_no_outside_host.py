@@ -60,9 +60,16 @@ class Recorder:
     def outside(self) -> list[str]:
         return sorted({s for s in self.seen if not self.inside(s.split(" ", 1)[1])})
 
-    def check(self, stage: str) -> None:
-        """Fail naming every outside URL asked for so far (``stage``: where they were)."""
-        assert self.outside() == [], f"after {stage}:\n" + "\n".join(self.outside())
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Fail naming every outside URL asked for by the end of stage ``name``, also when
+        the page did not work (a refused outside request may be why)."""
+        try:
+            yield
+        except Exception as exc:
+            raise AssertionError(f"{name}: {exc}\noutside URLs so far:\n"
+                                 + "\n".join(self.outside())) from exc
+        assert self.outside() == [], f"after {name}:\n" + "\n".join(self.outside())
 
     def attach(self, context: Any) -> None:
         context.on("request", lambda r: self.note("request", r.url))
@@ -138,38 +145,34 @@ def test_gradio_streamlit_dashboard_and_embed_call_no_outside_host(podium_up: Po
         recorder.attach(context)
         page = context.new_page()
 
-        # The Gradio Space as a top-level page, used once.
-        page.goto(podium_up.space_host_url(GRADIO))
-        _use_gradio(page)
-        _settle(page)
-        recorder.check("the Gradio Space's page")
+        with recorder.stage("the Gradio Space's page"):  # top-level, used once
+            page.goto(podium_up.space_host_url(GRADIO))
+            _use_gradio(page)
+            _settle(page)
 
-        # The Streamlit Space, rendered over its websocket.
-        page.goto(podium_up.space_host_url(STREAMLIT))
-        page.get_by_text("Hello Streamlit").first.wait_for(timeout=60_000)
-        page.get_by_text("Hello, world.").first.wait_for(timeout=30_000)
-        _settle(page)
-        recorder.check("the Streamlit Space's page")
+        with recorder.stage("the Streamlit Space's page"):  # rendered over its websocket
+            page.goto(podium_up.space_host_url(STREAMLIT))
+            page.get_by_text("Hello Streamlit").first.wait_for(timeout=60_000)
+            page.get_by_text("Hello, world.").first.wait_for(timeout=30_000)
+            _settle(page)
 
-        # The dashboard's Space page, the app in its frame; and its embed snippet.
-        page.goto(f"{podium_up.base_url}/{GRADIO}")
-        frame = page.frame_locator("#app-frame")
-        frame.get_by_text("Hello Gradio").first.wait_for(timeout=60_000)
-        page.get_by_text("Embed this Space").click()
-        snippet = page.locator("#embed-gradio").text_content() or ""
-        assert f'<gradio-app src="{podium_up.space_host_url(GRADIO)}">' in snippet, snippet
-        _settle(page)
-        recorder.check("the dashboard's Space page")
+        with recorder.stage("the dashboard's Space page"):  # the app in its frame
+            page.goto(f"{podium_up.base_url}/{GRADIO}")
+            frame = page.frame_locator("#app-frame")
+            frame.get_by_text("Hello Gradio").first.wait_for(timeout=60_000)
+            page.get_by_text("Embed this Space").click()
+            snippet = page.locator("#embed-gradio").text_content() or ""
+            assert f'<gradio-app src="{podium_up.space_host_url(GRADIO)}">' in snippet, snippet
+            _settle(page)
 
         # The snippet pasted into a page of another origin, served from loopback (a page
         # Playwright made up would count as a public address, which chromium keeps from
         # loopback hosts).
-        with embedding_page(snippet) as url:
+        with recorder.stage("the embed snippet"), embedding_page(snippet) as url:
             recorder.embedder = url.rstrip("/")
             page.goto(url)
             _use_gradio(page.locator("gradio-app"))
             _settle(page)
-        recorder.check("the embed snippet")
         context.close()
 
     assert any(s.startswith("websocket ") for s in recorder.seen), recorder.seen

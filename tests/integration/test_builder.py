@@ -250,8 +250,14 @@ def test_readme_sdk_version_wins_and_gradio_images_have_the_spaces_package(
                     "import spaces, gradio; print(gradio.__version__, spaces.__name__)")
     assert out == ["6.31.0", "spaces"], out
     logs: list[str] = []
-    assert serve(docker_client, built, "/", {"SYSTEM": "spaces"}, logs).status_code == 200
+    env = {"SYSTEM": "spaces", "SPACE_ID": "alice/grpin"}
+    config = serve(docker_client, built, "/config", env, logs)
     assert "spaces package is required" not in logs[0], logs[0]
+    # Item 5: the page config names no Space (else the front end calls huggingface.co),
+    # and the image serves the <gradio-app> entry of its own Gradio for the embed snippet.
+    assert config.status_code == 200 and config.json()["space_id"] is None, config.text[:300]
+    entry = serve(docker_client, built, "/assets/gradio.js", env)
+    assert entry.status_code == 200 and 'import("./index-' in entry.text, entry.text
 
 
 def test_a_docker_space_builds_its_own_dockerfile(
