@@ -14,6 +14,7 @@ Layout (``{prefix}`` is "podium" unless a caller passes another, as tests do):
 - ``{prefix}:routes...``     the route table and what proxies write back (``RouteKeys``)
 - ``podium:session:*``       dashboard sessions (``sessions``)
 - ``podium:login-failures``  the ``limits`` storage prefix of the password throttle
+- ``{prefix}:visits:*``      visit counters, visitor HyperLogLogs and day salts (``VisitKeys``)
 """
 
 from __future__ import annotations
