@@ -15,6 +15,7 @@ Layout (``{prefix}`` is "podium" unless a caller passes another, as tests do):
 - ``podium:session:*``       dashboard sessions (``sessions``)
 - ``podium:login-failures``  the ``limits`` storage prefix of the password throttle
 - ``podium:metrics:*``       Prometheus series every process records (``metrics``)
+- ``{prefix}:visits:*``      visit counters, visitor HyperLogLogs and day salts (``VisitKeys``)
 """
 
 from __future__ import annotations
