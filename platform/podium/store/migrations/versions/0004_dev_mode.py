@@ -1,7 +1,7 @@
 """spaces.dev_mode: a push reloads the code inside the running container (issue 14 item 2).
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-07 05:30:00
 """
 
