@@ -136,8 +136,14 @@ def test_one_spaces_build_cannot_poison_the_cache_another_installs_from(
         # A line of its own: its install step runs now, never an earlier run's layer.
         (victim / "requirements.txt").write_text(f"# {uuid.uuid4().hex}\nsix==1.17.0\n")
         build("victim", victim)
+        out = docker_client.containers.run(
+            built[-1], ["python", "-c", "import hashlib, importlib.metadata as m, six; "
+                        "print(m.distribution('six').read_text('INSTALLER').strip()); "
+                        "print(hashlib.sha256(open(six.__file__, 'rb').read()).hexdigest())"],
+            remove=True, network_mode="none",
+        ).decode().split()
     finally:
-        for ref in built[:-1]:
+        for ref in built:
             docker_client.images.remove(ref, force=True, noprune=True)
     text = "\n".join(lines)
     assert "dependency cache:" in text
@@ -153,13 +159,4 @@ def test_one_spaces_build_cannot_poison_the_cache_another_installs_from(
 
     with zipfile.ZipFile(cached) as archive:
         genuine = hashlib.sha256(archive.read("six.py")).hexdigest()
-    try:
-        out = docker_client.containers.run(
-            built[-1], ["python", "-c", "import hashlib, importlib.metadata as m, six; "
-                        "print(m.distribution('six').read_text('INSTALLER').strip()); "
-                        "print(hashlib.sha256(open(six.__file__, 'rb').read()).hexdigest())"],
-            remove=True, network_mode="none",
-        ).decode().split()
-    finally:
-        docker_client.images.remove(built[-1], force=True, noprune=True)
     assert out[-2:] == ["uv", genuine]  # installed by uv from the cache, the genuine file
