@@ -487,9 +487,41 @@ def run_cold(bench: Bench, root: Path, rounds: int, watcher: Watcher,
     return runs
 
 
-def main() -> int:
-    from podium.services.up import start_platform
+def measure(bench: Bench, space: SpaceId, root: Path, args: argparse.Namespace,
+            results: dict[str, Any]) -> None:
+    """Every kind of push asked for, on the started platform, into ``results``."""
+    kinds = args.kinds.split(",")
+    client, settings = bench.client, bench.settings
+    with (Watcher(bench.settings, bench.platform) as watcher,
+          EngineEvents(client, settings.instance) as events):
+        watcher.spaces.add(space)
+        t0 = time.monotonic()
+        deadline = t0 + args.build_timeout
+        while watcher.last_value(space.key, "stage") != Stage.RUNNING:
+            if time.monotonic() > deadline:
+                raise TimeoutError("the demo Space never ran")
+            time.sleep(1)
+        results["demo_build_and_deploy_s"] = round(time.monotonic() - t0, 1)
+        work = root / "hello"
+        bench.git(root, "clone", "-q", bench.remote(space), str(work))
+        if "code" in kinds:
+            results["code"] = summarize(run_code(bench, space, work, args.rounds,
+                                                 watcher, events))
+            image = _image_of(client, settings.instance, space)
+            results["import_gradio_in_image"] = bench.import_gradio(image)
+        if "dev" in kinds:
+            results["dev"] = summarize(run_dev(bench, space, work, args.rounds,
+                                               watcher, events))
+        if "deps" in kinds:
+            results["deps"] = summarize(run_deps(bench, space, work, root, args,
+                                                 watcher, events))
+            results["deps"]["requirements"] = [*args.deps.split(), *args.extra.split()]
+        if "cold" in kinds:
+            results["cold"] = summarize(run_cold(bench, root, args.cold_rounds,
+                                                 watcher, events))
 
+
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5, help="code-only pushes")
@@ -503,7 +535,13 @@ def main() -> int:
     parser.add_argument("--build-timeout", type=float, default=1200.0)
     parser.add_argument("--no-cpu-weight", action="store_true",
                         help="run Spaces outside the low-weight cgroup (a shared machine)")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    from podium.services.up import start_platform
+
+    args = parse_args()
     kinds = args.kinds.split(",")
     signal.signal(signal.SIGTERM, _terminate)
     client = docker.from_env()
@@ -544,34 +582,7 @@ def main() -> int:
                     session, get_user(session, started.settings.admin_user), "bench")
             platform.close()
             bench = Bench(started, client, token)
-            space = started.demo
-            with (Watcher(bench.settings, bench.platform) as watcher,
-                  EngineEvents(client, settings.instance) as events):
-                watcher.spaces.add(space)
-                t0 = time.monotonic()
-                deadline = t0 + args.build_timeout
-                while watcher.last_value(space.key, "stage") != Stage.RUNNING:
-                    if time.monotonic() > deadline:
-                        raise TimeoutError("the demo Space never ran")
-                    time.sleep(1)
-                results["demo_build_and_deploy_s"] = round(time.monotonic() - t0, 1)
-                work = root / "hello"
-                bench.git(root, "clone", "-q", bench.remote(space), str(work))
-                if "code" in kinds:
-                    results["code"] = summarize(run_code(bench, space, work, args.rounds,
-                                                         watcher, events))
-                    image = _image_of(client, settings.instance, space)
-                    results["import_gradio_in_image"] = bench.import_gradio(image)
-                if "dev" in kinds:
-                    results["dev"] = summarize(run_dev(bench, space, work, args.rounds,
-                                                       watcher, events))
-                if "deps" in kinds:
-                    results["deps"] = summarize(run_deps(bench, space, work, root, args,
-                                                         watcher, events))
-                    results["deps"]["requirements"] = [*args.deps.split(), *args.extra.split()]
-                if "cold" in kinds:
-                    results["cold"] = summarize(run_cold(bench, root, args.cold_rounds,
-                                                         watcher, events))
+            measure(bench, started.demo, root, args, results)
         except Exception as err:  # a partial result still says where it stopped
             results["error"] = f"{type(err).__name__}: {err}"
             say(results["error"])
