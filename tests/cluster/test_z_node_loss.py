@@ -1,6 +1,8 @@
 """Node loss: a worker's engine stops. Spaces whose /data is on shared storage come back
 on other nodes and serve again, the route following them; a Space with node-local /data
-stays pinned to its node and serves again, its data intact, once the node is back."""
+stays pinned to its node and serves again, its data intact, once the node is back.
+Named to run last: Docker 20.10 may reject tasks on a node whose engine restarted
+uncleanly ("network <id> exists", moby/moby#37087)."""
 
 from __future__ import annotations
 
