@@ -44,7 +44,7 @@ from podium.scheduler.spec import RunSpec
 from podium.scheduler.swarm_node import swarm_network_body
 from podium.scheduler.swarm_nodes import Nodes
 from podium.scheduler.swarm_spec import data_label, instance_of, service_spec
-from podium.scheduler.swarm_watch import watch_services
+from podium.scheduler.swarm_watch import force_new_task, watch_services
 from podium.scheduler.volumes import SCOPE_LABEL
 
 NETWORK = "podium-spaces"
@@ -52,6 +52,10 @@ API_VERSION = "1.41"  # Docker 20.10: service capabilities and pids limits
 # Task states on the way to running, and those a task never leaves.
 STARTING = {"new", "pending", "assigned", "accepted", "preparing", "ready", "starting"}
 ENDED = {"complete", "failed", "shutdown", "rejected", "orphaned", "remove"}
+# A task the node refused before the app ran (e.g. "network <id> exists" after an unclean
+# engine restart, moby/moby#37087) is tried again this often; the swarm then prefers
+# another node for the service.
+REJECTED_RETRIES = 3
 
 
 class SwarmBackend(Backend):
@@ -222,6 +226,7 @@ class SwarmBackend(Backend):
         cancelled: Callable[[], bool] | None = None,
     ) -> None:
         deadline = time.monotonic() + timeout
+        retries = 0
         while True:
             if cancelled is not None and cancelled():
                 raise StartCancelled(f"the start of {instance.space} was cancelled")
@@ -231,6 +236,11 @@ class SwarmBackend(Backend):
                     instance.space)
             task = self.current_task(instance.id)
             state = task["Status"]["State"] if task else "new"
+            if state == "rejected" and retries < REJECTED_RETRIES:
+                retries += 1
+                force_new_task(self, instance.id)
+                time.sleep(max(self.poll_s, 0.5))
+                continue
             if state in ENDED:
                 raise self.inspect_failure(current).to_error(instance.space)
             if self.probe(current):

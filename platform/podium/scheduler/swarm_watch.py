@@ -64,17 +64,17 @@ def _one_pass(backend: SwarmBackend, reported: set[str]) -> Iterator[EngineEvent
             if not backend.settings.swarm_volume_options:
                 continue  # its node-local /data is there: it waits for the node to return
             reported.add(task["ID"])
-            _move(backend, service["ID"])
+            force_new_task(backend, service["ID"])
             yield EngineEvent(service["ID"], key, "moved", time.time())
         elif node_up and state in LOST and task.get("DesiredState") != "running":
             # A pinned Space's node came back: the swarm shut its task down meanwhile and,
             # with no restart policy, starts none; start it again there.
             reported.add(task["ID"])
-            _move(backend, service["ID"])
+            force_new_task(backend, service["ID"])
             yield EngineEvent(service["ID"], key, "moved", time.time())
 
 
-def _move(backend: SwarmBackend, service_id: str) -> None:
+def force_new_task(backend: SwarmBackend, service_id: str) -> None:
     """A forced update starts a fresh task on a node that is up (the old one cannot be
     stopped while its node is down, hence start-first)."""
     service = backend.client.api.inspect_service(service_id)
