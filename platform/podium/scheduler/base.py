@@ -9,6 +9,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+import httpx
+
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
 from podium.scheduler.budget import Usage
@@ -89,6 +91,12 @@ class RuntimeFailure:
         )
 
 
+def health_client() -> httpx.Client:
+    """Short timeouts (a probe repeats every 50 ms), and no proxy from the environment: a
+    Space's address is never behind the host's HTTP proxy."""
+    return httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False)
+
+
 class Backend(ABC):
     """Runs Space containers somewhere. Chosen by name from ``Settings.scheduler_backend``."""
 
@@ -118,9 +126,18 @@ class Backend(ABC):
         if the container exits, or after ``timeout`` seconds; StartCancelled (errors) as
         soon as ``cancelled()`` is true."""
 
-    @abstractmethod
+    # The health requests' client (``health_client``), made by each backend's constructor.
+    _http: httpx.Client
+
     def probe(self, instance: Instance) -> bool:
-        """One health request: does the app answer right now?"""
+        """One health request: does the app answer right now (anything but a 5xx)?"""
+        if not instance.upstream:
+            return False
+        try:
+            answer = self._http.get(instance.upstream + instance.health_path)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code < 500
 
     @abstractmethod
     def freeze(self, instance: Instance) -> None:

@@ -24,7 +24,6 @@ from typing import Any
 
 import docker
 import docker.errors
-import httpx
 from docker.models.containers import Container
 
 from podium.bridges import bridge_interface, ensure_isolated_network
@@ -46,11 +45,12 @@ from podium.scheduler.base import (
     EngineEvent,
     Instance,
     RuntimeFailure,
+    health_client,
 )
 from podium.scheduler.budget import Usage, cgroup_usage
 from podium.scheduler.docker_events import follow_events
 from podium.scheduler.spec import RunSpec
-from podium.scheduler.storage import Storage
+from podium.scheduler.storage import Storage, upper_dir
 from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
 
 NETWORK = "podium-spaces"
@@ -89,7 +89,7 @@ class DockerBackend(Backend):
         self._cgroup_parent: str | None = None
         self.storage = Storage(settings, scope)
         self.volumes = DataVolumes(self.client, self.storage, scope)
-        self._http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False)
+        self._http = health_client()
 
     # -- network -------------------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class DockerBackend(Backend):
             container = self.client.containers.create(
                 spec.image, name=name, **self._run_options(spec, image, data))
             if self.storage.disk_quota:
-                self.storage.limit_layer(name, self._upper_dir(container))
+                self.storage.limit_layer(name, upper_dir(container.attrs))
             container.start()
         except (docker.errors.APIError, ServiceUnavailable) as exc:
             self._discard(name)
@@ -172,7 +172,7 @@ class DockerBackend(Backend):
         """Remove a container whose start failed (and its layer image), quietly."""
         upper = None
         try:
-            upper = self._upper_dir(self.client.containers.get(name))
+            upper = upper_dir(self.client.containers.get(name).attrs)
         except docker.errors.DockerException:
             pass
         try:
@@ -184,7 +184,7 @@ class DockerBackend(Backend):
     def resume(self, instance: Instance) -> Instance:
         container = self._container(instance.id)
         if self.storage.disk_quota:
-            self.storage.ensure_layer(instance.name, self._upper_dir(container))
+            self.storage.ensure_layer(instance.name, upper_dir(container.attrs))
         container.start()
         container.reload()  # the address is only known once it runs
         return self._instance(container)
@@ -222,7 +222,7 @@ class DockerBackend(Backend):
     def remove(self, instance: Instance) -> None:
         upper = None
         try:
-            upper = self._upper_dir(self.client.containers.get(instance.id))
+            upper = upper_dir(self.client.containers.get(instance.id).attrs)
             self.client.api.remove_container(instance.id, force=True, v=True)
         except docker.errors.NotFound:
             pass
@@ -268,15 +268,6 @@ class DockerBackend(Backend):
         return sorted(found, key=lambda i: i.created)
 
     # -- health --------------------------------------------------------------------------
-
-    def probe(self, instance: Instance) -> bool:
-        if not instance.upstream:
-            return False
-        try:
-            answer = self._http.get(instance.upstream + instance.health_path)
-        except httpx.HTTPError:
-            return False
-        return answer.status_code < 500
 
     def wait_healthy(
         self, instance: Instance, timeout: float,
@@ -368,18 +359,6 @@ class DockerBackend(Backend):
             raise NotFound(
                 f"image {ref} is not on this Docker engine", hint="rebuild the Space"
             ) from exc
-
-    @staticmethod
-    def _upper_dir(container: Container) -> str:
-        data = (container.attrs.get("GraphDriver") or {}).get("Data") or {}
-        upper = data.get("UpperDir")
-        if not upper:
-            raise ServiceUnavailable(
-                f"the Docker storage driver {container.attrs.get('Driver')!r} has no upper "
-                "dir; the disk quota needs overlay2",
-                hint="set PODIUM_SPACE_DISK_QUOTA=0 to run without it",
-            )
-        return str(upper)
 
     def _container(self, container_id: str) -> Container:
         try:

@@ -26,6 +26,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from podium.config import Settings, env_name
 from podium.errors import ServiceUnavailable, SettingsError
@@ -236,3 +237,17 @@ class Storage:
     def layer_names(self) -> set[str]:
         folder = self.root / "layers"
         return {p.stem for p in folder.glob("*.img")} if folder.is_dir() else set()
+
+
+def upper_dir(attrs: dict[str, Any]) -> str:
+    """A container's writable layer on the host (overlay2's UpperDir, from its inspect
+    attributes): where its layer quota image is mounted."""
+    data = (attrs.get("GraphDriver") or {}).get("Data") or {}
+    upper = data.get("UpperDir")
+    if not upper:
+        raise ServiceUnavailable(
+            f"the Docker storage driver {attrs.get('Driver')!r} has no upper dir; the disk "
+            "quota needs overlay2",
+            hint="set PODIUM_SPACE_DISK_QUOTA=0 to run without it",
+        )
+    return str(upper)

@@ -24,7 +24,6 @@ from typing import Any
 
 import docker
 import docker.errors
-import httpx
 
 from podium.config import Settings
 from podium.errors import NotFound, ServiceUnavailable, StartCancelled
@@ -39,6 +38,7 @@ from podium.scheduler.base import (
     EngineEvent,
     Instance,
     RuntimeFailure,
+    health_client,
 )
 from podium.scheduler.spec import RunSpec
 from podium.scheduler.swarm_node import swarm_network_body
@@ -77,7 +77,7 @@ class SwarmBackend(Backend):
         self.scope = scope
         self.nodes = Nodes(self.client)
         self._pushed: dict[str, str] = {}  # local image id -> digest reference
-        self._http = httpx.Client(timeout=httpx.Timeout(2.0, connect=1.0), trust_env=False)
+        self._http = health_client()
 
     # -- network and images --------------------------------------------------------------
 
@@ -211,15 +211,6 @@ class SwarmBackend(Backend):
             raise NotFound(f"service {service_id[:12]} no longer exists") from exc
 
     # -- health --------------------------------------------------------------------------
-
-    def probe(self, instance: Instance) -> bool:
-        if not instance.upstream:
-            return False
-        try:
-            answer = self._http.get(instance.upstream + instance.health_path)
-        except httpx.HTTPError:
-            return False
-        return answer.status_code < 500
 
     def wait_healthy(
         self, instance: Instance, timeout: float,
