@@ -42,6 +42,18 @@ class BuiltImage:
     cached_layers: int
 
 
+def _phased(tracker: PhaseTracker, log: BuildLog) -> Callable[[str], None]:
+    """The engine's output lines into the log, each under the phase its step belongs to,
+    with a marker line where a new phase begins."""
+
+    def on_line(line: str) -> None:
+        if tracker.feed(line):
+            log(tracker.phase, f"--- {tracker.phase.value} ---")
+        log(tracker.phase, line)
+
+    return on_line
+
+
 def build_space_image(
     settings: Settings, client: docker.DockerClient, space_id: SpaceId, source_dir: Path,
     commit: str, log: BuildLog, *, no_cache: bool = False,
@@ -79,14 +91,8 @@ def build_space_image(
             wheelhouse.stage(settings, wheels, context_dir / BUILD_DIR)
         tracker = PhaseTracker(step_phases(dockerfile))
         log(BuildPhase.CLONE, f"building {ref}")
-
-        def on_line(line: str) -> None:
-            if tracker.feed(line):
-                log(tracker.phase, f"--- {tracker.phase.value} ---")
-            log(tracker.phase, line)
-
         result = stream_build(
-            client, on_line=on_line, timeout=settings.build_timeout, cancel=cancel,
+            client, on_line=_phased(tracker, log), timeout=settings.build_timeout, cancel=cancel,
             path=str(context_dir), dockerfile=dockerfile_path, tag=ref, nocache=no_cache,
             buildargs=_build_args(settings), container_limits=build_limits(settings),
             # The caller made this bridge and put it behind the host firewall: RUN steps

@@ -92,6 +92,26 @@ def _start(db: Any, space_id: SpaceId, build_id: str) -> bool:
     return True
 
 
+# What a build's user is told when it ends in one of these (first match wins); anything
+# else that is not a PodiumError is a bug, re-raised for rq's traceback.
+_USER_FAILURES: tuple[tuple[type[Exception], Stage], ...] = (
+    (NoAppFile, Stage.NO_APP_FILE), (ConfigError, Stage.CONFIG_ERROR),
+    (BuildError, Stage.BUILD_ERROR),
+)
+
+
+def _failure(settings: Settings, exc: Exception) -> tuple[str, Stage] | None:
+    """The reason and idle stage a build ending in ``exc`` records; None: not expected."""
+    for kind, stage in _USER_FAILURES:
+        if isinstance(exc, kind):
+            return _user_message(exc), stage
+    if isinstance(exc, JobTimeoutException):
+        return f"the build took longer than {settings.build_timeout} s", Stage.BUILD_ERROR
+    if isinstance(exc, PodiumError):  # engine or git unavailable: not the user's fault
+        return f"internal error: {_user_message(exc)}", Stage.BUILD_ERROR
+    return None
+
+
 def _build_and_record(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     commit: str, factory: bool, client: Any, clock: PhaseClock,
@@ -119,23 +139,15 @@ def _build_and_record(
                 settings, engine, space_id, source, sha, write, no_cache=factory,
             )
             built = publish(settings, engine, built, blog.write)  # to the registry, if any
-    except NoAppFile as exc:
-        failure = (_user_message(exc), Stage.NO_APP_FILE)
-    except ConfigError as exc:
-        failure = (_user_message(exc), Stage.CONFIG_ERROR)
-    except BuildError as exc:
-        failure = (_user_message(exc), Stage.BUILD_ERROR)
-    except JobTimeoutException:
-        failure = (f"the build took longer than {settings.build_timeout} s", Stage.BUILD_ERROR)
-    except PodiumError as exc:  # engine or git unavailable: not the user's fault
-        failure = (f"internal error: {_user_message(exc)}", Stage.BUILD_ERROR)
     except Exception as exc:
-        clock.stop()
-        # Recorded for the user, then re-raised so rq keeps the traceback for operators.
-        reason = f"internal error: {type(exc).__name__}: {exc}"
-        blog.write(BuildPhase.EXPORT, reason)
-        fail_build(db, conn, space_id, build_id, reason, log=blog.text)
-        raise
+        failure = _failure(settings, exc)
+        if failure is None:
+            clock.stop()
+            # Recorded for the user, then re-raised so rq keeps the traceback for operators.
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            blog.write(BuildPhase.EXPORT, reason)
+            fail_build(db, conn, space_id, build_id, reason, log=blog.text)
+            raise
     clock.stop()  # the build's phases end with the image (or its failure)
     if failure is not None:
         reason, idle_stage = failure
@@ -152,7 +164,7 @@ def _build_and_record(
         return BuildStatus.FAILED
     if not_deployed is None:
         DeployRequests(conn).nudge()  # the scheduler starts it now, not at its next pass
-    if not_deployed is not None:
+    else:
         blog.failed(BuildStatus.SUCCEEDED, not_deployed)
     # Else the stream goes on: the deployer writes ``launching`` and ends it (ready/failed).
     _prune(settings, db, client or docker_client(), space_id)
