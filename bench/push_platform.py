@@ -1,7 +1,23 @@
 """The platform side of bench/push.py: a running platform under test (``Bench``: pushes,
 their stage timelines, the image's ``import gradio``) and a watcher polling the route table
 and the store every few ms. Split from push.py, which keeps the runs, their kinds and
-the JSON."""
+the JSON.
+
+Each push is split (seconds after ``git push`` was started):
+
+- ``push_returned``: ``git push`` exited (receive-pack and both hooks ran);
+- ``build_queued`` / ``build_started`` / ``build_finished``: the Build record's times;
+- ``phase_<name>``: first line of each build phase in the build's log stream (the Redis
+  stream ids are the writer's clock in ms): clone, dependencies, sdk, code, export,
+  launching (the scheduler process took the deploy request);
+- ``container_create`` / ``container_start``: the engine's events for this instance;
+- ``route_switch``: the route table names the new container (polled every 5 ms);
+- ``runtime_sha``: the store's deployed commit (what ``/runtime`` answers as ``sha``) is the
+  new commit (polled every 5 ms);
+- ``first_200_new``: ``GET {space}/config`` through the public port answers 200 with the
+  new version's marker (polled every 20 ms);
+- ``ready_event``: the build stream's terminal ``ready``.
+"""
 
 from __future__ import annotations
 
