@@ -1,5 +1,6 @@
 """Helpers for the child processes a Podium process starts (redis-server, nginx, test
-servers): a free loopback port to give one, and a child that dies with its parent. Below
+servers): a free loopback port to give one, a child that dies with its parent, and a
+stop that cannot hang. Below
 every layer, so the proxy's data planes and the test helpers need not import the services
 that run them."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import signal
 import socket
+import subprocess
 
 _PR_SET_PDEATHSIG = 1
 
@@ -23,3 +25,16 @@ def die_with_parent() -> None:
     its children get SIGTERM instead of living on as orphans holding the ports."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def end(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if ``process`` has not exited within ``timeout`` seconds; reaped
+    either way, so no zombie outlives the call."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

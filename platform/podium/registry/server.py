@@ -13,7 +13,7 @@ from types import TracebackType
 
 import jinja2
 
-from podium.children import die_with_parent
+from podium.children import die_with_parent, end
 from podium.errors import ServiceUnavailable
 
 _TEMPLATE = Path(__file__).with_name("config.yml.j2")
@@ -74,13 +74,7 @@ class RegistryServer:
 
     def stop(self) -> None:
         for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            end(process)
         self.processes = []
 
     def __enter__(self) -> RegistryServer:

@@ -11,7 +11,7 @@ from types import TracebackType
 
 import redis
 
-from podium.children import die_with_parent, free_port
+from podium.children import die_with_parent, end, free_port
 from podium.errors import ServiceUnavailable
 
 
@@ -65,13 +65,7 @@ class EmbeddedRedis:
     def stop(self) -> None:
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process)
         self.process = None
 
     def __enter__(self) -> EmbeddedRedis:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import redis
 
-from podium.children import die_with_parent, free_port
+from podium.children import die_with_parent, end, free_port
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
 from podium.metrics.events import access_lines
@@ -298,15 +298,8 @@ class RouteSync:
         return True
 
     def stop_nginx(self) -> None:
-        nginx = self.nginx
-        if nginx is None or nginx.poll() is not None:
-            return
-        nginx.send_signal(signal.SIGTERM)  # fast shutdown: the platform is stopping
-        try:
-            nginx.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
-            nginx.wait()
+        if self.nginx is not None:
+            end(self.nginx, timeout=5)  # SIGTERM: nginx's fast shutdown, the platform stops
 
 
 def lua_modules(binary: str) -> Path | None:
