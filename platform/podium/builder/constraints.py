@@ -12,6 +12,7 @@ runners/<sdk>/with-sdk/ carry the same line and name packages installed beside t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,18 +109,23 @@ class SdkLine:
         return self.specifier.contains(version, prereleases=True)
 
 
-def sdk_lines(file: str, text: str, sdk: Sdk) -> list[SdkLine]:
-    """Lines of a requirements file naming ``sdk``; options, URLs and lines pip would
-    reject are left to pip."""
-    out = []
+def requirement_lines(text: str) -> Iterator[tuple[int, str, Requirement]]:
+    """The requirement lines of a requirements file, numbered from 1, as ``packaging`` reads
+    them; comments, options (``-r``, ``--index-url``, ``-e``) and lines it rejects are
+    skipped (pip judges those)."""
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split(" #", 1)[0].strip()
         if not line or line.startswith(("#", "-")):
             continue
         try:
-            req = Requirement(line)
+            yield number, line, Requirement(line)
         except InvalidRequirement:
             continue
-        if canonicalize_name(req.name) == sdk.value and req.url is None:
-            out.append(SdkLine(file, number, line, req.specifier))
-    return out
+
+
+def sdk_lines(file: str, text: str, sdk: Sdk) -> list[SdkLine]:
+    """Lines of a requirements file naming ``sdk``; options, URLs and lines pip would
+    reject are left to pip."""
+    return [SdkLine(file, number, line, req.specifier)
+            for number, line, req in requirement_lines(text)
+            if canonicalize_name(req.name) == sdk.value and req.url is None]

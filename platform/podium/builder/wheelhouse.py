@@ -37,8 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import docker
-from packaging.requirements import InvalidRequirement, Requirement
 
+from podium.builder.constraints import requirement_lines
 from podium.config import Settings
 
 # The uv release whose binary installs from the cache (from the same folder: its wheel is
@@ -64,19 +64,7 @@ def specifiers(requirements: str) -> list[str]:
     """The plain requirement lines of a requirements file (name, extras, versions, markers),
     each re-written by ``packaging``; everything else (options, URLs, paths, editables) is
     left to the Space's own install step, never to the cache."""
-    out = []
-    for raw in requirements.splitlines():
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith(("#", "-")):
-            continue
-        try:
-            req = Requirement(line)
-        except InvalidRequirement:
-            continue
-        if req.url:
-            continue
-        out.append(str(req))
-    return out
+    return [str(req) for _, _, req in requirement_lines(requirements) if not req.url]
 
 
 def cache_dir(settings: Settings) -> Path:
