@@ -20,12 +20,12 @@ from podium.config import Settings
 from podium.names import SpaceId
 from podium.resources import templates_dir
 from podium.services.redis_server import free_port
-from podium.services.up import start_platform
 from podium.spaces.stage import Stage
 from tests.cluster import hosts
 from tests.conftest import require
 from tests.e2e.conftest import ADMIN_PASSWORD, CA_BUNDLE, Podium
 from tests.e2e.conftest import localhost_resolver as localhost_resolver  # noqa: F401
+from tests.platforms import platform_running, user_token
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 RUNNING = {Stage.RUNNING}
@@ -43,18 +43,10 @@ def podium_swarm(tmp_path_factory: pytest.TempPathFactory, cluster: hosts.Cluste
         scheduler_backend="swarm", swarm_host=cluster.manager.socket,
         registry=cluster.registry, registry_push=cluster.push_registry,
     )
-    started = start_platform(settings, demo=False, say=lambda _m: None)
     try:
-        from podium.controller.platform import Platform
-        from podium.store import create_token, get_user
-
-        platform = Platform(started.settings)
-        with platform.db.session() as session:
-            token, _ = create_token(session, get_user(session, settings.admin_user), "c")
-        platform.close()
-        yield Podium(started, token)
+        with platform_running(settings, None) as started:
+            yield Podium(started, user_token(started.settings, settings.admin_user))
     finally:
-        started.stop()
         from podium.scheduler import get_backend
 
         backend = get_backend(settings)

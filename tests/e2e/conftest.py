@@ -23,9 +23,10 @@ from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.testing import localhost_resolver as resolve_localhost
 from podium.services.redis_server import free_port
-from podium.services.up import Started, start_platform
+from podium.services.up import Started
 from podium.spaces.stage import Stage
 from tests.conftest import release_quota_mounts, require
+from tests.platforms import platform_running, user_token
 
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 ADMIN_PASSWORD = "e2e-admin-password"
@@ -125,27 +126,9 @@ def podium_up(  # type: ignore[no-untyped-def]
         # container usage often enough for a test to see it.
         metrics_port=free_port(), metrics_usage_interval=2,
     )
-    started = start_platform(settings, demo=True, say=lambda _m: None)
     try:
-        from podium.controller.platform import Platform
-        from podium.store import create_token, get_user
-
-        platform = Platform(started.settings)
-        with platform.db.session() as session:
-            token, _ = create_token(session, get_user(session, settings.admin_user), "e2e")
-        platform.close()
-        yield Podium(started, token)
+        with platform_running(settings, docker_client, demo=True) as started:
+            yield Podium(started, user_token(started.settings, settings.admin_user, name="e2e"))
     finally:
-        started.stop()
-        _remove_space_containers(docker_client, settings.instance)
         release_quota_mounts(data)
 
-
-def _remove_space_containers(client, scope: str) -> None:  # type: ignore[no-untyped-def]
-    # The platform's Spaces outlive its processes by design (reconcile adopts them); a test
-    # session must not leave them running.
-    for container in client.containers.list(all=True, filters={"label": f"podium.scope={scope}"}):
-        container.remove(force=True)
-    # Their data volumes too: each run has a scope of its own, so nothing else uses them.
-    for volume in client.volumes.list(filters={"label": f"podium.scope={scope}"}):
-        volume.remove(force=True)

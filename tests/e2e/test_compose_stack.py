@@ -31,7 +31,8 @@ from podium.children import free_port
 from podium.names import SpaceId
 from podium.resources import templates_dir
 from tests.conftest import REPO_ROOT, require
-from tests.e2e.conftest import BUILD_TIMEOUT, CA_BUNDLE, _remove_space_containers
+from tests.e2e.conftest import BUILD_TIMEOUT, CA_BUNDLE
+from tests.platforms import remove_space_containers
 
 ADMIN_PASSWORD = "compose-admin-password"
 SPACE = SpaceId("admin", "hello")
@@ -136,7 +137,7 @@ def stack(  # type: ignore[no-untyped-def]
     finally:
         (logs / "compose.log").write_text(found.logs())
         down = found.compose("--profile", "metrics", "down", "-v", "--remove-orphans")
-        _remove_space_containers(docker_client, project)
+        remove_space_containers(docker_client, project)
         for tag in (image, env["PODIUM_PROMETHEUS_IMAGE"]):
             try:
                 docker_client.images.remove(tag, noprune=True)

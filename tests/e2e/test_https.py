@@ -25,11 +25,12 @@ from gradio_client import Client
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.services.redis_server import free_port
-from podium.services.up import Started, start_platform
+from podium.services.up import Started
 from podium.spaces.stage import Stage
 from tests.conftest import release_quota_mounts, require
 from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.e2e.conftest import ADMIN_PASSWORD, BUILD_TIMEOUT, CA_BUNDLE, _remove_space_containers
+from tests.e2e.conftest import ADMIN_PASSWORD, BUILD_TIMEOUT, CA_BUNDLE
+from tests.platforms import platform_running, user_token
 from tests.tls_ca import MadeCa, make_ca
 
 DOMAIN = "podium.localhost"  # *.localhost is loopback for chromium, curl and this process
@@ -73,21 +74,10 @@ def https_up(  # type: ignore[no-untyped-def]
         ca_bundle=CA_BUNDLE, base_image=base_image, instance=f"e2e-tls-{uuid.uuid4().hex[:8]}",
     )
     assert settings.scheme == "https"
-    started = start_platform(settings, demo=True, say=lambda _m: None)
-    try:
-        from podium.controller.platform import Platform
-        from podium.store import create_token, get_user
-
-        platform = Platform(started.settings)
-        with platform.db.session() as session:
-            token, _ = create_token(session, get_user(session, settings.admin_user), "tls")
-        platform.close()
-        up = Https(started, ca, token)
+    with platform_running(settings, docker_client, demo=True) as started:
+        up = Https(started, ca, user_token(started.settings, settings.admin_user, name="tls"))
         _wait_running(up, DEMO)
         yield up
-    finally:
-        started.stop()
-        _remove_space_containers(docker_client, settings.instance)
         release_quota_mounts(data)
 
 

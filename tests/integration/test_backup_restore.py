@@ -26,6 +26,7 @@ from podium.services.up import Started, start_platform
 from podium.spaces.stage import Stage
 from tests.conftest import release_quota_mounts, require
 from tests.integration.test_git_lfs import Git, _lfs_repo
+from tests.platforms import user_token
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 
@@ -76,18 +77,6 @@ def _podium(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
     env.update(settings.to_env())
     return subprocess.run([sys.executable, "-m", "podium", *args], env=env,
                           capture_output=True, text=True, timeout=600)
-
-
-def _token(settings: Settings) -> str:
-    from podium.controller.platform import Platform
-    from podium.store import create_token, get_user
-
-    platform = Platform(settings)
-    try:
-        with platform.db.session() as session:
-            return create_token(session, get_user(session, settings.admin_user), "t")[0]
-    finally:
-        platform.close()
 
 
 def _api(settings: Settings, token: str) -> httpx.Client:
@@ -147,7 +136,7 @@ def test_backup_while_running_then_restore_on_a_fresh_data_dir_serves_every_spac
     a = start_platform(_settings(tmp_path / "a", base_image, "bk-a"), demo=False,
                        say=lambda _m: None)
     engine.append(a)
-    token = _token(a.settings)
+    token = user_token(a.settings, a.settings.admin_user)
     git = Git(tmp_path / "home", "admin", token)
     with _api(a.settings, token) as api:
         for space_id, sdk in ((APP, "docker"), (FILES, "static")):

@@ -25,9 +25,9 @@ import pytest
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.services.redis_server import free_port
-from podium.services.up import start_platform
 from podium.spaces.stage import Stage
-from tests.integration.test_git_lfs import ADMIN_PASSWORD, STATIC_README, Git, Up, _token
+from tests.integration.test_git_lfs import ADMIN_PASSWORD, STATIC_README, Git, Up
+from tests.platforms import platform_running, user_token
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 
@@ -45,17 +45,9 @@ def up(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerCli
         base_image=base_image, instance=f"first-{uuid.uuid4().hex[:8]}",
         login_account_failures=1000, login_address_failures=1000,
     )
-    started = start_platform(settings, demo=False, say=lambda _m: None)
-    try:
-        yield Up(started, _token(started.settings, settings.admin_user, None),
-                 _token(started.settings, "stranger", "stranger-password-123"))
-    finally:
-        started.stop()
-        label = {"label": f"podium.scope={settings.instance}"}
-        for c in docker_client.containers.list(all=True, filters=label):
-            c.remove(force=True)
-        for v in docker_client.volumes.list(filters=label):
-            v.remove(force=True)
+    with platform_running(settings, docker_client) as started:
+        yield Up(started, user_token(started.settings, settings.admin_user),
+                 user_token(started.settings, "stranger", "stranger-password-123"))
 
 
 def _live(up: Up, space: SpaceId) -> httpx.Response:

@@ -28,9 +28,10 @@ import pytest
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.services.redis_server import free_port
-from podium.services.up import Started, start_platform
+from podium.services.up import Started
 from podium.spaces.stage import Stage
 from tests.conftest import require
+from tests.platforms import platform_running, user_token
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 
@@ -99,21 +100,6 @@ class Git:
         return out
 
 
-def _token(settings: Settings, username: str, password: str | None) -> str:
-    from podium.controller.platform import Platform
-    from podium.store import create_token, get_user
-    from podium.store.users import create_user
-
-    platform = Platform(settings)
-    try:
-        with platform.db.session() as session:
-            user = (create_user(session, username, password) if password
-                    else get_user(session, username))
-            token, _ = create_token(session, user, "lfs")
-        return token
-    finally:
-        platform.close()
-
 
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient,
@@ -128,23 +114,15 @@ def up(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerCli
         lfs_object_max_bytes=LIMIT,
         login_account_failures=1000, login_address_failures=1000,
     )
-    started = start_platform(settings, demo=False, say=lambda _m: None)
-    try:
-        found = Up(started, _token(started.settings, settings.admin_user, None),
-                   _token(started.settings, "stranger", "stranger-password-123"))
+    with platform_running(settings, docker_client) as started:
+        found = Up(started, user_token(started.settings, settings.admin_user),
+                   user_token(started.settings, "stranger", "stranger-password-123"))
         with found.api() as api:
             for space, private in ((PUBLIC, False), (PRIVATE, True)):
                 made = api.post("/api/spaces", json={"name": space.name, "sdk": "static",
                                                      "private": private})
                 assert made.status_code == 201, made.text
         yield found
-    finally:
-        started.stop()
-        label = {"label": f"podium.scope={settings.instance}"}
-        for c in docker_client.containers.list(all=True, filters=label):
-            c.remove(force=True)
-        for v in docker_client.volumes.list(filters=label):
-            v.remove(force=True)
 
 
 def _lfs_repo(git: Git, work: Path, payload: bytes) -> str:

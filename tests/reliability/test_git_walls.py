@@ -33,9 +33,10 @@ from podium.config import Settings
 from podium.names import SpaceId
 from podium.scheduler.storage import Storage
 from podium.services.redis_server import free_port
-from podium.services.up import Started, start_platform
+from podium.services.up import Started
 from podium.spaces.stage import Stage
 from tests.conftest import require
+from tests.platforms import platform_running, user_token
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 
@@ -136,20 +137,6 @@ def git(*args: str, cwd: Path | None = None, user: str = "", password: str = "",
     return out
 
 
-def _make_stranger(settings: Settings) -> str:
-    from podium.controller.platform import Platform
-    from podium.store import create_token
-    from podium.store.users import create_user
-
-    platform = Platform(settings)
-    try:
-        with platform.db.session() as session:
-            user = create_user(session, "stranger", "stranger-password-123")
-            token, _ = create_token(session, user, "walls")
-        return token
-    finally:
-        platform.close()
-
 
 @pytest.fixture(scope="module", params=["nginx-lua", "python"])
 def up(
@@ -165,26 +152,12 @@ def up(
         instance=f"walls-{uuid.uuid4().hex[:8]}", proxy_data_plane=request.param,
         login_account_failures=1000, login_address_failures=1000,
     )
-    started = start_platform(settings, demo=False, say=lambda _m: None)
-    try:
-        from podium.controller.platform import Platform
-        from podium.store import create_token, get_user
-
-        platform = Platform(started.settings)
-        with platform.db.session() as session:
-            token, _ = create_token(session, get_user(session, settings.admin_user), "walls")
-        platform.close()
-        found = Up(started, token, _make_stranger(started.settings), docker_client)
+    with platform_running(settings, docker_client) as started:
+        found = Up(started, user_token(started.settings, settings.admin_user),
+                   user_token(started.settings, "stranger", "stranger-password-123"),
+                   docker_client)
         _deploy_trap(found, data / "trap", base_image)
         yield found
-    finally:
-        started.stop()
-        scope = settings.instance
-        label = {"label": f"podium.scope={scope}"}
-        for c in docker_client.containers.list(all=True, filters=label):
-            c.remove(force=True)
-        for v in docker_client.volumes.list(filters=label):
-            v.remove(force=True)
 
 
 def _deploy_trap(up: Up, work: Path, base_image: str) -> None:
