@@ -63,6 +63,9 @@ def say(message: str) -> None:
 
 
 class NoDeploys:
+    # The loop also waits on this list (a finished build's nudge); nothing pushes to it here.
+    nudge_key = "podium:bench:density:no-deploy-nudges"
+
     def pending(self) -> list[str]:
         return []
 
