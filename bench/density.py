@@ -14,7 +14,12 @@ busy share of /proc/stat and MemAvailable over the same windows (other work on a
 machine shows there too: read the per-Space figures first).
 
     PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt .venv/bin/python bench/density.py \
-        [--static 100] [--gradio 10] [--window 15] [--rounds 3]
+        [--static 100] [--gradio 10] [--window 15] [--rounds 3] [--freeze-each [--awake 10]]
+
+With --freeze-each every Space is frozen as soon as it serves (what the idle pass does after
+PODIUM_FREEZE_AFTER) and --awake of each kind are thawed for the idle-awake figures: 100
+awake Gradio apps alone need more than 2 cores, and the first run without it failed at the
+96th Space (load average 100-300).
 
 Disk quotas are off here (no loop-mounted image per Space): they cost nothing at runtime
 and 100 loop devices would only test the host's loop limit.
@@ -130,17 +135,27 @@ def wake_through_proxy(proxy_url: str, space: SpaceId, http: httpx.Client) -> fl
 
 
 def deploy_all(sched: Scheduler, settings: Settings, image: str, sdk: str, count: int,
-               prefix: str) -> list[SpaceId]:
+               prefix: str, freeze: bool, failed: list[str]) -> list[SpaceId]:
+    """Deploys ``count`` Spaces (4 at a time); with ``freeze`` each is frozen as soon as it
+    serves, as PODIUM_FREEZE_AFTER does once a Space is idle (awake, 100 idle Gradio apps
+    alone need more than this machine's 2 cores). A Space that fails to start is kept in
+    ``failed`` (with the reason) and left out: the others are still measured."""
     spaces = [SpaceId("density", f"{prefix}{i:03d}") for i in range(count)]
 
-    def one(space: SpaceId) -> None:
+    def one(space: SpaceId) -> SpaceId | None:
         spec = RunSpec.for_space(settings, space, image, app_port=7860, sdk=sdk,
                                  commit="d" * 40, startup_timeout=600.0)
-        sched.deploy(spec)
+        try:
+            sched.deploy(spec)
+            if freeze:
+                sched.sleep(space.key)
+        except Exception as exc:  # noqa: BLE001 - a failed start is data, not the end
+            failed.append(f"{space}: {type(exc).__name__}: {exc}")
+            return None
+        return space
 
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(one, spaces))
-    return spaces
+        return [s for s in pool.map(one, spaces) if s is not None]
 
 
 def wakes(sched: Scheduler, proxy_url: str, spaces: list[SpaceId], rounds: int) -> dict:
@@ -168,6 +183,13 @@ def main() -> int:  # noqa: PLR0915 - one bench, read top to bottom
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--settle", type=float, default=30.0)
+    parser.add_argument("--freeze-each", action="store_true",
+                        help="freeze every Space once it serves; --awake of each kind are "
+                             "thawed for the idle-awake figures")
+    parser.add_argument("--awake", type=int, default=10)
+    parser.add_argument("--no-cpu-weight", action="store_true",
+                        help="run Spaces outside the low-weight cgroup (a shared machine: "
+                             "other jobs there starve them, as bench/push.py says)")
     args = parser.parse_args()
     client = docker.from_env()
     results: dict[str, Any] = {"bench": "density", "args": vars(args),
@@ -177,7 +199,8 @@ def main() -> int:  # noqa: PLR0915 - one bench, read top to bottom
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(Path(tmp) / "redis") as server:
         settings = Settings(data_dir=Path(tmp) / "data", domain=DOMAIN, space_data_quota="0",
                             space_disk_quota="0", public_port=free_port(),
-                            wake_wait_timeout=120, secret_key="bench")
+                            wake_wait_timeout=120, secret_key="bench",
+                            **({"space_cgroup_parent": ""} if args.no_cpu_weight else {}))
         settings.ensure_dirs()
         conn = redis.Redis.from_url(server.url)
         backend = DockerBackend(settings, client, scope=f"density-{uuid.uuid4().hex[:8]}",
@@ -202,19 +225,27 @@ def main() -> int:  # noqa: PLR0915 - one bench, read top to bottom
                     results["gradio_import_s"] = import_time(client, images[-1], "gradio")
                     say(f"import gradio: {results['gradio_import_s']} s")
                 t0 = time.perf_counter()
+                failed: list[str] = []
+                results["deploy_failed"] = failed
                 spaces["static"] = deploy_all(sched, settings, images[0], "static",
-                                              args.static, "s")
+                                              args.static, "s", args.freeze_each, failed)
                 results["static_deploy_s"] = round(time.perf_counter() - t0, 1)
                 say(f"{args.static} static Spaces running")
                 if args.gradio:
                     t0 = time.perf_counter()
                     spaces["gradio"] = deploy_all(sched, settings, images[1], "gradio",
-                                                  args.gradio, "g")
+                                                  args.gradio, "g", args.freeze_each, failed)
                     results["gradio_deploy_s"] = round(time.perf_counter() - t0, 1)
                     say(f"{args.gradio} gradio Spaces running")
                 groups = {name: [s.key for s in found] for name, found in spaces.items()}
+                awake = groups
+                if args.freeze_each:  # thaw a sample: what an idle awake Space costs
+                    awake = {name: keys[:args.awake] for name, keys in groups.items()}
+                    for keys in awake.values():
+                        for key in keys:
+                            sched.wake(key)
                 time.sleep(args.settle)  # apps finish starting: idle is what is measured
-                results["idle_awake"] = measure(backend, groups, args.window)
+                results["idle_awake"] = measure(backend, awake, args.window)
                 say(f"awake: {results['idle_awake']}")
                 t0 = time.perf_counter()
                 with ThreadPoolExecutor(max_workers=4) as pool:
@@ -231,7 +262,10 @@ def main() -> int:  # noqa: PLR0915 - one bench, read top to bottom
             stop.set()
             loop.join(30)
             for instance in backend.list_instances():
-                backend.remove(instance)
+                try:  # one container the engine cannot kill must not keep the rest running
+                    backend.remove(instance)
+                except docker.errors.APIError as exc:
+                    say(f"could not remove {instance.id[:12]}: {exc}")
             for found in spaces.values():
                 for space in found:
                     backend.remove_volume(space)
