@@ -26,6 +26,7 @@ from podium.builds.lease import ProcessId
 from podium.builds.logs import BuildLog, follow_build_log
 from podium.builds.queue import build_queue, enqueue_build
 from podium.builds.reaper import reap_stale_builds
+from podium.builds.worker import BuildWorker
 from podium.config import Settings
 from podium.keys import builds as keys
 from podium.names import SpaceId
@@ -262,6 +263,27 @@ def test_reaper_waits_for_a_remote_lease_to_run_out(
     assert record.status == BuildStatus.FAILED and "worker died" in record.failure_reason
     assert space_record(db, space_id).stage == Stage.BUILD_ERROR
     assert not redis_conn.hexists(keys.ACTIVE, ref.build_id)
+
+
+def test_worker_teardown_does_not_wait_for_its_command_thread(
+    build_settings: Settings, redis_conn: redis.Redis,
+) -> None:
+    """The state a SIGTERM under load left the worker in (test_up's child that outlived a
+    killed `podium up`): rq's command thread has read an UNSUBSCRIBE reply and waits up to
+    60 s for a subscription. rq's own teardown joined it with no bound; ours gives it
+    PUBSUB_STOP_WAIT."""
+    worker = BuildWorker([build_queue(build_settings, redis_conn)], connection=redis_conn)
+    worker.subscribe()
+    wait_for(lambda: worker.pubsub.subscribed, 10, "the command channel subscription")
+    worker.pubsub.unsubscribe()
+    wait_for(lambda: not worker.pubsub.subscribed, 10, "the unsubscribe reply")
+    time.sleep(0.5)  # the thread is back in get_message, waiting for a subscription
+    assert worker.pubsub_thread.is_alive()
+
+    started = time.monotonic()
+    worker.unsubscribe()
+    # A liveness bound, not a benchmark: rq's teardown took the thread's whole 60 s.
+    assert time.monotonic() - started < 30
 
 
 def sse_events(

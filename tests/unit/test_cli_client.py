@@ -154,3 +154,21 @@ def test_build_log_without_follow_reports_a_build_still_waiting(
 
     assert _show_build_log(api, "/api/spaces/a/b", follow=False) is None  # type: ignore[arg-type]
     assert "build abcdef123456 is QUEUED (use -f to follow it)" in capsys.readouterr().out
+
+
+def test_an_error_is_printed_unbroken_whatever_its_length(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A path-long message on a non-terminal stderr: rich broke it at 80 columns, so `podium
+    restore`'s "is not empty" became "is not\\nempty" for a long enough data dir (CI's)."""
+    from podium.cli.base import fail
+
+    monkeypatch.setenv("COLUMNS", "80")  # rich's width off a terminal, whatever CI sets
+    data_dir = "/tmp/ci2-basetemp/test_backup_while_running_then0/" + "b" * 60
+    message = f"the data dir {data_dir} is not empty (logs, podium.db)"
+    hint = "restore into an empty or new directory (PODIUM_DATA_DIR); nothing was changed"
+
+    code = fail(PodiumError(message, hint=hint)).exit_code
+
+    assert code == PodiumError.exit_code
+    assert capsys.readouterr().err == f"error: {message}\nhint: {hint}\n"

@@ -8,6 +8,7 @@ worker first exports its own Settings as PODIUM_* variables: whatever the caller
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import threading
@@ -25,6 +26,35 @@ from .reaper import REAP_EVERY, reap_stale_builds
 from .retention import collect
 
 log = logging.getLogger(__name__)
+
+# How long the worker's teardown waits for rq's command-channel thread (see BuildWorker).
+PUBSUB_STOP_WAIT = 1.0
+
+
+class BuildWorker(Worker):
+    """rq's Worker whose teardown cannot hang on its command-channel (pubsub) thread.
+
+    rq's ``unsubscribe`` sends UNSUBSCRIBE, then calls the thread's ``stop()``, which in
+    redis-py 8 joins the thread with no bound. The thread reads the UNSUBSCRIBE reply, loops
+    back into ``get_message(timeout=60)`` before ``stop()`` trips its flag, and waits there up
+    to 60 s for a subscription that will never come: a SIGTERMed worker lived on for a
+    minute (the supervisor SIGKILLs it after 15 s; an orphan of a killed `podium up` just
+    lingered). The thread is a daemon holding nothing but that connection, so the wait is
+    bounded, as rq meant it (its own join afterwards has a 1 s timeout)."""
+
+    def unsubscribe(self) -> None:
+        thread = self.pubsub_thread
+        if not thread:
+            return
+        self.log.info("Worker %s: unsubscribing from channel %s", self.name,
+                      self.pubsub_channel_name)
+        self.pubsub.unsubscribe()
+        if "timeout" in inspect.signature(thread.stop).parameters:
+            thread.stop(timeout=PUBSUB_STOP_WAIT)  # redis-py 8: trips the flag, then joins
+        else:
+            thread.stop()  # older redis-py: only trips the flag
+            thread.join(timeout=PUBSUB_STOP_WAIT)
+        self.pubsub.close()
 
 
 def _reap_forever(settings: Settings, stop: threading.Event) -> None:
@@ -75,7 +105,7 @@ def run_worker(settings: Settings, burst: bool = False, *, name: str | None = No
     db = Database(settings)
     reap_stale_builds(settings, conn, db)
     catch_up(settings, conn, db)
-    worker = Worker([build_queue(settings, conn)], connection=conn, name=name)
+    worker = BuildWorker([build_queue(settings, conn)], connection=conn, name=name)
     stop = threading.Event()
     reaper = threading.Thread(
         target=_reap_forever, args=(settings, stop), name="reaper", daemon=True

@@ -15,8 +15,12 @@ console = Console(stderr=True)
 
 
 def fail(exc: PodiumError) -> typer.Exit:
-    """Print a PodiumError for a person and turn it into the CLI's exit code."""
-    console.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    """Print a PodiumError for a person and turn it into the CLI's exit code.
+
+    soft_wrap: rich would otherwise break lines at its width (80 columns when stderr is not a
+    terminal), inside paths and phrases, so a script grepping the error ("not empty") or a
+    person pasting the path got pieces; the terminal still wraps long lines for the eye."""
+    console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
     if exc.hint:
-        console.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        console.print(f"[dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
     return typer.Exit(exc.exit_code)
