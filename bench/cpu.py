@@ -50,8 +50,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import (  # noqa: E402 - the sibling module
     parser_for,
     platform_settings,
-    remove_containers,
     say,
+    stop_platform,
     terminate,
 )
 from images import build_from_files  # noqa: E402 - the sibling module
@@ -195,8 +195,7 @@ def main() -> int:
         try:
             measure(started.settings, client, args, results)
         finally:
-            started.stop()
-            remove_containers(client, settings.instance)
+            stop_platform(started, client, settings)
             for controller in Path("/sys/fs/cgroup").iterdir():
                 group = controller / parent.strip("/")
                 if group.is_dir():

@@ -28,6 +28,7 @@ import redis
 
 from podium.config import Settings
 from podium.scheduler.base import KEY_LABEL
+from podium.scheduler.storage import detach, mounted_from, unmount
 from podium.scheduler.volumes import SCOPE_LABEL
 from podium.services.redis_server import free_port
 
@@ -99,11 +100,19 @@ def remove_containers(client: docker.DockerClient, scope: str) -> int:
     return len(found)
 
 
-def stop_platform(started: Started, client: docker.DockerClient, scope: str) -> None:
+def stop_platform(started: Started, client: docker.DockerClient, settings: Settings) -> None:
+    """Stop its processes, remove this run's containers, then unmount the quota images and
+    remove the /data volumes of its Spaces, as tests/platforms.py does: the temporary data
+    dir goes at the end, and a mount in it would outlive it (its removal fails, busy)."""
     say("stopping the platform")
     started.stop()
-    removed = remove_containers(client, scope)
-    say(f"removed {removed} container(s) of {scope}")
+    removed = remove_containers(client, settings.instance)
+    say(f"removed {removed} container(s) of {settings.instance}")
+    for target, image in mounted_from(settings.data_dir).items():
+        unmount(target)
+        detach(image)
+    for volume in client.volumes.list(filters={"label": f"{SCOPE_LABEL}={settings.instance}"}):
+        volume.remove(force=True)
 
 
 def record_failure(results: dict[str, Any], err: Exception, settings: Settings,

@@ -51,7 +51,6 @@ import docker
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.testing import localhost_resolver
-from podium.scheduler.volumes import SCOPE_LABEL
 from podium.spaces.stage import Stage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -323,8 +322,7 @@ def main() -> int:
         finally:
             if bench is not None:
                 bench.close()
-            stop_platform(started, client, settings.instance)
-            _release(client, settings)
+            stop_platform(started, client, settings)
             client.close()
     results["load_at_end"] = machine_load()
     json.dump(results, sys.stdout, indent=2)
@@ -348,18 +346,6 @@ def admin_token(settings: Settings) -> str:
 
 def settings_default_parent() -> str:
     return str(Settings.model_fields["space_cgroup_parent"].default)
-
-
-def _release(client: docker.DockerClient, settings: Settings) -> None:
-    """Unmount the quota images and remove the /data volumes of this run's Spaces: the
-    temporary data dir goes at the end, a mount in it would outlive it."""
-    from podium.scheduler.storage import detach, mounted_from, unmount
-
-    for target, image in mounted_from(settings.data_dir).items():
-        unmount(target)
-        detach(image)
-    for volume in client.volumes.list(filters={"label": f"{SCOPE_LABEL}={settings.instance}"}):
-        volume.remove(force=True)
 
 
 if __name__ == "__main__":

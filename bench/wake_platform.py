@@ -27,9 +27,10 @@ moment the request was sent.
     PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt .venv/bin/python bench/wake_platform.py \
         [--rounds 5] [--build-timeout 1200] [--data-plane nginx-lua|nginx|python]
 
-Bounded: every wait has a timeout; the platform's processes are stopped and every container
-of this run's instance removed at the end (the Space's image and its /data volume are left,
-as the e2e fixture leaves them: they are shared with other installs' layers and names).
+Bounded: every wait has a timeout; the platform's processes are stopped, every container
+of this run's instance removed and its Spaces' /data unmounted and removed at the end (the
+Space's image is left, as the e2e fixture leaves it: its layers are shared with other
+installs).
 """
 
 from __future__ import annotations
@@ -357,7 +358,7 @@ def main() -> int:
         finally:
             if bench is not None:
                 bench.close()
-            stop_platform(started, client, settings.instance)
+            stop_platform(started, client, settings)
             client.close()
     results["load_at_end"] = machine_load()
     json.dump(results, sys.stdout, indent=2)
