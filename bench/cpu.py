@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import statistics
 import sys
@@ -36,29 +35,31 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import docker
 import httpx
-from images import build_from_files  # bench/images.py, beside this script
 
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.scheduler import cpu
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.spec import RunSpec
-from podium.services.redis_server import free_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (  # noqa: E402 - the sibling module
+    parser_for,
+    platform_settings,
+    say,
+    stop_platform,
+    terminate,
+)
+from images import build_from_files  # noqa: E402 - the sibling module
 
 # The spinning Space's app, shared with tests/reliability/test_cpu_priority.py.
 SPIN = (Path(__file__).parent / "spin_app.py").read_text()
 CONDITIONS = ("idle", "weights", "equal")
 ENDPOINTS = {"dashboard": "/", "api": "/api/spaces"}
-T_START = time.monotonic()
-
-
-def say(message: str) -> None:
-    print(f"[{time.monotonic() - T_START:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def loadavg() -> list[float]:
@@ -166,32 +167,25 @@ def measure(settings: Settings, client: docker.DockerClient, args: argparse.Name
         client.images.remove(image, force=True)
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # run the finally blocks: stop the platform, containers
-
-
 def main() -> int:
     from podium.services.up import start_platform
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser_for(__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--requests", type=int, default=20,
                         help="requests per client, endpoint, condition and round")
     parser.add_argument("--clients", type=int, default=1,
                         help="concurrent clients (one logged-in session shared)")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     client = docker.from_env()
     parent = f"/podium-bench-{uuid.uuid4().hex[:8]}"
     results: dict[str, Any] = {"cpus": os.cpu_count(), "loadavg_before": loadavg(),
                                "rounds": args.rounds, "requests": args.requests,
                                "clients": args.clients}
     with tempfile.TemporaryDirectory(prefix="podium-cpu-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp) / "data", redis_url="", database_url="",
-            public_port=free_port(), api_port=free_port(),
-            admin_password=secrets.token_urlsafe(12), instance=f"bench-{uuid.uuid4().hex[:8]}",
+        settings = platform_settings(
+            Path(tmp) / "data",
             space_cgroup_parent=parent, space_data_quota="64m", space_disk_quota="64m",
         )
         results |= {"space_cpu_shares": settings.space_cpu_shares,
@@ -201,10 +195,7 @@ def main() -> int:
         try:
             measure(started.settings, client, args, results)
         finally:
-            started.stop()
-            for found in client.containers.list(
-                    all=True, filters={"label": f"podium.scope={settings.instance}"}):
-                found.remove(force=True)
+            stop_platform(started, client, settings)
             for controller in Path("/sys/fs/cgroup").iterdir():
                 group = controller / parent.strip("/")
                 if group.is_dir():

@@ -37,15 +37,12 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import traceback
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +51,20 @@ import docker
 from podium.config import Settings
 from podium.names import SpaceId
 from podium.proxy.testing import localhost_resolver
-from podium.services.redis_server import free_port
 from podium.spaces.stage import Stage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (  # noqa: E402 - the sibling module
+    EngineEvents,
+    machine_load,
+    parser_for,
+    platform_settings,
+    record_failure,
+    say,
+    spread,
+    stop_platform,
+    terminate,
+)
 from push_platform import (  # noqa: E402 - the sibling module
     MARK,
     PUSH_TIMEOUT_S,
@@ -65,13 +72,6 @@ from push_platform import (  # noqa: E402 - the sibling module
     Bench,
     PushFailed,
     Watcher,
-)
-from wake_platform import (  # noqa: E402 - the sibling bench's helpers
-    EngineEvents,
-    _terminate,
-    machine_load,
-    remove_containers,
-    say,
 )
 
 
@@ -105,16 +105,12 @@ def hook_costs(root: Path, rounds: int) -> dict[str, Any]:
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    def stats(values: list[float]) -> dict[str, float]:
-        return {"median": round(statistics.median(values), 3),
-                "min": round(min(values), 3), "max": round(max(values), 3)}
-
     failed = [r for r in runs if "failed" in r]
     runs = [r for r in runs if "failed" not in r]
     out: dict[str, Any] = {"failed_rounds": failed}
     if not runs:
         return out
-    out["total_s"] = stats([r["total_s"] for r in runs])
+    out["total_s"] = spread([r["total_s"] for r in runs])
     names: list[str] = []
     for r in runs:
         names += [n for n in r["split"] if n not in names]
@@ -153,12 +149,12 @@ def run_dev(bench: Bench, space: SpaceId, work: Path, rounds: int, watcher: Watc
             events: EngineEvents) -> list[dict[str, Any]]:
     """Dev mode on (a rebuild, untimed), then code-only pushes reloaded in the container."""
     bench.wait_settled(space, watcher)
-    before = _container_of(bench.client, bench.settings.instance, space)
+    before = bench.container_id(space)
     r = bench.api.post(f"/api/spaces/{space}/settings", json={"dev_mode": True})
     if r.status_code != 200:
         raise RuntimeError(f"dev mode: {r.status_code} {r.text[:300]}")
     deadline = time.monotonic() + PUSH_TIMEOUT_S
-    while _container_of(bench.client, bench.settings.instance, space) in (before, None):
+    while bench.container_id(space) in (before, None):
         if time.monotonic() > deadline:
             raise TimeoutError("dev mode on did not swap the container")
         time.sleep(0.5)
@@ -168,23 +164,17 @@ def run_dev(bench: Bench, space: SpaceId, work: Path, rounds: int, watcher: Watc
     runs = []
     for i in range(rounds):
         bench.wait_settled(space, watcher)
-        container = _container_of(bench.client, bench.settings.instance, space)
+        container = bench.container_id(space)
         marker = f"{MARK}-dev-{i}-{secrets.token_hex(3)}"
         app.write_text(text.replace('"Type a name and press Submit."', repr(marker)))
         run = attempt(bench, space, work, marker, watcher, events)
         run["same_container"] = (
-            _container_of(bench.client, bench.settings.instance, space) == container)
+            bench.container_id(space) == container)
         say(f"dev {i + 1}/{rounds}: {run.get('total_s')} s {run.get('split', run)}")
         runs.append(run)
     app.write_text(text)
     bench.api.post(f"/api/spaces/{space}/settings", json={"dev_mode": False})
     return runs
-
-
-def _container_of(client: docker.DockerClient, scope: str, space: SpaceId) -> str | None:
-    found = client.containers.list(filters={"label": [f"podium.scope={scope}",
-                                                      f"podium.space_key={space.key}"]})
-    return found[0].id if len(found) == 1 else None
 
 
 def run_deps(bench: Bench, space: SpaceId, work: Path, root: Path, args: argparse.Namespace,
@@ -262,7 +252,7 @@ def measure(bench: Bench, space: SpaceId, root: Path, args: argparse.Namespace,
         if "code" in kinds:
             results["code"] = summarize(run_code(bench, space, work, args.rounds,
                                                  watcher, events))
-            image = _image_of(client, settings.instance, space)
+            image = bench.image_id(space)
             results["import_gradio_in_image"] = bench.import_gradio(image)
         if "dev" in kinds:
             results["dev"] = summarize(run_dev(bench, space, work, args.rounds,
@@ -277,8 +267,7 @@ def measure(bench: Bench, space: SpaceId, root: Path, args: argparse.Namespace,
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser_for(__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="code-only pushes")
     parser.add_argument("--deps-rounds", type=int, default=2)
     parser.add_argument("--cold-rounds", type=int, default=3)
@@ -298,7 +287,7 @@ def main() -> int:
 
     args = parse_args()
     kinds = args.kinds.split(",")
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     client = docker.from_env()
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
@@ -308,11 +297,8 @@ def main() -> int:
     code = 0
     with tempfile.TemporaryDirectory(prefix="podium-push-") as tmp, localhost_resolver():
         root = Path(tmp)
-        settings = Settings(
-            data_dir=root / "data", redis_url="", database_url="",
-            public_port=free_port(), api_port=free_port(),
-            admin_password=secrets.token_urlsafe(12),
-            instance=f"bench-{uuid.uuid4().hex[:8]}",
+        settings = platform_settings(
+            root / "data",
             # The Spaces' low CPU weight (128 against 1024) is for a host whose other load is
             # the platform; on a shared machine other jobs starve the measured app with it
             # (minutes for `import gradio` at load 30). Off: the app runs at the default weight.
@@ -330,22 +316,13 @@ def main() -> int:
         try:
             bench = Bench(started, client, admin_token(started.settings))
             measure(bench, started.demo, root, args, results)
-        except Exception as err:  # a partial result still says where it stopped
-            results["error"] = f"{type(err).__name__}: {err}"
-            say(results["error"])
-            traceback.print_exc()
+        except Exception as err:
             code = 1
-            kept = Path(tempfile.mkdtemp(prefix="podium-push-logs-"))
-            shutil.copytree(settings.data_dir / "logs", kept / "logs", dirs_exist_ok=True)
-            results["logs"] = str(kept / "logs")
+            record_failure(results, err, settings, "podium-push-logs-")
         finally:
             if bench is not None:
                 bench.close()
-            say("stopping the platform")
-            started.stop()
-            removed = remove_containers(client, settings.instance)
-            say(f"removed {removed} container(s) of {settings.instance}")
-            _release(client, settings)
+            stop_platform(started, client, settings)
             client.close()
     results["load_at_end"] = machine_load()
     json.dump(results, sys.stdout, indent=2)
@@ -369,24 +346,6 @@ def admin_token(settings: Settings) -> str:
 
 def settings_default_parent() -> str:
     return str(Settings.model_fields["space_cgroup_parent"].default)
-
-
-def _release(client: docker.DockerClient, settings: Settings) -> None:
-    """Unmount the quota images and remove the /data volumes of this run's Spaces: the
-    temporary data dir goes at the end, a mount in it would outlive it."""
-    from podium.scheduler.storage import detach, mounted_from, unmount
-
-    for target, image in mounted_from(settings.data_dir).items():
-        unmount(target)
-        detach(image)
-    for volume in client.volumes.list(filters={"label": f"podium.scope={settings.instance}"}):
-        volume.remove(force=True)
-
-
-def _image_of(client: docker.DockerClient, scope: str, space: SpaceId) -> str:
-    found = client.containers.list(filters={"label": [f"podium.scope={scope}",
-                                                      f"podium.space_key={space.key}"]})
-    return found[0].image.id
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The platform side of bench/push.py: a running platform under test (``Bench``: pushes,
 their stage timelines, the image's ``import gradio``) and a watcher polling the route table
-and the store every few ms. Split from push.py, which keeps the runs, their kinds and
-the JSON.
+and the store every few ms (on harness.py's ``RedisPoller``). Split from push.py, which
+keeps the runs, their kinds and the JSON.
 
 Each push is split (seconds after ``git push`` was started):
 
@@ -26,15 +26,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import docker
 import httpx
-import redis
 
 from podium.config import Settings
 from podium.keys import RouteKeys
@@ -43,13 +42,14 @@ from podium.names import SpaceId
 from podium.spaces.stage import Stage
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from wake_platform import (  # noqa: E402 - the sibling bench's helpers
+from harness import (  # noqa: E402 - the sibling module
     EngineEvents,
+    RedisPoller,
+    space_containers,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "templates" / "gradio-hello"
-WATCH_POLL_S = 0.005
 HTTP_POLL_S = 0.02
 PUSH_TIMEOUT_S = 600.0
 MARK = "podium-bench-marker"
@@ -60,58 +60,31 @@ class PushFailed(RuntimeError):
     recorded with the reason and left out of the medians."""
 
 
-class Watcher:
-    """Polls, every few ms, the route table (the Space's upstream) and the store (stage and
-    deployed commit) of the Spaces it is told about; keeps every change with its time."""
+class Watcher(RedisPoller):
+    """The route table (the Space's upstream) and the store (stage and deployed commit) of
+    the Spaces it is told about."""
 
     def __init__(self, settings: Settings, platform: Any) -> None:
-        self.conn = redis.Redis.from_url(settings.redis_url)
+        super().__init__(settings.redis_url, "push-watcher")
         self.keys = RouteKeys()
         self.platform = platform
         self.spaces: set[SpaceId] = set()
-        self.seen: list[tuple[float, str, str, str]] = []  # (time, space key, what, value)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="push-watcher", daemon=True)
 
-    def __enter__(self) -> Watcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.conn.close()
-
-    def _run(self) -> None:
+    def sample(self) -> Iterator[tuple[str, dict[str, str]]]:
         from podium.store import find_space
 
-        last: dict[tuple[str, str], str] = {}
-        while not self._stop.is_set():
-            for space_id in list(self.spaces):
-                try:
-                    raw = self.conn.hget(self.keys.routes, space_id.key)
-                    with self.platform.db.session() as session:
-                        space = find_space(session, space_id)
-                        stage = str(space.stage) if space else "none"
-                        sha = str(space.deployed_commit or "") if space else ""
-                except Exception:  # noqa: BLE001 - a busy SQLite or Redis: poll again
-                    continue
-                now = time.time()
-                route = json.loads(raw) if raw else {}
-                values = {"upstream": str(route.get("upstream")), "stage": stage, "sha": sha}
-                for what, value in values.items():
-                    if last.get((space_id.key, what)) != value:
-                        last[(space_id.key, what)] = value
-                        self.seen.append((now, space_id.key, what, value))
-            self._stop.wait(WATCH_POLL_S)
-
-    def first(self, key: str, what: str, since: float, test: Any) -> float | None:
-        return next((t for t, k, w, v in list(self.seen)
-                     if k == key and w == what and t >= since and test(v)), None)
-
-    def last_value(self, key: str, what: str) -> str | None:
-        return next((v for _, k, w, v in reversed(list(self.seen)) if k == key and w == what),
-                    None)
+        for space_id in list(self.spaces):
+            try:
+                raw = self.conn.hget(self.keys.routes, space_id.key)
+                with self.platform.db.session() as session:
+                    space = find_space(session, space_id)
+                    stage = str(space.stage) if space else "none"
+                    sha = str(space.deployed_commit or "") if space else ""
+            except Exception:  # noqa: BLE001 - a busy SQLite or Redis: poll again
+                continue
+            route = json.loads(raw) if raw else {}
+            yield space_id.key, {"upstream": str(route.get("upstream")), "stage": stage,
+                                 "sha": sha}
 
 
 def _epoch(value: datetime | None) -> float | None:
@@ -259,13 +232,20 @@ class Bench:
                   and t < t0]
         return before[-1] if before else None
 
+    def container_id(self, space_id: SpaceId) -> str | None:
+        """The Space's one running container (None while two overlap or none runs)."""
+        found = space_containers(self.client, self.settings.instance, space_id.key)
+        return found[0].id if len(found) == 1 else None
+
+    def image_id(self, space_id: SpaceId) -> str:
+        return space_containers(self.client, self.settings.instance, space_id.key)[0].image.id
+
     def wait_settled(self, space_id: SpaceId, watcher: Watcher, timeout: float = 60) -> None:
         """RUNNING, and the replaced container gone (its drain ended), before the next push."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             running = watcher.last_value(space_id.key, "stage") == Stage.RUNNING
-            found = self.client.containers.list(filters={"label": [
-                f"podium.scope={self.settings.instance}", f"podium.space_key={space_id.key}"]})
+            found = space_containers(self.client, self.settings.instance, space_id.key)
             if running and len(found) == 1:
                 return
             time.sleep(0.2)

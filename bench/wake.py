@@ -27,6 +27,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -61,33 +63,29 @@ class TimedBackend(DockerBackend):
 
     timings: dict[str, float]
 
-    def start(self, spec: RunSpec) -> Instance:
+    @contextmanager
+    def _timed(self, part: str) -> Iterator[None]:
         t0 = time.perf_counter()
         try:
-            return super().start(spec)
+            yield
         finally:
-            self.timings["engine_s"] = time.perf_counter() - t0
+            self.timings[part] = time.perf_counter() - t0
+
+    def start(self, spec: RunSpec) -> Instance:
+        with self._timed("engine_s"):
+            return super().start(spec)
 
     def resume(self, instance: Instance) -> Instance:
-        t0 = time.perf_counter()
-        try:
+        with self._timed("engine_s"):
             return super().resume(instance)
-        finally:
-            self.timings["engine_s"] = time.perf_counter() - t0
 
     def thaw(self, instance: Instance) -> Instance:
-        t0 = time.perf_counter()
-        try:
+        with self._timed("engine_s"):
             return super().thaw(instance)
-        finally:
-            self.timings["engine_s"] = time.perf_counter() - t0
 
     def wait_healthy(self, instance: Instance, timeout: float) -> None:
-        t0 = time.perf_counter()
-        try:
+        with self._timed("app_s"):
             super().wait_healthy(instance, timeout)
-        finally:
-            self.timings["app_s"] = time.perf_counter() - t0
 
 
 def build_http_image(client: docker.DockerClient, base: str) -> str:

@@ -27,9 +27,10 @@ moment the request was sent.
     PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt .venv/bin/python bench/wake_platform.py \
         [--rounds 5] [--build-timeout 1200] [--data-plane nginx-lua|nginx|python]
 
-Bounded: every wait has a timeout; the platform's processes are stopped and every container
-of this run's instance removed at the end (the Space's image and its /data volume are left,
-as the e2e fixture leaves them: they are shared with other installs' layers and names).
+Bounded: every wait has a timeout; the platform's processes are stopped, every container
+of this run's instance removed and its Spaces' /data unmounted and removed at the end (the
+Space's image is left, as the e2e fixture leaves it: its layers are shared with other
+installs).
 """
 
 from __future__ import annotations
@@ -38,19 +39,13 @@ import argparse
 import json
 import os
 import re
-import secrets
-import shutil
 import signal
 import statistics
 import sys
 import tempfile
-import threading
 import time
-import traceback
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import docker
@@ -62,23 +57,30 @@ from podium.keys import RouteKeys as Keys
 from podium.names import SpaceId
 from podium.proxy.testing import localhost_resolver
 from podium.routes import WAKE_DEDUPE_SECONDS
-from podium.services.redis_server import free_port
 from podium.spaces.stage import Stage
 
-SCOPE_LABEL = "podium.scope"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import (  # noqa: E402 - the sibling module
+    EngineEvents,
+    RedisPoller,
+    machine_load,
+    parser_for,
+    platform_settings,
+    record_failure,
+    say,
+    space_containers,
+    spread,
+    stop_platform,
+    terminate,
+)
+
 HTML = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 # The waking page's script (podium.proxy.pages) polls the status at once, then again after
 # each "not ready": ``setTimeout(poll, n<25?200:1000, n+1)`` (or a fixed delay). Read from
 # the page served, so the bench follows the page.
 FAST_POLL_RE = re.compile(r"setTimeout\(\s*poll\s*,\s*n\s*<\s*(\d+)\s*\?\s*(\d+)\s*:\s*(\d+)")
 FIXED_POLL_RE = re.compile(r"setTimeout\(\s*poll\s*,\s*(\d+)")
-WATCH_POLL_S = 0.005
 ERROR_STAGES = {Stage.BUILD_ERROR, Stage.RUNTIME_ERROR, Stage.CONFIG_ERROR, Stage.NO_APP_FILE}
-T_START = time.monotonic()
-
-
-def say(message: str) -> None:
-    print(f"[{time.monotonic() - T_START:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def wait_until(check: Callable[[], Any], timeout: float, what: str, poll: float = 0.05) -> Any:
@@ -92,82 +94,29 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, poll: float 
         time.sleep(poll)
 
 
-class RedisWatcher:
-    """Polls, every few ms, what the proxy and the scheduler write for one Space: the wake
-    request's de-duplication key (the proxy sets it, then pushes the request) and the route's
-    stage. Keeps the first time each value was seen."""
+class RedisWatcher(RedisPoller):
+    """What the proxy and the scheduler write for one Space: the wake request's
+    de-duplication key (the proxy sets it, then pushes the request) and the route's stage."""
 
     def __init__(self, url: str, space_key: str, prefix: str = "podium") -> None:
-        self.conn = redis.Redis.from_url(url)
+        super().__init__(url, "redis-watcher")
         self.keys = Keys(prefix)
         self.space_key = space_key
-        self.seen: list[tuple[float, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="redis-watcher", daemon=True)
 
-    def __enter__(self) -> RedisWatcher:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        self.conn.close()
-
-    def _run(self) -> None:
-        last: dict[str, str] = {}
-        while not self._stop.is_set():
-            try:
-                pipe = self.conn.pipeline(transaction=False)
-                pipe.exists(self.keys.wake_pending(self.space_key))
-                pipe.hget(self.keys.routes, self.space_key)
-                pending, raw = pipe.execute()
-            except redis.RedisError:
-                self._stop.wait(0.1)
-                continue
-            now = time.time()
-            stage = json.loads(raw)["stage"] if raw else "none"
-            for what, value in (("pending", str(bool(pending))), ("stage", stage)):
-                if last.get(what) != value:
-                    last[what] = value
-                    self.seen.append((now, f"{what}:{value}"))
-            self._stop.wait(WATCH_POLL_S)
-
-    def first(self, label: str, since: float) -> float | None:
-        return next((t for t, what in list(self.seen) if what == label and t >= since), None)
-
-
-class EngineEvents:
-    """The engine's container events for this instance's Spaces, with their own timestamps."""
-
-    def __init__(self, client: docker.DockerClient, scope: str) -> None:
-        self.seen: list[tuple[float, str]] = []
-        self._stream = client.events(
-            decode=True, since=int(time.time()) - 1,
-            filters={"type": "container", "label": f"{SCOPE_LABEL}={scope}"},
-        )
-        self._thread = threading.Thread(target=self._run, name="engine-events", daemon=True)
-
-    def __enter__(self) -> EngineEvents:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stream.close()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
+    def sample(self) -> Iterator[tuple[str, dict[str, str]]]:
         try:
-            for event in self._stream:
-                action = str(event.get("Action") or event.get("status") or "")
-                stamp = event.get("timeNano")
-                at = stamp / 1e9 if stamp else float(event.get("time", time.time()))
-                self.seen.append((at, action))
-        except Exception:  # the stream closed under us at the end
+            pipe = self.conn.pipeline(transaction=False)
+            pipe.exists(self.keys.wake_pending(self.space_key))
+            pipe.hget(self.keys.routes, self.space_key)
+            pending, raw = pipe.execute()
+        except redis.RedisError:
+            self._stop.wait(0.1)  # back off (the poll's own few ms follow)
             return
+        stage = json.loads(raw)["stage"] if raw else "none"
+        yield self.space_key, {"pending": str(bool(pending)), "stage": stage}
 
-    def first(self, action: str, since: float) -> float | None:
-        return next((t for t, what in list(self.seen) if what == action and t >= since), None)
+    def seen_at(self, what: str, value: str, since: float) -> float | None:
+        return self.first(self.space_key, what, since, lambda v: v == value)
 
 
 def page_poll_delays(html: str) -> Callable[[int], float]:
@@ -234,9 +183,8 @@ class Bench:
         raise TimeoutError(f"{self.key} not {want} after {timeout:.0f} s (last {last})")
 
     def containers(self) -> list[str]:
-        found = self.client.containers.list(
-            all=True, filters={"label": [f"{SCOPE_LABEL}={self.settings.instance}",
-                                         f"podium.space_key={self.key}"]})
+        found = space_containers(self.client, self.settings.instance, self.key,
+                                 include_stopped=True)
         return [c.status for c in found]
 
     # -- one run -------------------------------------------------------------------------
@@ -312,10 +260,10 @@ class Bench:
             # the proxy asked (Redis), the scheduler took it (route APP_STARTING), the engine
             # thawed / started the container, the app answered its health probe (route
             # RUNNING); the rest until the 200 is the proxy's poll and the forward.
-            "wake_requested_s": rel(watcher.first("pending:True", t0)),
-            "route_app_starting_s": rel(watcher.first(f"stage:{Stage.APP_STARTING}", t0)),
+            "wake_requested_s": rel(watcher.seen_at("pending", "True", t0)),
+            "route_app_starting_s": rel(watcher.seen_at("stage", Stage.APP_STARTING, t0)),
             "engine_done_s": rel(engine),
-            "route_running_s": rel(watcher.first(f"stage:{Stage.RUNNING}", t0)),
+            "route_running_s": rel(watcher.seen_at("stage", Stage.RUNNING, t0)),
         }
         if depth == "deep":
             out["split"]["engine_create_s"] = rel(events.first("create", t0))
@@ -329,10 +277,6 @@ class Bench:
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    def stats(values: list[float]) -> dict[str, float]:
-        return {"median": round(statistics.median(values), 3),
-                "min": round(min(values), 3), "max": round(max(values), 3)}
-
     totals = [r["total_s"] for r in runs]
     out: dict[str, Any] = {"median_s": round(statistics.median(totals), 3),
                            "min_s": round(min(totals), 3), "max_s": round(max(totals), 3)}
@@ -340,62 +284,57 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     for name in runs[0]["split"]:
         values = [r["split"][name] for r in runs if r["split"].get(name) is not None]
         if values:
-            split[name] = stats(values)
+            split[name] = spread(values)
     for name in ("page_503_s", "status_ready_s", "status_polls"):
         values = [r[name] for r in runs if name in r]
         if values:
-            split[name] = stats(values)
+            split[name] = spread(values)
     out["split"] = split
     out["runs"] = runs
     return out
 
 
-def remove_containers(client: docker.DockerClient, scope: str) -> int:
-    # A platform's Spaces outlive its processes by design (reconcile adopts them): remove
-    # this run's, as the e2e fixture does.
-    found = client.containers.list(all=True, filters={"label": f"{SCOPE_LABEL}={scope}"})
-    for container in found:
-        container.remove(force=True)
-    return len(found)
-
-
-def machine_load() -> dict[str, Any]:
-    """What else the machine was doing: wakes are CPU-bound (Gradio's import)."""
-    out: dict[str, Any] = {"loadavg": [round(x, 2) for x in os.getloadavg()]}
-    try:
-        some = Path("/proc/pressure/cpu").read_text().splitlines()[0].split()
-        out["cpu_pressure_avg60"] = float(some[2].split("=")[1])
-    except (OSError, IndexError, ValueError):
-        pass
-    return out
-
-
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)  # run the finally blocks: stop the platform, containers
+def measure(bench: Bench, args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """Each depth and client, ``args.rounds`` times, on the started platform's demo Space."""
+    results["space"] = bench.key
+    t0 = time.monotonic()
+    bench.wait_stage(Stage.RUNNING, args.build_timeout)
+    results["build_and_deploy_s"] = round(time.monotonic() - t0, 1)
+    r = bench.http.get(bench.url + "config")
+    if r.status_code != 200:
+        raise RuntimeError(f"running Space answered {r.status_code}: {r.text[:300]}")
+    results["sdk_version"] = r.json().get("version")
+    with (RedisWatcher(bench.settings.redis_url, bench.key) as watcher,
+          EngineEvents(bench.client, bench.settings.instance) as events):
+        for depth in ("light", "deep"):
+            for mode in ("api", "browser"):
+                runs = []
+                for i in range(args.rounds):
+                    run = bench.run(depth, mode, watcher, events)
+                    say(f"{depth}/{mode} {i + 1}/{args.rounds}: "
+                        f"{run['total_s']:.3f} s {run['split']}")
+                    runs.append(run)
+                results.setdefault(depth, {})[mode] = summarize(runs)
 
 
 def main() -> int:
     from podium.services.up import start_platform
 
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = parser_for(__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--build-timeout", type=float, default=1200.0,
                         help="seconds for the demo Space's first build and deploy")
     parser.add_argument("--data-plane", default=None,
                         help="PODIUM_PROXY_DATA_PLANE for this run (default: the setting's)")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, terminate)
     client = docker.from_env()
     results: dict[str, Any] = {"rounds": args.rounds, "cpus": os.cpu_count(),
                                "load_at_start": machine_load()}
     code = 0
     with tempfile.TemporaryDirectory(prefix="podium-wake-") as tmp, localhost_resolver():
-        settings = Settings(
-            data_dir=Path(tmp) / "data", redis_url="", database_url="",
-            public_port=free_port(), api_port=free_port(),
-            admin_password=secrets.token_urlsafe(12),
-            instance=f"bench-{uuid.uuid4().hex[:8]}",
+        settings = platform_settings(
+            Path(tmp) / "data",
             **({"proxy_data_plane": args.data_plane} if args.data_plane else {}),
         )
         if settings.ca_bundle is None:
@@ -409,45 +348,17 @@ def main() -> int:
             if started.demo is None:
                 raise RuntimeError("start_platform deployed no demo Space")
             bench = Bench(started, started.demo, client)
-            results["space"] = bench.key
-            t0 = time.monotonic()
-            bench.wait_stage(Stage.RUNNING, args.build_timeout)
-            results["build_and_deploy_s"] = round(time.monotonic() - t0, 1)
-            r = bench.http.get(bench.url + "config")
-            if r.status_code != 200:
-                raise RuntimeError(f"running Space answered {r.status_code}: {r.text[:300]}")
-            results["sdk_version"] = r.json().get("version")
-            with (RedisWatcher(bench.settings.redis_url, bench.key) as watcher,
-                  EngineEvents(client, settings.instance) as events):
-                for depth in ("light", "deep"):
-                    for mode in ("api", "browser"):
-                        runs = []
-                        for i in range(args.rounds):
-                            run = bench.run(depth, mode, watcher, events)
-                            say(f"{depth}/{mode} {i + 1}/{args.rounds}: "
-                                f"{run['total_s']:.3f} s {run['split']}")
-                            runs.append(run)
-                        results.setdefault(depth, {})[mode] = summarize(runs)
-        except Exception as err:  # a partial result still says where it stopped
-            results["error"] = f"{type(err).__name__}: {err}"
-            say(results["error"])
-            traceback.print_exc()
+            measure(bench, args, results)
+        except Exception as err:
             code = 1
             # start_platform runs no supervisor watch (only `podium up` restarts children):
             # say which process is gone, if one is.
-            results["dead_processes"] = [
-                role for role, alive in started.supervisor.status().items() if not alive]
-            kept = Path(tempfile.mkdtemp(prefix="podium-wake-logs-"))
-            shutil.copytree(settings.data_dir / "logs", kept / "logs", dirs_exist_ok=True)
-            results["logs"] = str(kept / "logs")
-            say(f"the platform's logs are kept in {kept / 'logs'}")
+            record_failure(results, err, settings, "podium-wake-logs-", dead_processes=[
+                role for role, alive in started.supervisor.status().items() if not alive])
         finally:
             if bench is not None:
                 bench.close()
-            say("stopping the platform")
-            started.stop()
-            removed = remove_containers(client, settings.instance)
-            say(f"removed {removed} container(s) of {settings.instance}")
+            stop_platform(started, client, settings)
             client.close()
     results["load_at_end"] = machine_load()
     json.dump(results, sys.stdout, indent=2)
