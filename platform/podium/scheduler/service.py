@@ -25,6 +25,7 @@ from podium.names import SpaceId
 from podium.routes import RouteTable
 from podium.scheduler import idle, starts
 from podium.scheduler.base import Backend, Instance
+from podium.scheduler.placement import Placement
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
 from podium.scheduler.starts import cancel_start, start_slots, start_watched, undo_cancelled
@@ -303,6 +304,12 @@ class Scheduler:
                 return found
         instances = self.backend.list_instances(space_key)
         return instances[-1] if instances else None
+
+    def placement(self, space_key: str) -> Placement | None:
+        """The node the Space runs on and what pins it there (None on a single host)."""
+        if not self.backend.places_on_nodes:
+            return None
+        return self.backend.placement(SpaceId.parse(space_key), self.current(space_key))
 
     def stream_logs(self, space_key: str, follow: bool = True) -> Iterator[str]:
         instance = self.current(space_key)
