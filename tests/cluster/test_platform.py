@@ -96,7 +96,8 @@ def upstream_node(podium: Podium, cluster: hosts.Cluster, space: SpaceId) -> hos
 
 @pytest.fixture(scope="module")
 def apps(podium_swarm: Podium, tmp_path_factory: pytest.TempPathFactory) -> list[SpaceId]:
-    """The Gradio and Streamlit templates pushed once (their builds overlap) and running."""
+    """The Gradio and Streamlit templates pushed once, for every test of the module (both
+    pushed before waiting: the second builds while the first starts on its node)."""
     tmp = tmp_path_factory.mktemp("apps")
     create_and_push(podium_swarm, GRADIO, "gradio-hello", tmp)
     create_and_push(podium_swarm, STREAMLIT, "streamlit-hello", tmp)
