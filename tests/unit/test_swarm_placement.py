@@ -14,7 +14,6 @@ from podium.config import Settings
 from podium.errors import ServiceUnavailable
 from podium.names import SpaceId
 from podium.scheduler import backend_class
-from podium.scheduler.base import Instance
 from podium.scheduler.docker import DockerBackend
 from podium.scheduler.swarm import SwarmBackend
 from podium.scheduler.swarm_spec import data_label
@@ -41,6 +40,8 @@ class ManagerAPI:
         return self._nodes
 
     def tasks(self, filters: dict[str, str]) -> list[dict[str, Any]]:
+        if self.down:
+            raise requests.ConnectionError("connection refused")
         return [t for t in self._tasks if t["ServiceID"] == filters["service"]]
 
 
@@ -52,11 +53,6 @@ class Manager:
 def task(node_id: str, state: str = "running") -> dict[str, Any]:
     return {"ID": "t1", "ServiceID": "svc", "NodeID": node_id, "DesiredState": "running",
             "Version": {"Index": 7}, "Status": {"State": state}}
-
-
-def instance() -> Instance:
-    return Instance(id="svc", name="svc", space=str(SPACE), space_key=SPACE.key, commit="c1",
-                    app_port=7860, sdk="gradio", created=0.0, running=True)
 
 
 def backend(tmp_path: Path, api: ManagerAPI, **settings: str) -> SwarmBackend:
@@ -72,7 +68,7 @@ def test_a_space_with_node_local_data_runs_on_and_is_pinned_to_the_labelled_node
 ) -> None:
     api = ManagerAPI([node("n1", "mgr", "10.0.0.10"),
                       node("n2", "worker-2", "10.0.0.12", labels=PIN)], [task("n2")])
-    where = backend(tmp_path, api).placement(SPACE, instance())
+    where = backend(tmp_path, api).placement(SPACE, "svc")
     assert where.node is not None and (where.node.name, where.node.addr) == (
         "worker-2", "10.0.0.12")
     assert where.node.up and where.pinned and not where.shared_data
@@ -89,7 +85,7 @@ def test_asleep_it_runs_nowhere_but_stays_pinned_and_a_lost_node_is_reported_dow
     assert not where.data_node.up
     # A task that ended (its node lost, shut down) runs nowhere either.
     api._tasks = [task("n2", state="shutdown")]
-    assert backend(tmp_path, api).placement(SPACE, instance()).node is None
+    assert backend(tmp_path, api).placement(SPACE, "svc").node is None
 
 
 def test_shared_data_pins_nothing_and_a_never_started_space_is_not_pinned_yet(
@@ -97,7 +93,7 @@ def test_shared_data_pins_nothing_and_a_never_started_space_is_not_pinned_yet(
 ) -> None:
     api = ManagerAPI([node("n2", "worker-2", "10.0.0.12", labels=PIN)], [task("n2")])
     shared = backend(tmp_path, api, swarm_volume_options="type=nfs,o=addr=10.0.0.5,device=:/x")
-    where = shared.placement(SPACE, instance())
+    where = shared.placement(SPACE, "svc")
     assert where.shared_data and not where.pinned
     assert where.node is not None and where.node.name == "worker-2"
     fresh = backend(tmp_path, ManagerAPI([node("n2", "worker-2", "10.0.0.12")], []))
@@ -107,7 +103,7 @@ def test_shared_data_pins_nothing_and_a_never_started_space_is_not_pinned_yet(
 def test_an_unreachable_manager_is_a_service_unavailable_error(tmp_path: Path) -> None:
     api = ManagerAPI([], [], down=True)
     with pytest.raises(ServiceUnavailable, match="swarm manager did not answer"):
-        backend(tmp_path, api).placement(SPACE, None)
+        backend(tmp_path, api).placement(SPACE, "svc")
 
 
 def test_only_a_backend_of_several_nodes_has_placement_to_show(tmp_path: Path) -> None:

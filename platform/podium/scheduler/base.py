@@ -184,9 +184,9 @@ class Backend(ABC):
         when it is unknown (the budget then leaves the Space alone)."""
         return None
 
-    def placement(self, space_id: SpaceId, instance: Instance | None) -> Placement | None:
-        """Which node runs ``instance`` (the Space's current one, None when none runs) and
-        whether the Space's /data pins it to a node; None on a single host."""
+    def placement(self, space_id: SpaceId, instance_id: str | None) -> Placement | None:
+        """Which node runs the instance ``instance_id`` (the Space's current one, None when
+        none runs) and whether the Space's /data pins it to a node; None on a single host."""
         return None
 
     def collect_garbage(self) -> list[str]:

@@ -309,7 +309,11 @@ class Scheduler:
         """The node the Space runs on and what pins it there (None on a single host)."""
         if not self.backend.places_on_nodes:
             return None
-        return self.backend.placement(SpaceId.parse(space_key), self.current(space_key))
+        # The instance its record names: none while asleep (deep), paused or failed. The
+        # backend asks the engine for the rest, so it alone maps an unreachable engine.
+        record = self.records.get(space_key)
+        container = record.container if record is not None else None
+        return self.backend.placement(SpaceId.parse(space_key), container or None)
 
     def stream_logs(self, space_key: str, follow: bool = True) -> Iterator[str]:
         instance = self.current(space_key)

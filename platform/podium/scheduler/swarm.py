@@ -169,13 +169,13 @@ class SwarmBackend(Backend):
             self.nodes.pin(node, label)
         return node
 
-    def placement(self, space_id: SpaceId, instance: Instance | None) -> Placement:
+    def placement(self, space_id: SpaceId, instance_id: str | None) -> Placement:
         """The node of the instance's current task, and the node a node-local /data pins
         the Space to (its node label), as the manager knows them now."""
         shared = bool(self.settings.swarm_volume_options)
         try:
             self.nodes.refresh()
-            task = self.current_task(instance.id) if instance is not None else None
+            task = self.current_task(instance_id) if instance_id else None
             placed = task is not None and task["Status"]["State"] in STARTING | {"running"}
             node_id = str(task.get("NodeID") or "") if placed and task is not None else ""
             node = self.nodes.facts(node_id) if node_id else None
