@@ -1,8 +1,9 @@
 """The whole platform on the test cluster, started as `podium up` starts it but with
 PODIUM_SCHEDULER_BACKEND=swarm: a git push builds on the host, the worker pushes the image
 to the registry, a node pulls it by digest, and the nginx proxy on the host serves the
-Space from that node by host name; several Spaces spread over the nodes; sleep to zero
-and wake on a request."""
+Space from that node by host name and by path URL (gradio_client; Streamlit in Debian's
+chromium); its settings page names the node and the pin its node-local /data makes; six
+Spaces spread over the nodes; sleep to zero and wake on a request."""
 
 from __future__ import annotations
 
@@ -23,12 +24,15 @@ from podium.services.redis_server import free_port
 from podium.spaces.stage import Stage
 from tests.cluster import hosts
 from tests.conftest import require
+from tests.e2e.browser import chromium, streamlit_hello_reacts
 from tests.e2e.conftest import ADMIN_PASSWORD, CA_BUNDLE, Podium
 from tests.e2e.conftest import localhost_resolver as localhost_resolver  # noqa: F401
 from tests.platforms import platform_running, user_token
 
 pytestmark = [pytest.mark.docker, pytest.mark.redis]
 RUNNING = {Stage.RUNNING}
+GRADIO = SpaceId("admin", "cluster-gradio")
+STREAMLIT = SpaceId("admin", "cluster-streamlit")
 
 
 @pytest.fixture(scope="module")
@@ -90,29 +94,72 @@ def upstream_node(podium: Podium, cluster: hosts.Cluster, space: SpaceId) -> hos
     return next(n for n in cluster.nodes if f"//{n.addr}:" in route.upstream)
 
 
+@pytest.fixture(scope="module")
+def apps(podium_swarm: Podium, tmp_path_factory: pytest.TempPathFactory) -> list[SpaceId]:
+    """The Gradio and Streamlit templates pushed once, for every test of the module (both
+    pushed before waiting: the second builds while the first starts on its node)."""
+    tmp = tmp_path_factory.mktemp("apps")
+    create_and_push(podium_swarm, GRADIO, "gradio-hello", tmp)
+    create_and_push(podium_swarm, STREAMLIT, "streamlit-hello", tmp)
+    for space in (GRADIO, STREAMLIT):
+        podium_swarm.wait_stage(space, RUNNING)
+    return [GRADIO, STREAMLIT]
+
+
 def test_a_pushed_gradio_space_runs_on_a_node_and_is_served_through_the_proxy(
-    podium_swarm: Podium, cluster: hosts.Cluster, tmp_path: Path,
+    podium_swarm: Podium, cluster: hosts.Cluster, apps: list[SpaceId],
 ) -> None:
-    space = SpaceId("admin", "cluster-gradio")
-    create_and_push(podium_swarm, space, "gradio-hello", tmp_path)
-    podium_swarm.wait_stage(space, RUNNING)
-    upstream_node(podium_swarm, cluster, space)  # a node of the cluster, not this host
-    [instance] = instances(podium_swarm, space)
+    upstream_node(podium_swarm, cluster, GRADIO)  # a node of the cluster, not this host
+    [instance] = instances(podium_swarm, GRADIO)
     assert instance.image.startswith(f"{cluster.registry}/") and "@sha256:" in instance.image
-    url = podium_swarm.space_host_url(space)
-    answer = Client(url, verbose=False).predict("Ada", api_name="/predict")
+    host = podium_swarm.space_host_url(GRADIO)
+    answer = Client(host, verbose=False).predict("Ada", api_name="/predict")
     assert str(answer) == "Hello, Ada!"
+    # By path: the path URL leads a client to the Space's host (never served on the
+    # dashboard's origin), and gradio_client, following it, predicts there.
+    path = podium_swarm.space_path_url(GRADIO)
+    moved = httpx.get(path + "config", timeout=30)
+    assert moved.status_code == 307 and moved.headers["location"] == host + "config"
+    by_path = Client(path, verbose=False, httpx_kwargs={"follow_redirects": True})
+    assert str(by_path.predict("Grace", api_name="/predict")) == "Hello, Grace!"
 
 
-def test_spaces_spread_over_nodes_and_sleep_to_zero_then_wake_on_a_request(
-    podium_swarm: Podium, cluster: hosts.Cluster, tmp_path: Path,
+def test_a_pushed_streamlit_space_runs_on_a_node_and_renders_in_chromium(
+    podium_swarm: Podium, cluster: hosts.Cluster, apps: list[SpaceId],
 ) -> None:
-    spaces = [SpaceId("admin", f"spread-{i}") for i in range(4)]
-    for space in spaces:
+    upstream_node(podium_swarm, cluster, STREAMLIT)
+    host = podium_swarm.space_host_url(STREAMLIT)
+    with chromium() as browser:
+        for url in (host, podium_swarm.space_path_url(STREAMLIT)):
+            streamlit_hello_reacts(browser, url, host)
+
+
+def test_the_settings_page_names_the_node_and_the_pin_of_node_local_data(
+    podium_swarm: Podium, cluster: hosts.Cluster, apps: list[SpaceId],
+) -> None:
+    node = upstream_node(podium_swarm, cluster, GRADIO)
+    hostname = hosts.docker(cluster.manager, "node", "inspect", "--format",
+                            "{{.Description.Hostname}}", hosts.node_id(node)).stdout.strip()
+    with podium_swarm.client() as admin:
+        page = admin.get(f"/{GRADIO}/settings")
+    assert page.status_code == 200, page.text[:300]
+    where = f"<strong>{hostname}</strong> ({node.addr})"
+    assert f"Runs on node {where}." in page.text
+    assert f"Pinned to node {where}:" in page.text  # no PODIUM_SWARM_VOLUME_OPTIONS here
+    assert "stays down until the node is back" in page.text
+
+
+def test_six_spaces_spread_over_nodes_and_sleep_to_zero_then_wake_on_a_request(
+    podium_swarm: Podium, cluster: hosts.Cluster, apps: list[SpaceId], tmp_path: Path,
+) -> None:
+    statics = [SpaceId("admin", f"spread-{i}") for i in range(4)]
+    for space in statics:
         create_and_push(podium_swarm, space, "static", tmp_path)
-    for space in spaces:
+    for space in statics:
         podium_swarm.wait_stage(space, RUNNING)
         assert httpx.get(podium_swarm.space_host_url(space), timeout=30).status_code == 200
+    spaces = [*apps, *statics]
+    assert all(podium_swarm.runtime(s)["stage"] == Stage.RUNNING for s in spaces)
     nodes = {upstream_node(podium_swarm, cluster, s).name for s in spaces}
     assert len(nodes) >= 2, nodes
 
@@ -120,13 +167,13 @@ def test_spaces_spread_over_nodes_and_sleep_to_zero_then_wake_on_a_request(
 
     platform = Platform(podium_swarm.settings)
     try:
-        assert platform.scheduler.sleep(spaces[0].key)
+        assert platform.scheduler.sleep(statics[0].key)
     finally:
         platform.close()
-    assert instances(podium_swarm, spaces[0]) == []  # scaled to zero: no service left
-    podium_swarm.wait_stage(spaces[0], {Stage.SLEEPING}, timeout=60)
+    assert instances(podium_swarm, statics[0]) == []  # scaled to zero: no service left
+    podium_swarm.wait_stage(statics[0], {Stage.SLEEPING}, timeout=60)
     began = time.monotonic()
-    woke = httpx.get(podium_swarm.space_host_url(spaces[0]), timeout=120)
+    woke = httpx.get(podium_swarm.space_host_url(statics[0]), timeout=120)
     assert woke.status_code == 200, woke.text[:300]
     print(f"wake from zero through the proxy: {time.monotonic() - began:.1f} s")
-    assert podium_swarm.runtime(spaces[0])["stage"] == Stage.RUNNING
+    assert podium_swarm.runtime(statics[0])["stage"] == Stage.RUNNING

@@ -4,28 +4,16 @@ private Spaces with share links, and a Space's container walled off from the pla
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 
 from podium.names import SpaceId
 from podium.spaces.stage import Stage
-from tests.e2e.browser import chromium
+from tests.e2e.browser import chromium, streamlit_hello_reacts
 from tests.e2e.conftest import Podium
 
 STREAMLIT = SpaceId("admin", "st-hello")
 DEMO = SpaceId("admin", "hello")  # deployed by start_platform, as `podium up` does
-
-
-def watch(page: Any) -> list[str]:
-    """Console messages, failed or refused requests and websockets of ``page``, as seen."""
-    seen: list[str] = []
-    page.on("console", lambda m: seen.append(f"console {m.type}: {m.text}"))
-    page.on("requestfailed", lambda r: seen.append(f"failed {r.method} {r.url}"))
-    page.on("response", lambda r: r.status >= 400 and seen.append(
-        f"{r.status} {r.request.method} {r.url}"))
-    page.on("websocket", lambda w: seen.append(f"websocket {w.url}"))
-    return seen
 
 
 def test_streamlit_template_renders_and_reacts_through_the_proxy(podium_up: Podium) -> None:
@@ -37,29 +25,9 @@ def test_streamlit_template_renders_and_reacts_through_the_proxy(podium_up: Podi
     podium_up.wait_stage(STREAMLIT, {Stage.RUNNING})
 
     with chromium() as browser:
-        for url in (podium_up.space_host_url(STREAMLIT), podium_up.space_path_url(STREAMLIT)):
-            page = browser.new_page()  # type: ignore[attr-defined]
-            # What the page saw, reported if a step times out (an intermittent timeout was
-            # seen here twice without a trace of why).
-            seen = watch(page)
-            try:
-                page.goto(url)
-                # By path too, it runs on its own host only (item 2).
-                assert page.url.startswith(podium_up.space_host_url(STREAMLIT)), page.url
-                # Rendered by the Streamlit front end from messages sent over its websocket.
-                page.get_by_text("Hello Streamlit").first.wait_for(timeout=60_000)
-                page.get_by_text("Hello, world.").first.wait_for(timeout=30_000)
-                # And back: typing reruns the script on the server, which sends the new text.
-                box = page.get_by_label("Your name")
-                box.fill("Grace")
-                box.press("Enter")
-                page.get_by_text("Hello, Grace.").first.wait_for(timeout=30_000)
-            except Exception as exc:
-                body = page.locator("body").inner_text(timeout=5_000)[:1000]
-                raise AssertionError(
-                    f"{url}: {exc}\npage {page.url}: {body!r}\n" + "\n".join(seen[-40:])
-                ) from exc
-            page.close()
+        host = podium_up.space_host_url(STREAMLIT)
+        for url in (host, podium_up.space_path_url(STREAMLIT)):
+            streamlit_hello_reacts(browser, url, host)
 
 
 def test_private_space_admits_share_links_until_revoked_or_expired(podium_up: Podium) -> None:

@@ -10,6 +10,7 @@ from podium.api.deps import readable_space
 from podium.config import Settings
 from podium.controller.access import Principal, may_write
 from podium.controller.analytics import may_see_visits, space_visits
+from podium.controller.placement import placement_of
 from podium.controller.platform import Platform
 from podium.errors import NotFound
 from podium.gitserver.repo import read_file, read_tree
@@ -132,5 +133,7 @@ def _add_logs_and_settings(router: APIRouter, pages: Pages, platform: Platform) 
             sleep_choices=views.SLEEP_CHOICES, expiry_choices=views.SHARE_EXPIRY_CHOICES,
             default_sleep=settings.sleep_time, default_cpus=settings.space_cpus,
             default_memory=settings.space_memory,
+            # On a cluster: the node it runs on, and whether its /data pins it there.
+            placement=placement_of(platform, ctx["space_id"]),
         )
         return pages.render("space_settings.html", **ctx)

@@ -19,7 +19,8 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def get_backend(settings: Settings, **kwargs: Any) -> Backend:
+def backend_class(settings: Settings) -> type[Backend]:
+    """The class of the chosen backend, imported but not built (no engine is reached)."""
     name = settings.scheduler_backend
     target = BACKENDS.get(name)
     if target is None:
@@ -27,15 +28,22 @@ def get_backend(settings: Settings, **kwargs: Any) -> Backend:
             f"unknown scheduler backend {name!r}",
             hint=f"set PODIUM_SCHEDULER_BACKEND to one of: {', '.join(sorted(BACKENDS))}",
         )
+    module, cls = target.split(":")
+    chosen: type[Backend] = getattr(import_module(module), cls)
+    return chosen
+
+
+def get_backend(settings: Settings, **kwargs: Any) -> Backend:
+    name = settings.scheduler_backend
+    chosen = backend_class(settings)
     if name in {"docker", "swarm"}:
         kwargs.setdefault("scope", settings.instance)
     if name == "swarm" and "client" in kwargs:
         # The caller's engine is this host's, where images are built: the swarm backend
         # pushes from it, and talks to the manager named by PODIUM_SWARM_HOST.
         kwargs["build_client"] = kwargs.pop("client")
-    module, cls = target.split(":")
-    backend: Backend = getattr(import_module(module), cls)(settings, **kwargs)
-    return backend
+    return chosen(settings, **kwargs)
 
 
-__all__ = ["BACKENDS", "Backend", "Instance", "RunSpec", "RuntimeFailure", "get_backend"]
+__all__ = ["BACKENDS", "Backend", "Instance", "RunSpec", "RuntimeFailure", "backend_class",
+           "get_backend"]

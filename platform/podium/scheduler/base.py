@@ -14,6 +14,7 @@ import httpx
 from podium.errors import SpaceRuntimeError
 from podium.names import SpaceId
 from podium.scheduler.budget import Usage
+from podium.scheduler.placement import Placement
 from podium.scheduler.spec import RunSpec
 
 # Labels every Space container carries; reconciliation trusts only these.
@@ -104,6 +105,9 @@ class Backend(ABC):
     # Whether ``freeze`` exists (light sleep); without it the scheduler's sleep removes the
     # Space's instance at once (deep sleep) and a wake starts a fresh one.
     can_freeze: ClassVar[bool] = True
+    # Whether Spaces land on one of several nodes, so ``placement`` has something to say
+    # (read from the class: a page showing placement never builds a single-host backend).
+    places_on_nodes: ClassVar[bool] = False
 
     @abstractmethod
     def ensure_network(self) -> None:
@@ -178,6 +182,11 @@ class Backend(ABC):
     def usage(self, instance: Instance) -> Usage | None:
         """What the container uses now (memory, CPU time), for the memory budget; None
         when it is unknown (the budget then leaves the Space alone)."""
+        return None
+
+    def placement(self, space_id: SpaceId, instance_id: str | None) -> Placement | None:
+        """Which node runs the instance ``instance_id`` (the Space's current one, None when
+        none runs) and whether the Space's /data pins it to a node; None on a single host."""
         return None
 
     def collect_garbage(self) -> list[str]:

@@ -25,6 +25,7 @@ from podium.names import SpaceId
 from podium.routes import RouteTable
 from podium.scheduler import idle, starts
 from podium.scheduler.base import Backend, Instance
+from podium.scheduler.placement import Placement
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
 from podium.scheduler.spec import RunSpec, route_for
 from podium.scheduler.starts import cancel_start, start_slots, start_watched, undo_cancelled
@@ -303,6 +304,16 @@ class Scheduler:
                 return found
         instances = self.backend.list_instances(space_key)
         return instances[-1] if instances else None
+
+    def placement(self, space_key: str) -> Placement | None:
+        """The node the Space runs on and what pins it there (None on a single host)."""
+        if not self.backend.places_on_nodes:
+            return None
+        # The instance its record names: none while asleep (deep), paused or failed. The
+        # backend asks the engine for the rest, so it alone maps an unreachable engine.
+        record = self.records.get(space_key)
+        container = record.container if record is not None else None
+        return self.backend.placement(SpaceId.parse(space_key), container or None)
 
     def stream_logs(self, space_key: str, follow: bool = True) -> Iterator[str]:
         instance = self.current(space_key)

@@ -24,6 +24,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 
 from podium.config import Settings
 from podium.errors import NotFound, ServiceUnavailable, StartCancelled
@@ -40,6 +41,7 @@ from podium.scheduler.base import (
     RuntimeFailure,
     health_client,
 )
+from podium.scheduler.placement import Placement
 from podium.scheduler.spec import RunSpec
 from podium.scheduler.swarm_node import swarm_network_body
 from podium.scheduler.swarm_nodes import Nodes
@@ -61,6 +63,7 @@ REJECTED_RETRIES = 3
 class SwarmBackend(Backend):
     name = "swarm"
     can_freeze = False
+    places_on_nodes = True
 
     def __init__(
         self, settings: Settings, client: docker.DockerClient | None = None, *,
@@ -165,6 +168,22 @@ class SwarmBackend(Backend):
             node = self.nodes.choose()
             self.nodes.pin(node, label)
         return node
+
+    def placement(self, space_id: SpaceId, instance_id: str | None) -> Placement:
+        """The node of the instance's current task, and the node a node-local /data pins
+        the Space to (its node label), as the manager knows them now."""
+        shared = bool(self.settings.swarm_volume_options)
+        try:
+            self.nodes.refresh()
+            task = self.current_task(instance_id) if instance_id else None
+            placed = task is not None and task["Status"]["State"] in STARTING | {"running"}
+            node_id = str(task.get("NodeID") or "") if placed and task is not None else ""
+            node = self.nodes.facts(node_id) if node_id else None
+            held = None if shared else self.nodes.holding(data_label(space_id, self.scope))
+            data_node = self.nodes.facts(held) if held else None
+        except (docker.errors.DockerException, requests.RequestException) as exc:
+            raise ServiceUnavailable(f"the swarm manager did not answer: {exc}") from exc
+        return Placement(node=node, data_node=data_node, shared_data=shared)
 
     def refresh(self, instance_id: str) -> Instance | None:
         try:

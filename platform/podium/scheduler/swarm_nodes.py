@@ -11,6 +11,7 @@ import docker
 import docker.errors
 
 from podium.errors import ServiceUnavailable
+from podium.scheduler.placement import NodeFacts
 
 DATA_PREFIX = "podium.data."
 CACHE_S = 1.0  # node states change on the order of seconds (heartbeats)
@@ -40,10 +41,17 @@ class Nodes:
         node = self._all().get(node_id)
         if node is None or node["Status"].get("State") != "ready":
             return None
-        addr = str(node["Status"].get("Addr") or "")
-        if addr in {"", "0.0.0.0"}:  # a manager may report only its advertise address
-            addr = str((node.get("ManagerStatus") or {}).get("Addr", "")).rpartition(":")[0]
-        return addr or None
+        return _addr(node) or None
+
+    def facts(self, node_id: str) -> NodeFacts | None:
+        """The node as the dashboard names it: its hostname (or the name an operator set
+        in its spec) and its address, up or not; None for a node the swarm forgot."""
+        node = self._all().get(node_id)
+        if node is None:
+            return None
+        name = str(node["Spec"].get("Name") or (node.get("Description") or {}).get(
+            "Hostname") or node_id[:12])
+        return NodeFacts(id=node_id, name=name, addr=_addr(node), up=self.ready(node_id))
 
     def holding(self, label: str) -> str | None:
         for node_id, node in self._all().items():
@@ -91,3 +99,10 @@ class Nodes:
                 if "out of sequence" not in str(exc):
                     raise
         self.refresh()
+
+
+def _addr(node: dict[str, Any]) -> str:
+    addr = str(node["Status"].get("Addr") or "")
+    if addr in {"", "0.0.0.0"}:  # a manager may report only its advertise address
+        addr = str((node.get("ManagerStatus") or {}).get("Addr", "")).rpartition(":")[0]
+    return addr
