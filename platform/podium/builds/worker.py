@@ -34,6 +34,7 @@ def _reap_forever(settings: Settings, stop: threading.Event) -> None:
     work horse."""
     from podium.store.db import Database
 
+    _share_base_image(settings)  # here, so the first build does not wait for it
     conn = redis.Redis.from_url(settings.redis_url)
     db = Database(settings)
     last_catch_up = last_gc = time.monotonic()
@@ -54,6 +55,24 @@ def _collect(settings: Settings, db: object) -> None:
     from podium.builder.engine import docker_client
 
     collect(settings, db, docker_client())
+
+
+def _share_base_image(settings: Settings) -> None:
+    """On a cluster: this engine's base image into the registry, for workers on other hosts
+    (builder/base_image.py). A registry that is down stops no worker: builds here do not
+    need it until they push, and say so then."""
+    from podium.builder.base_image import share_base_image
+    from podium.builder.engine import docker_client
+
+    if not settings.registry:
+        return
+    try:
+        pushed = share_base_image(settings, docker_client())
+    except Exception:  # noqa: BLE001 - logged for the operator; the worker serves anyway
+        log.exception("sharing the base image through the registry failed")
+        return
+    if pushed:
+        log.info("base image shared as %s", pushed)
 
 
 def run_worker(settings: Settings, burst: bool = False, *, name: str | None = None) -> bool:
