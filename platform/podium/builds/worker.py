@@ -34,7 +34,6 @@ def _reap_forever(settings: Settings, stop: threading.Event) -> None:
     work horse."""
     from podium.store.db import Database
 
-    _share_base_image(settings)  # here, so the first build does not wait for it
     conn = redis.Redis.from_url(settings.redis_url)
     db = Database(settings)
     last_catch_up = last_gc = time.monotonic()
@@ -94,6 +93,9 @@ def run_worker(settings: Settings, burst: bool = False, *, name: str | None = No
     db = Database(settings)
     reap_stale_builds(settings, conn, db)
     catch_up(settings, conn, db)
+    # Before the reaper thread and the first fork: rq forks a work horse per job, and a
+    # fork while another thread holds a lock (an import's) leaves the horse stuck on it.
+    _share_base_image(settings)
     worker = Worker([build_queue(settings, conn)], connection=conn, name=name)
     stop = threading.Event()
     reaper = threading.Thread(
