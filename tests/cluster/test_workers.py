@@ -82,7 +82,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     children = horses.read_text().split() if horses.exists() else []
     process.send_signal(signal.SIGTERM)
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=5)  # nothing is building by now
     except subprocess.TimeoutExpired:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
