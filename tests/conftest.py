@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -124,6 +125,14 @@ def _postgres_bindir() -> Path | None:
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server for the session (trust auth on 127.0.0.1 only), with an
     empty ``podium`` database; the URL is SQLAlchemy's ``postgresql+psycopg://``."""
+    with postgres_server() as url:
+        yield url
+
+
+@contextmanager
+def postgres_server(listen: str = "127.0.0.1", clients: str = "") -> Iterator[str]:
+    """A throwaway PostgreSQL server listening on ``listen`` (trust auth), with an empty
+    ``podium`` database; ``clients``: a CIDR also let in (a test network's hosts)."""
     import pwd
     import shutil
     import socket
@@ -145,7 +154,7 @@ def postgres_url() -> Iterator[str]:
         os.chown(root, owner.pw_uid, owner.pw_gid)
     data, log = root / "data", root / "server.log"
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.bind((listen, 0))
         port = probe.getsockname()[1]
 
     def run(*args: str) -> None:
@@ -157,13 +166,16 @@ def postgres_url() -> Iterator[str]:
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-U", "podium", "--auth=trust",
             "-E", "UTF8", "--no-sync")
+        if clients:
+            with open(data / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {clients} trust\n")
         # fsync off: the data is thrown away at the end, and durability is not under test.
         run(str(bindir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",
-            f"-k {root} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+            f"-k {root} -p {port} -c listen_addresses={listen} -c fsync=off", "start")
         try:
-            run(str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "podium",
+            run(str(bindir / "createdb"), "-h", listen, "-p", str(port), "-U", "podium",
                 "podium")
-            yield f"postgresql+psycopg://podium@127.0.0.1:{port}/podium"
+            yield f"postgresql+psycopg://podium@{listen}:{port}/podium"
         finally:
             run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
     finally:

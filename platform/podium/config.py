@@ -200,6 +200,14 @@ class Settings(BaseSettings):
     # volumes, and a Space is pinned to the node its /data was created on.
     swarm_volume_options: str = ""
 
+    # -- Builds on any node (issue 12 item 3; gitserver/tickets.py, gitserver/remote.py) --
+    # The platform's URL as a build worker on another host reaches it ("http://10.0.0.5:8080",
+    # the public port): set = the worker fetches each build's commit (and its LFS objects)
+    # over git's smart HTTP with a one-build read ticket, because the Space repositories live
+    # in the platform host's data dir, not the worker's. Empty = read data_dir/repos directly
+    # (a worker on the platform host).
+    build_source_url: str = ""
+
     # -- Prometheus metrics (podium.metrics) --
     # `podium api` serves GET /metrics on this separate listener, never on the public port:
     # only operators (a loopback Prometheus, or one on a network you choose) reach it.

@@ -70,6 +70,12 @@ class _Builds:
         # Dashes, not colons: rq persists the slot count under this name (AOF), so it stays.
         return f"{PREFIX}-builds-{queue_name}"
 
+    # -- builds on any node (issue 12 item 3) --
+    def fetch_ticket(self, digest: str) -> str:
+        """A one-build read ticket, by the sha256 of its secret (podium.gitserver.tickets):
+        the Space key it may fetch, expiring on its own."""
+        return f"{self.PREFIX}:fetch-ticket:{digest}"
+
 
 builds = _Builds()
 

@@ -45,6 +45,7 @@ from podium.dashboard import dashboard_router
 from podium.gitserver.app import create_git_app
 from podium.gitserver.paths import is_git_path
 from podium.gitserver.relay import HOOK_PATH
+from podium.gitserver.tickets import FetchTickets, TicketAccess
 from podium.names import SpaceId
 from podium.store import ensure_admin
 from podium.throttle import PasswordThrottle
@@ -126,7 +127,9 @@ def create_app(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings()
     platform = Platform(settings)
     api = create_api(settings, platform)
-    git = create_git_app(settings, StoreGitAccess(platform.db), api.state.throttle)
+    # Tokens, and the one-build read tickets of workers on other hosts (builds/source.py).
+    access = TicketAccess(StoreGitAccess(platform.db), FetchTickets(platform.redis))
+    git = create_git_app(settings, access, api.state.throttle)
     dispatch = GitDispatch(api, git)
     # uvicorn drives lifespan through the outer app; hand it to FastAPI.
     return _WithLifespan(dispatch, api)

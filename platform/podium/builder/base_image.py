@@ -23,6 +23,7 @@ from docker.utils import parse_repository_tag
 from podium.builder.engine import stream_build
 from podium.config import Settings
 from podium.errors import BuildError, ServiceUnavailable
+from podium.registry import push_image
 from podium.resources import runners_dir
 
 SUITE = "bookworm"
@@ -59,6 +60,44 @@ def ensure_base_image(
     _build_layer(settings, client, root, log)
     log(f"base image {ref} built in {time.monotonic() - started:.1f} s")
     return ref
+
+
+# -- On a cluster (issue 12 item 3): the base image travels through the registry --
+
+
+def share_base_image(settings: Settings, client: docker.DockerClient) -> str | None:
+    """With a registry (``PODIUM_REGISTRY``), a worker whose engine has the base image puts
+    it there, so workers on other hosts pull it instead of making it; returns the pushed
+    reference. Idempotent: layers the registry holds are not sent again."""
+    if not settings.registry or not _image_exists(client, settings.base_image):
+        return None
+    repository, tag = _registry_repository(settings.base_image)
+    return push_image(client, settings.base_image, settings.registry_push or settings.registry,
+                      settings.registry, repository, tag)
+
+
+def pull_base_image(settings: Settings, client: docker.DockerClient, log: Log) -> None:
+    """Before a build on an engine without the base image, with a registry: pull it from
+    there (where ``share_base_image`` put it) and tag it as ``settings.base_image``."""
+    if not settings.registry or _image_exists(client, settings.base_image):
+        return
+    repository, tag = _registry_repository(settings.base_image)
+    source = f"{settings.registry_push or settings.registry}/{repository}"
+    log(f"pulling the base image from {source}:{tag}")
+    try:
+        client.images.pull(source, tag=tag).tag(*parse_repository_tag(settings.base_image))
+    except docker.errors.DockerException as exc:
+        raise ServiceUnavailable(
+            f"the base image {settings.base_image} is not on this engine, nor in the "
+            f"registry ({_one_line(exc)})",
+            hint="start `podium worker` once where the base image exists (it pushes it to "
+                 "the registry), or run `podium base-image build` on this host",
+        ) from exc
+
+
+def _registry_repository(base_image: str) -> tuple[str, str]:
+    repository, tag = parse_repository_tag(base_image)
+    return repository, tag or "latest"
 
 
 def rootfs_ref(base_image: str) -> str:

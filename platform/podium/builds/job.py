@@ -116,25 +116,28 @@ def _build_and_record(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     commit: str, factory: bool, client: Any, clock: PhaseClock,
 ) -> BuildStatus:
-    from podium.bridges import ensure_isolated_network
+    from podium.bridges import ensure_isolated_network, platform_addresses
+    from podium.builder.base_image import pull_base_image
     from podium.builder.build import build_space_image
     from podium.builder.engine import docker_client
-    from podium.gitserver.repo import export_commit
 
     from .publish import publish
+    from .source import export_source
 
     blog = BuildLog(conn, build_id)
     write = clock.wrap(blog.write)  # each phase timed from its log lines (metrics)
     failure: tuple[str, Stage] | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="podium-build-") as tmp:
-            source = Path(tmp) / "src"
-            write(BuildPhase.CLONE, f"Exporting {space_id} at commit {commit[:12]}")
-            sha = export_commit(settings, space_id, commit, source)
+            source, sha = export_source(settings, conn, space_id, commit, Path(tmp), write)
             engine = client or docker_client()
             # RUN steps go on a bridge the host firewall covers (as running Spaces do):
-            # made here, before every build, so a flushed rule set fails closed.
-            ensure_isolated_network(engine, settings.build_network)
+            # made here, before every build, so a flushed rule set fails closed. On another
+            # host than the platform's, they may not open connections to its services
+            # either (Redis, the database, the registry, the git server).
+            ensure_isolated_network(engine, settings.build_network,
+                                    walled=platform_addresses(settings))
+            pull_base_image(settings, engine, lambda line: write(BuildPhase.CLONE, line))
             built = build_space_image(
                 settings, engine, space_id, source, sha, write, no_cache=factory,
             )

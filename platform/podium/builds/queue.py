@@ -1,4 +1,4 @@
-"""Putting builds on the rq queue: coalescing, superseding and the per-host build limit.
+"""Putting builds on the rq queue: coalescing, superseding and the build limit.
 
 - The rq job id is derived from (Space, commit, factory), so asking twice for one commit
   while its build is queued or running returns that build instead of starting another.
@@ -8,8 +8,10 @@
 - At most ``settings.max_concurrent_builds`` builds run at once, however many workers there
   are: every job carries an rq ``RateLimit`` keyed by the queue, so surplus jobs wait in
   Redis (status ``rate_limited``) without holding a worker, and a slot held by a dead worker
-  is freed by rq's abandoned-job cleanup. A queue serves one Docker engine; several hosts
-  would each get their own queue name, hence their own limit.
+  is freed by rq's abandoned-job cleanup. Workers on several hosts share the queue (README
+  "Run on a cluster"), so the limit is the total across them; the rules above live in
+  Redis and the database, so they hold whichever worker takes which build
+  (tests/cluster/test_workers.py).
 """
 
 from __future__ import annotations

@@ -86,6 +86,24 @@ def _collect(settings: Settings, db: object) -> None:
     collect(settings, db, docker_client())
 
 
+def _share_base_image(settings: Settings) -> None:
+    """On a cluster: this engine's base image into the registry, for workers on other hosts
+    (builder/base_image.py). A registry that is down stops no worker: builds here do not
+    need it until they push, and say so then."""
+    from podium.builder.base_image import share_base_image
+    from podium.builder.engine import docker_client
+
+    if not settings.registry:
+        return
+    try:
+        pushed = share_base_image(settings, docker_client())
+    except Exception:  # noqa: BLE001 - logged for the operator; the worker serves anyway
+        log.exception("sharing the base image through the registry failed")
+        return
+    if pushed:
+        log.info("base image shared as %s", pushed)
+
+
 def run_worker(settings: Settings, burst: bool = False, *, name: str | None = None) -> bool:
     """Work the build queue until stopped (or, with ``burst``, until it is empty).
     Returns whether any job was run."""
@@ -105,6 +123,9 @@ def run_worker(settings: Settings, burst: bool = False, *, name: str | None = No
     db = Database(settings)
     reap_stale_builds(settings, conn, db)
     catch_up(settings, conn, db)
+    # Before the reaper thread and the first fork: rq forks a work horse per job, and a
+    # fork while another thread holds a lock (an import's) leaves the horse stuck on it.
+    _share_base_image(settings)
     worker = BuildWorker([build_queue(settings, conn)], connection=conn, name=name)
     stop = threading.Event()
     reaper = threading.Thread(

@@ -85,12 +85,14 @@ def api() -> None:
 @app.command()
 def worker(
     burst: Annotated[bool, typer.Option(help="Exit when the queue is empty.")] = False,
+    name: Annotated[str | None, typer.Option(
+        help="worker name, shown in each build's log (default: rq's random one)")] = None,
 ) -> None:
     """Run a build worker (rq) on the build queue."""
     from podium.builds.worker import run_worker
 
     try:
-        run_worker(Settings(), burst=burst)
+        run_worker(Settings(), burst=burst, name=name)
     except PodiumError as exc:
         raise fail(exc) from exc
 

@@ -200,6 +200,13 @@ class LfsStore:
         return removed
 
 
+def pointers_below(dest: Path) -> set[Pointer]:
+    """The LFS pointers among the files below ``dest`` (an exported commit): the objects
+    ``smudge_tree`` will need."""
+    found = (parse_pointer(file.read_bytes()) for file in _small_regular_files(dest))
+    return {pointer for pointer in found if pointer is not None}
+
+
 def _small_regular_files(dest: Path) -> Iterator[Path]:
     for dirpath, _dirs, files in os.walk(dest):  # symlinks to directories are not followed
         for name in files:

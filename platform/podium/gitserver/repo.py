@@ -193,12 +193,20 @@ def read_file(
 
 def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path) -> str:
     """Write the files of ``commit`` into ``dest`` (a build context), Git LFS pointers
-    replaced by their objects; returns the full sha.
+    replaced by their objects; returns the full sha."""
+    git_dir = _existing_repo(settings, space_id)
+    sha = _resolve_commit(git_dir, commit)
+    extract_commit(git_dir, sha, dest)
+    LfsStore(git_dir).smudge_tree(dest)
+    return sha
+
+
+def extract_commit(git_dir: Path, sha: str, dest: Path) -> None:
+    """The files of ``sha`` (in ``git_dir``) into ``dest``, LFS pointers as they are (a
+    local repository's export, or a fetched one's: gitserver/remote.py).
 
     Streams ``git archive`` through tarfile's "data" filter, so a hostile tree (absolute
     symlinks, device files) cannot write outside ``dest``."""
-    git_dir = _existing_repo(settings, space_id)
-    sha = _resolve_commit(git_dir, commit)
     dest.mkdir(parents=True, exist_ok=True)
     cmd = ["git", "--git-dir", str(git_dir), "archive", "--format=tar", sha]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=git_env())
@@ -217,8 +225,6 @@ def export_commit(settings: Settings, space_id: SpaceId, commit: str, dest: Path
         proc.stderr.close()
         if proc.wait() != 0:
             raise GitCommandFailed(f"git archive failed: {err.strip()}")
-    LfsStore(git_dir).smudge_tree(dest)
-    return sha
 
 
 def is_empty(git_dir: Path) -> bool:

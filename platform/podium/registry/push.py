@@ -13,15 +13,16 @@ from podium.errors import BuildError
 
 def push_image(
     client: docker.DockerClient, image: str, push_to: str, pull_from: str, repository: str,
+    tag: str = "latest",
 ) -> str:
     """Tag ``image`` as ``push_to/repository`` and push it; returns the reference nodes pull,
     ``pull_from/repository@sha256:...``. ``push_to`` and ``pull_from`` name the same registry
     as the build host and the nodes reach it (they differ only on the one-machine cluster,
     where the build engine pushes through loopback)."""
     target = f"{push_to}/{repository}"
-    client.images.get(image).tag(target, tag="latest")
+    client.images.get(image).tag(target, tag=tag)
     digest = ""
-    for line in client.api.push(target, tag="latest", stream=True, decode=True):
+    for line in client.api.push(target, tag=tag, stream=True, decode=True):
         digest = _digest_of(line) or digest
     if not digest:
         raise BuildError(f"the registry at {push_to} returned no digest for {repository}")

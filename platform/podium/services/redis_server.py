@@ -16,17 +16,23 @@ from podium.errors import ServiceUnavailable
 
 
 class EmbeddedRedis:
-    """A redis-server child process bound to loopback. Use as a context manager."""
+    """A redis-server child process bound to loopback (or ``host``). Use as a context
+    manager."""
 
-    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1"):
+    def __init__(self, data_dir: Path, port: int | None = None, host: str = "127.0.0.1",
+                 password: str = ""):
         self.data_dir = data_dir
         self.host = host
         self.port = port or free_port(host)
+        # Needed off loopback (a cluster's address): redis-server's protected mode refuses
+        # other addresses without one.
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> str:
         binary = shutil.which("redis-server")
@@ -41,6 +47,7 @@ class EmbeddedRedis:
             binary, "--bind", self.host, "--port", str(self.port), "--dir", str(self.data_dir),
             "--appendonly", "yes", "--save", "", "--daemonize", "no",
             "--logfile", str(log), "--protected-mode", "yes",
+            *(["--requirepass", self.password] if self.password else []),
         ]
         self.process = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
