@@ -20,6 +20,7 @@ from podium.scheduler.events import watch
 from podium.scheduler.service import Scheduler
 from podium.scheduler.swarm import SwarmBackend
 from podium.scheduler.swarm_spec import data_label
+from podium.spaces.stage import Stage
 from tests.cluster import hosts
 from tests.cluster.test_swarm_backend import (  # noqa: F401
     app_image,
@@ -89,6 +90,8 @@ def test_unpinned_spaces_serve_again_after_their_node_is_lost(
     assert workers, "no Space landed on a worker"
     lost = workers[0]
     moved = [k for k, n in homes.items() if n == lost]
+    stages: list[tuple[str, Stage, str | None]] = []
+    running.on_change = lambda key, stage, detail: stages.append((key, stage, detail))
     hosts.stop_engine(lost)
     began = time.monotonic()
     try:
@@ -100,6 +103,10 @@ def test_unpinned_spaces_serve_again_after_their_node_is_lost(
             route = running.routes.get(key)
             assert route is not None and node_of(cluster, route.upstream) != lost
             assert len(running.backend.list_instances(key)) == 1
+            # The stage said what happened meanwhile, then that it serves again.
+            said = [(stage, detail) for k, stage, detail in stages if k == key]
+            assert (Stage.APP_STARTING, "its node was lost; starting on another node") in said
+            assert said[-1] == (Stage.RUNNING, None), said
         print(f"node loss -> serving again in {time.monotonic() - began:.1f} s")
     finally:
         restart(cluster, lost)
