@@ -95,8 +95,11 @@ def node_loss(cluster: hosts.Cluster, sched: Scheduler, image: str) -> dict[str,
     lost = next(n for n in cluster.nodes[1:]
                 if any(f"//{n.addr}:" in (u or "") for u in upstreams.values()))
     moved = [k for k, u in upstreams.items() if f"//{lost.addr}:" in (u or "")]
-    hosts.stop_engine(lost)
+    # From the SIGTERM: the engine's own shutdown (its tasks stopped, seconds) is part of the
+    # loss; the swarm may move the tasks before the engine is gone.
     began = time.monotonic()
+    hosts.stop_engine(lost)
+    stopped = round(time.monotonic() - began, 2)
     while time.monotonic() - began < 180:
         routes = [sched.routes.get(k) for k in moved]
         if all(r and r.upstream and f"//{lost.addr}:" not in r.upstream and serves(r.upstream)
@@ -106,7 +109,8 @@ def node_loss(cluster: hosts.Cluster, sched: Scheduler, image: str) -> dict[str,
     took = round(time.monotonic() - began, 2)
     stop.set()
     hosts.start_engine(cluster, lost)
-    return {"spaces_on_lost_node": len(moved), "serving_again_s": took}
+    return {"spaces_on_lost_node": len(moved), "serving_again_s": took,
+            "engine_stop_s": stopped}
 
 
 def proxy_rps(local: str, remote: str, rounds: int) -> dict[str, object]:
@@ -141,7 +145,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     results: dict[str, object] = {"loadavg_before": os.getloadavg(), "cpus": os.cpu_count()}
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+    # The folder outlives the stack: the cluster's engines keep mounts under it until down.
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         cluster = hosts.Cluster.load(args.cluster.resolve()) if args.cluster else None
         if cluster is None:
             state = Path(tmp) / "cluster"
