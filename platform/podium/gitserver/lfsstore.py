@@ -17,8 +17,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from podium.errors import BadRequest, BuildError, PodiumError
 
@@ -85,6 +87,33 @@ def too_large_message(size: int, limit: int) -> str:
     )
 
 
+class Incoming:
+    """The bytes of one object as they arrive (``LfsStore.incoming``)."""
+
+    def __init__(self, oid: str, limit: int, out: BinaryIO, tmp: Path, final: Path) -> None:
+        self.oid, self.limit, self.out, self.tmp, self.final = oid, limit, out, tmp, final
+        self.digest, self.size = hashlib.sha256(), 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise ObjectTooLarge(too_large_message(self.size, self.limit))
+        self.digest.update(chunk)
+        self.out.write(chunk)
+
+    def keep(self, expected: int | None) -> None:
+        """Refuses the bytes unless they hash to the oid and, when given, are ``expected``
+        long; else stores them as the object."""
+        self.out.flush()
+        if expected is not None and self.size != expected:
+            raise ObjectRefused(f"LFS object {self.oid}: got {self.size} bytes, "
+                                f"expected {expected}")
+        if self.digest.hexdigest() != self.oid:
+            raise ObjectRefused(f"LFS object {self.oid}: its bytes have another sha256")
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.tmp, self.final)  # atomic: a reader sees no object or the whole of it
+
+
 class LfsStore:
     def __init__(self, git_dir: Path) -> None:
         self.root = git_dir / "lfs"
@@ -105,25 +134,21 @@ class LfsStore:
     ) -> None:
         """Store the streamed bytes as ``oid``; refuses them (and keeps nothing) unless they
         hash to ``oid``, stay within ``limit`` and, when given, are ``expected`` long."""
-        final = self.path(oid)
+        with self.incoming(oid, limit=limit) as incoming:
+            async for chunk in chunks:
+                incoming.write(chunk)
+            incoming.keep(expected)
+
+    @contextmanager
+    def incoming(self, oid: str, *, limit: int) -> Iterator[Incoming]:
+        """An object being received (an upload, or a remote worker's download): its bytes go
+        to a temporary file, kept as ``oid`` only by ``Incoming.keep``."""
         tmp_dir = self.root / "tmp"
         tmp_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=tmp_dir, prefix=f"{oid[:12]}.")
-        digest, size = hashlib.sha256(), 0
         try:
             with os.fdopen(fd, "wb") as out:
-                async for chunk in chunks:
-                    size += len(chunk)
-                    if size > limit:
-                        raise ObjectTooLarge(too_large_message(size, limit))
-                    digest.update(chunk)
-                    out.write(chunk)
-            if expected is not None and size != expected:
-                raise ObjectRefused(f"LFS object {oid}: got {size} bytes, expected {expected}")
-            if digest.hexdigest() != oid:
-                raise ObjectRefused(f"LFS object {oid}: the uploaded bytes have another sha256")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, final)  # atomic: a reader sees no object or the whole of it
+                yield Incoming(oid, limit, out, Path(tmp), self.path(oid))
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)

@@ -9,14 +9,11 @@ ticket nor the history reaches the build context."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import httpx
 
-from podium.errors import BuildError, ServiceUnavailable
+from podium.errors import ServiceUnavailable
 from podium.names import SpaceId
 
 from .git import GitCommandFailed, check_rev, run_git
@@ -90,27 +87,14 @@ def _download(url: str, pointers: list[Pointer], header: str, store: LfsStore) -
 
 def _fetch_object(client: httpx.Client, action: dict[str, object], oid: str, size: int,
                   store: LfsStore) -> None:
-    """One object streamed to a temporary file, kept only if it hashes to ``oid`` and is
-    ``size`` long."""
+    """One object streamed into ``store``, kept only if it hashes to ``oid`` and is
+    ``size`` long (the checks of an upload: ``LfsStore.incoming``)."""
     headers = action.get("header")
-    final = store.path(oid)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{oid[:12]}.")
-    digest, got = hashlib.sha256(), 0
-    try:
-        with os.fdopen(fd, "wb") as out, client.stream(
-            "GET", str(action["href"]), headers=headers if isinstance(headers, dict) else None,
-        ) as reply:
-            if reply.status_code != 200:
-                raise GitCommandFailed(f"LFS object {oid[:12]} answered {reply.status_code}")
-            for chunk in reply.iter_bytes(_CHUNK):
-                got += len(chunk)
-                if got > size:
-                    break
-                digest.update(chunk)
-                out.write(chunk)
-        if got != size or digest.hexdigest() != oid:
-            raise BuildError(f"LFS object {oid[:12]} arrived damaged ({got} of {size} bytes)")
-        os.replace(tmp, final)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with store.incoming(oid, limit=size) as incoming, client.stream(
+        "GET", str(action["href"]), headers=headers if isinstance(headers, dict) else None,
+    ) as reply:
+        if reply.status_code != 200:
+            raise GitCommandFailed(f"LFS object {oid[:12]} answered {reply.status_code}")
+        for chunk in reply.iter_bytes(_CHUNK):
+            incoming.write(chunk)
+        incoming.keep(size)
