@@ -17,6 +17,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from podium.errors import PodiumError
 
+from .body import DRAIN_FACTOR, discard_rest
 from .pktline import push_rejection
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 CHUNK = 64 * 1024
 # Bytes of the request kept to refuse an over-limit push: its ref-update commands.
 HEAD_KEEP = 64 * 1024
-DRAIN_FACTOR = 4
 
 
 class RequestTooLarge(PodiumError):
@@ -190,17 +190,8 @@ class GitBackendResponse(Response):
         _kill(proc)
 
     async def _drain(self, receive: Receive, upload: _Upload, message: Message) -> bool:
-        # Answering before the client has sent everything makes curl fail the request
-        # without showing anything, so read on, keeping nothing.
-        ceiling = self.body_limit * DRAIN_FACTOR
-        while message.get("more_body", False):
-            if upload.received > ceiling:
-                return False
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return False
-            upload.received += len(message.get("body", b""))
-        return True
+        return await discard_rest(receive, message, upload.received,
+                                  self.body_limit * DRAIN_FACTOR)
 
 
 async def _send_plain(send: Send, error: PodiumError) -> None:

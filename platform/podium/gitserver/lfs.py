@@ -20,6 +20,7 @@ from podium.errors import BadRequest, NotFound, PodiumError, Unauthorized
 from podium.names import SpaceId
 
 from .auth import FailureThrottle, GitAccess, authorize, space_id_of
+from .body import RequestBody
 from .lfsstore import LfsStore, ObjectTooLarge, check_oid, too_large_message
 from .repo import ensure_repo
 
@@ -108,9 +109,14 @@ class LfsServer:
         length = request.headers.get("content-length", "")
         expected = int(length) if length.isdigit() else None
         limit = self.settings.lfs_object_max_bytes
-        if expected is not None and expected > limit:
-            raise ObjectTooLarge(too_large_message(expected, limit))
-        await store.put(check_oid(oid), request.stream(), limit=limit, expected=expected)
+        body = RequestBody(request.receive)
+        try:
+            if expected is not None and expected > limit:
+                raise ObjectTooLarge(too_large_message(expected, limit))
+            await store.put(check_oid(oid), body.chunks(), limit=limit, expected=expected)
+        except PodiumError:  # refused after the writer was let in: a clean answer on a
+            await body.discard(limit)  # connection the client reuses (podium.gitserver.body)
+            raise
         return Response(status_code=200)
 
     async def download(self, request: Request, space_id: SpaceId, oid: str) -> Response:
