@@ -1,6 +1,8 @@
-"""The one-machine swarm for tests/cluster: built once per session by ``hosts.up`` (three
-``dockerd`` in network namespaces, Debian's docker-registry) and torn down at the end. The
-host's own engine is never made a swarm member. Under CI=true a missing part fails."""
+"""The one-machine swarm for tests/cluster: built once for this package by ``hosts.up``
+(three ``dockerd`` in network namespaces, Debian's docker-registry) and torn down after its
+last test, not at the session's end (idle engines and their swarm would slow every later
+test). The host's own engine is never made a swarm member. Under CI=true a missing part
+fails."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from tests.conftest import require
 NEEDED = ("dockerd", "docker", "docker-registry", "nsenter", "ip", "iptables")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[hosts.Cluster]:
     missing = [tool for tool in NEEDED if shutil.which(tool) is None]
     require(not missing, f"the test cluster needs {', '.join(missing)} (./dev setup installs)")

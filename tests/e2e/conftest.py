@@ -1,5 +1,6 @@
 """The whole platform, started the way `podium up` starts it (embedded Redis, api, worker,
-proxy and scheduler processes, demo Space), once per test session.
+proxy and scheduler processes, demo Space), once for this package: stopped after its last
+test, not at the session's end, so it costs the later tests nothing.
 
 Hostnames: Spaces live at {owner}-{name}.localhost. Browsers resolve every *.localhost name
 to loopback (RFC 6761); Python's resolver does not, so the session teaches it the same rule
@@ -111,7 +112,7 @@ def localhost_resolver() -> Iterator[None]:
         yield
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def podium_up(  # type: ignore[no-untyped-def]
     tmp_path_factory: pytest.TempPathFactory, docker_client, base_image
 ) -> Iterator[Podium]:

@@ -34,7 +34,7 @@ from tests.integration.api_helpers import ADMIN_PASSWORD, api_settings
 SSE = ("/logs/build", "/logs/run")
 PINNED = {"owner": "admin", "name": "fuzz"}
 EXAMPLES = 12
-BUDGET_S = 75.0
+BUDGET_S = 45.0
 
 
 @pytest.fixture
