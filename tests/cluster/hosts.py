@@ -261,7 +261,19 @@ def down(state: Path) -> None:
     for node in cluster.nodes:
         shutil.rmtree(node.root, ignore_errors=True)
     shutil.rmtree(Path(cluster.state, "registry"), ignore_errors=True)
+    drop_host_walls(cluster.subnet)
     Path(cluster.state, "cluster.json").unlink(missing_ok=True)
+
+
+def drop_host_walls(subnet: int) -> None:
+    """A platform run against this cluster walls the HOST engine's build bridge off the
+    cluster's addresses (``firewall.ensure_forward_walls``); those rules name addresses that
+    are gone now (and the next cluster may reuse), so they go with it."""
+    prefix = f"-d {SUBNET_BASE}.{subnet}."
+    listing = sh("iptables", "-S", "DOCKER-USER", check=False).stdout.splitlines()
+    for rule in listing:
+        if rule.startswith("-A DOCKER-USER ") and prefix in rule:
+            sh("iptables", "-D", *rule.split()[1:], check=False)
 
 
 def unmount_under(root: Path) -> None:
