@@ -55,7 +55,7 @@ class RegistryServer:
             self.processes.append(subprocess.Popen(
                 [binary, "serve", str(self.render(index, address))], stdin=subprocess.DEVNULL,
                 stdout=log, stderr=subprocess.STDOUT,
-                preexec_fn=None if self.outlive_parent else die_with_parent,
+                preexec_fn=None if self.outlive_parent else die_with_parent(),
                 start_new_session=self.outlive_parent,
             ))
         deadline = time.monotonic() + timeout

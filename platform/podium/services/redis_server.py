@@ -50,7 +50,7 @@ class EmbeddedRedis:
             *(["--requirepass", self.password] if self.password else []),
         ]
         self.process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent
+            args, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent()
         )
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout

@@ -40,7 +40,7 @@ class Child:
         self._log = log
         self.process = subprocess.Popen(
             self.args, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, preexec_fn=die_with_parent,
+            start_new_session=True, preexec_fn=die_with_parent(),
         )
         self.started_at = time.monotonic()
 

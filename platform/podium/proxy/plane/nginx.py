@@ -191,7 +191,7 @@ class NginxPlane(DataPlane):
         sync.conf.write_text(render(layout, domain=settings.domain, scheme=settings.scheme))
         nginx = subprocess.Popen(
             [binary, "-p", str(run_dir), "-c", str(sync.conf), "-e", "stderr"],
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - a prctl only, before exec
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - a prctl only, before exec
         )
         sync.nginx = activity.nginx = visits.nginx = nginx
         stop = threading.Event()
