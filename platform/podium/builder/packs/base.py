@@ -66,6 +66,15 @@ class RenderContext:
     # BUILD_DIR holds wheels/ (the requirements' wheels from the shared dependency cache)
     # and uv, which installs them without the index (builder/wheelhouse.py).
     wheels: bool = False
+    # The incremental dependency layer (builder/incremental.py): the image id of this
+    # Space's previous dependency layer to build on (None: from the base image), whether
+    # the install step runs on it (False: requirements unchanged, it is reused as it is),
+    # whether that layer already holds uv at /tmp/podium/uv, and the podium.deps label the
+    # dependency steps end with ("" = none).
+    deps_from: str | None = None
+    deps_install: bool = True
+    deps_uv: bool = False
+    deps_label: str = ""
 
     def has(self, name: str) -> bool:
         return name in self.files
