@@ -98,7 +98,8 @@ def build_space_image(
             settings, pack, source_dir, context_dir, dockerfile, runners, sdk,
         )
         if wheels.uv is not None:
-            wheelhouse.stage(settings, wheels, context_dir / BUILD_DIR)
+            _stage_dependencies(settings, wheels, deps, context_dir / BUILD_DIR / "deps",
+                                _requirements(pack, files, source_dir, sdk) or b"")
         tracker = PhaseTracker(step_phases(dockerfile))
         log(BuildPhase.CLONE, f"building {ref}")
         result = stream_build(
@@ -184,9 +185,20 @@ def _with_dependencies(
     label = record.encode() if record and settings.incremental_dependencies > 0 else ""
     if deps.base is None:
         return replace(ctx, deps_label=label)
-    previous_uv = deps.previous is not None and deps.previous.uv
     return replace(ctx, deps_from=deps.base, deps_install=not deps.reuse,
-                   deps_uv=previous_uv, deps_label="" if deps.reuse else label)
+                   deps_label="" if deps.reuse else label)
+
+
+def _stage_dependencies(
+    settings: Settings, wheels: wheelhouse.Wheels, deps: incremental.Plan | None,
+    dest: Path, requirements: bytes,
+) -> None:
+    """What the template's one dependency COPY takes: the wheels, requirements.txt, and uv
+    unless the layer this build stands on already holds it."""
+    held = deps is not None and deps.base is not None and deps.previous is not None \
+        and deps.previous.uv
+    wheelhouse.stage(settings, wheels, dest, uv=not held)
+    (dest / REQUIREMENTS_FILE).write_bytes(requirements)
 
 
 def _cached_wheels(
