@@ -82,11 +82,8 @@ def build_space_image(
     ref = space_id.image_ref(commit[:COMMIT_TAG_LEN])
     render_ctx = _render_context(settings, space_id, commit, config, files, pack, sdk,
                                  source_dir)
-    deps = _dependency_plan(settings, client, space_id, pack, sdk, source_dir, render_ctx)
-    if deps is not None:
-        log(BuildPhase.CLONE, f"dependencies: {deps.note}")
-    wheels = _cached_wheels(settings, client, pack, files, source_dir, sdk, deps, log)
-    render_ctx = _with_dependencies(settings, render_ctx, wheels, deps)
+    render_ctx, wheels, deps = _dependencies(settings, client, space_id, pack, sdk,
+                                             source_dir, render_ctx, log)
     dockerfile = pack.render(render_ctx)
     tmp_root = settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
@@ -98,8 +95,7 @@ def build_space_image(
             settings, pack, source_dir, context_dir, dockerfile, runners, sdk,
         )
         if wheels.uv is not None:
-            _stage_dependencies(settings, wheels, deps, context_dir / BUILD_DIR / "deps",
-                                _requirements(pack, files, source_dir, sdk) or b"")
+            _stage_dependencies(settings, wheels, deps, context_dir / BUILD_DIR / "deps")
         tracker = PhaseTracker(step_phases(dockerfile))
         log(BuildPhase.CLONE, f"building {ref}")
         result = stream_build(
@@ -148,6 +144,19 @@ def _requirements(pack: BuildPack, files: frozenset[str], source_dir: Path,
     return sdk.rewritten.get(name) or (source_dir / name).read_bytes()
 
 
+def _dependencies(
+    settings: Settings, client: docker.DockerClient, space_id: SpaceId, pack: BuildPack,
+    sdk: SdkChoice, source_dir: Path, ctx: RenderContext, log: BuildLog,
+) -> tuple[RenderContext, wheelhouse.Wheels, incremental.Plan | None]:
+    """The dependency steps' path (said in one log line), the cache's wheels for it, and
+    the render context with both."""
+    deps = _dependency_plan(settings, client, space_id, pack, sdk, source_dir, ctx)
+    if deps is not None:
+        log(BuildPhase.CLONE, f"dependencies: {deps.note}")
+    wheels = _cached_wheels(settings, client, pack, ctx.files, source_dir, sdk, deps, log)
+    return _with_dependencies(settings, ctx, wheels, deps), wheels, deps
+
+
 def _dependency_plan(
     settings: Settings, client: docker.DockerClient, space_id: SpaceId, pack: BuildPack,
     sdk: SdkChoice, source_dir: Path, ctx: RenderContext,
@@ -191,14 +200,13 @@ def _with_dependencies(
 
 def _stage_dependencies(
     settings: Settings, wheels: wheelhouse.Wheels, deps: incremental.Plan | None,
-    dest: Path, requirements: bytes,
+    dest: Path,
 ) -> None:
-    """What the template's one dependency COPY takes: the wheels, requirements.txt, and uv
-    unless the layer this build stands on already holds it."""
+    """What the template's one wheels COPY takes: the wheels, and uv unless the layer this
+    build stands on already holds it."""
     held = deps is not None and deps.base is not None and deps.previous is not None \
         and deps.previous.uv
     wheelhouse.stage(settings, wheels, dest, uv=not held)
-    (dest / REQUIREMENTS_FILE).write_bytes(requirements)
 
 
 def _cached_wheels(

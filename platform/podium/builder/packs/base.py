@@ -64,8 +64,8 @@ class RenderContext:
     # Settings.egress_allow: registries on private networks an admin opened (docker pack).
     egress_allow: str = ""
     # BUILD_DIR/deps holds wheels/ (the requirements' wheels from the shared dependency
-    # cache), requirements.txt and uv, which installs them without the index
-    # (builder/wheelhouse.py); uv is left out when the layer built on holds it.
+    # cache) and uv, which installs them without the index (builder/wheelhouse.py); uv is
+    # left out when the layer built on holds it.
     wheels: bool = False
     # The incremental dependency layer (builder/incremental.py): the image id of this
     # Space's previous dependency layer to build on (None: from the base image), whether
