@@ -4,7 +4,15 @@ tests/reliability/test_dependency_cache.py)."""
 
 from __future__ import annotations
 
-from podium.builder.incremental import END_MARK, DepsRecord, Plan, dependency_key, plain_lines
+from podium.builder.incremental import (
+    END_MARK,
+    DepsRecord,
+    Plan,
+    dependency_key,
+    plain_lines,
+    plan,
+)
+from podium.names import SpaceId
 
 
 def test_plain_lines_drop_comments_and_refuse_options_urls_and_paths() -> None:
@@ -54,3 +62,14 @@ def test_the_key_covers_base_steps_files_and_index_but_not_what_follows_the_laye
         dependency_key("sha256:1", steps, {"sdk.txt": b"gradio==6"}, ("http://mirror",)),
     ]:
         assert other != key
+
+
+def test_a_factory_rebuild_the_setting_at_zero_and_option_lines_take_the_full_path() -> None:
+    space = SpaceId("u", "s")
+    # Decided before any look at the engine (no client is needed, none is given).
+    cases = [("numpy\n", 3, True, "full install (a rebuild without the engine's cache)"),
+             ("numpy\n", 0, False, "full install (incremental dependency layers are off)"),
+             ("-e .\n", 3, False, "full install (requirements.txt has an option")]
+    for text, cap, fresh, note in cases:
+        decided = plan(None, space, "gradio", "key", text, cap, fresh=fresh)  # type: ignore[arg-type]
+        assert decided.note.startswith(note) and decided.base is None

@@ -83,7 +83,7 @@ def build_space_image(
     render_ctx = _render_context(settings, space_id, commit, config, files, pack, sdk,
                                  source_dir)
     render_ctx, wheels, deps = _dependencies(settings, client, space_id, pack, sdk,
-                                             source_dir, render_ctx, log)
+                                             source_dir, render_ctx, log, fresh=no_cache)
     dockerfile = pack.render(render_ctx)
     tmp_root = settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
@@ -146,11 +146,12 @@ def _requirements(pack: BuildPack, files: frozenset[str], source_dir: Path,
 
 def _dependencies(
     settings: Settings, client: docker.DockerClient, space_id: SpaceId, pack: BuildPack,
-    sdk: SdkChoice, source_dir: Path, ctx: RenderContext, log: BuildLog,
+    sdk: SdkChoice, source_dir: Path, ctx: RenderContext, log: BuildLog, *, fresh: bool,
 ) -> tuple[RenderContext, wheelhouse.Wheels, incremental.Plan | None]:
     """The dependency steps' path (said in one log line), the cache's wheels for it, and
-    the render context with both."""
-    deps = _dependency_plan(settings, client, space_id, pack, sdk, source_dir, ctx)
+    the render context with both. ``fresh`` (a factory rebuild, without the engine's
+    cache) always installs in full."""
+    deps = _dependency_plan(settings, client, space_id, pack, sdk, source_dir, ctx, fresh)
     if deps is not None:
         log(BuildPhase.CLONE, f"dependencies: {deps.note}")
     wheels = _cached_wheels(settings, client, pack, ctx.files, source_dir, sdk, deps, log)
@@ -159,7 +160,7 @@ def _dependencies(
 
 def _dependency_plan(
     settings: Settings, client: docker.DockerClient, space_id: SpaceId, pack: BuildPack,
-    sdk: SdkChoice, source_dir: Path, ctx: RenderContext,
+    sdk: SdkChoice, source_dir: Path, ctx: RenderContext, fresh: bool,
 ) -> incremental.Plan | None:
     """Which path the dependency steps take (builder/incremental.py), for SDK packs. The
     key is taken from the steps as a requirements file would be installed, whether or not
@@ -179,7 +180,8 @@ def _dependency_plan(
         (settings.index_url or "", settings.extra_index_url or ""))
     raw = _requirements(pack, ctx.files, source_dir, sdk) or b""
     return incremental.plan(client, space_id, pack.sdk.value, key,
-                            raw.decode(errors="replace"), settings.incremental_dependencies)
+                            raw.decode(errors="replace"), settings.incremental_dependencies,
+                            fresh=fresh)
 
 
 def _with_dependencies(

@@ -168,12 +168,15 @@ def previous_layer(
 
 def plan(
     client: docker.DockerClient, space_id: SpaceId, sdk: str, key: str, requirements: str,
-    cap: int,
+    cap: int, *, fresh: bool = False,
 ) -> Plan:
-    """Decide the path by comparing exactly with the Space's own previous layer."""
+    """Decide the path by comparing exactly with the Space's own previous layer; ``fresh``
+    (a factory rebuild) builds on nothing earlier."""
     lines = plain_lines(requirements)
     if cap <= 0:
         return Plan(key, lines, "full install (incremental dependency layers are off)")
+    if fresh:
+        return Plan(key, lines, "full install (a rebuild without the engine's cache)")
     if lines is None:
         return Plan(key, lines, "full install (requirements.txt has an option, URL or path "
                     "line)")
