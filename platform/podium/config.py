@@ -152,6 +152,13 @@ class Settings(BaseSettings):
     # uv from its own copy: overlapping requirements are not downloaded again, and the
     # `+ scipy` rebuild takes seconds instead of pip's minute. Off = pip from the index only.
     dependency_cache: bool = True
+    # -- Incremental dependency layer (issue 14 goal 3; builder/incremental.py) --
+    # When a Space's requirements.txt only adds lines to those of its own previous image
+    # (same base image, SDK, constraints, packages.txt, pre-requirements.txt), the install
+    # step runs on that image's dependency layer, so only the added packages are installed
+    # and byte-compiled (a full reinstall was most of a `+ scipy` rebuild). This many such
+    # builds in a row, then a full install (the layers would pile up); 0 = always full.
+    incremental_dependencies: int = Field(3, ge=0, le=20)
 
     # -- Idle Spaces cost nothing (issue 14 item 4; scheduler/service.py, budget.py) --
     # Seconds without traffic (open websockets and event streams count as traffic) before a

@@ -157,9 +157,12 @@ def test_gradio_template_builds_runs_and_rebuilds_from_cache(
                             BuildPhase.CODE, BuildPhase.EXPORT]
     assert serve(docker_client, first, "/").status_code == 200
 
-    again = build(build_settings, docker_client, images, sid, src, "1" * 40)
-    # Every step after FROM came from cache. (Not necessarily the same image id: other
-    # builds on the engine may have made an identical chain the cache picks instead.)
+    log = Log()
+    again = build(build_settings, docker_client, images, sid, src, "1" * 40, log)
+    # The same requirements reuse the first build's dependency layer (builder/incremental),
+    # and every step after that FROM came from cache. (Not necessarily the same image id:
+    # other builds on the engine may have made an identical chain the cache picks instead.)
+    assert "dependencies: requirements unchanged: reusing" in log.text()
     steps = sum(1 for _, line in log.lines if STEP_RE.match(line))
     assert again.cached_layers == steps - 1
 

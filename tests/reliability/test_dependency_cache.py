@@ -160,3 +160,62 @@ def test_one_spaces_build_cannot_poison_the_cache_another_installs_from(
     with zipfile.ZipFile(cached) as archive:
         genuine = hashlib.sha256(archive.read("six.py")).hexdigest()
     assert out[-2:] == ["uv", genuine]  # installed by uv from the cache, the genuine file
+
+
+def _imports(client: docker.DockerClient, ref: str, modules: list[str]) -> list[bool]:
+    code = ("import importlib.util as u, sys; "
+            "print(' '.join(str(u.find_spec(m) is not None) for m in sys.argv[1:]))")
+    out = client.containers.run(ref, ["python", "-c", code, *modules], remove=True,
+                                network_mode="none").decode().split()
+    return [word == "True" for word in out]
+
+
+def test_added_requirements_build_on_the_spaces_own_layer_and_removed_ones_start_fresh(
+    build_settings: Settings, docker_client: docker.DockerClient, tmp_path: Path,
+) -> None:
+    """Issue 14 goal 3 (builder/incremental.py): adding a line installs only it on the
+    Space's previous dependency layer; the same lines again reuse that layer as it is; a
+    removed line installs everything afresh, so the removed package is gone. Another Space
+    never builds on these layers, even with this Space's image tagged into its own
+    repository (SECURITY.md)."""
+    settings, client = build_settings, docker_client
+    src = template(tmp_path, "incr")
+    space = SpaceId("incr", uuid.uuid4().hex[:8])
+    built: list[str] = []
+    notes: list[str] = []
+
+    def build(requirements: str, sid: SpaceId = space) -> str:
+        (src / "requirements.txt").write_text(requirements)
+        lines: list[str] = []
+        image = build_space_image(settings, client, sid, src, uuid.uuid4().hex + "0" * 8,
+                                  lambda _p, line: lines.append(line))
+        built.append(image.ref)
+        notes.append(next(x for x in lines if x.startswith("dependencies: ")))
+        return image.ref
+
+    try:
+        build("tabulate==0.9.0\n")
+        both = build("tabulate==0.9.0\ntoolz==1.0.0\n")
+        (src / "app.py").write_text((src / "app.py").read_text() + "\n# a code change\n")
+        again = build("# a comment\ntabulate==0.9.0\ntoolz==1.0.0\n")
+        fresh = build("toolz==1.0.0\n")
+        other = SpaceId("incr", f"other-{uuid.uuid4().hex[:8]}")
+        planted = other.image_ref("planted")
+        client.images.get(again).tag(planted)
+        built.append(planted)
+        build("tabulate==0.9.0\ntoolz==1.0.0\nsix\n", other)
+        assert _imports(client, both, ["tabulate", "toolz", "gradio"]) == [True] * 3
+        assert _imports(client, again, ["tabulate", "toolz"]) == [True, True]
+        assert _imports(client, fresh, ["tabulate", "toolz"]) == [False, True]
+        first_layer = next(entry["Id"] for entry in client.api.history(built[0])
+                           if "LABEL podium.deps=" in entry["CreatedBy"])
+        assert first_layer in [entry["Id"] for entry in client.api.history(both)]
+    finally:
+        for ref in built:
+            client.images.remove(ref, force=True, noprune=True)
+    assert notes[0].startswith("dependencies: full install (no previous image")
+    assert notes[1].startswith("dependencies: incremental install of 1 added requirement")
+    assert notes[2].startswith("dependencies: requirements unchanged: reusing")
+    assert notes[3].startswith("dependencies: full install (requirements.txt changed or "
+                               "removed 'tabulate==0.9.0')")
+    assert notes[4].startswith("dependencies: full install (no previous image")

@@ -7,16 +7,22 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docker
 
-from podium.builder import constraints, wheelhouse
+from podium.builder import constraints, incremental, wheelhouse
 from podium.builder.context import prepare_own_context, prepare_sdk_context, repo_files
 from podium.builder.engine import BuildStream, build_limits, stream_build
 from podium.builder.packs import PACKS, BuildPack, RenderContext, pick_pack
-from podium.builder.packs.base import BUILD_DIR, IMAGE_FILES, REQUIREMENTS_FILE
+from podium.builder.packs.base import (
+    BUILD_DIR,
+    IMAGE_FILES,
+    PACKAGES_FILE,
+    PRE_REQUIREMENTS_FILE,
+    REQUIREMENTS_FILE,
+)
 from podium.builder.progress import PhaseTracker, failure_reason, step_phases
 from podium.builder.sdk import SdkChoice, choose_sdk
 from podium.config import Settings
@@ -74,9 +80,10 @@ def build_space_image(
     if not pack.own_context:
         _require_base_image(client, settings.base_image)
     ref = space_id.image_ref(commit[:COMMIT_TAG_LEN])
-    wheels = _cached_wheels(settings, client, pack, files, source_dir, sdk, log)
     render_ctx = _render_context(settings, space_id, commit, config, files, pack, sdk,
-                                 source_dir, wheels)
+                                 source_dir)
+    render_ctx, wheels, deps = _dependencies(settings, client, space_id, pack, sdk,
+                                             source_dir, render_ctx, log, fresh=no_cache)
     dockerfile = pack.render(render_ctx)
     tmp_root = settings.data_dir / "tmp"
     tmp_root.mkdir(parents=True, exist_ok=True)
@@ -88,7 +95,7 @@ def build_space_image(
             settings, pack, source_dir, context_dir, dockerfile, runners, sdk,
         )
         if wheels.uv is not None:
-            wheelhouse.stage(settings, wheels, context_dir / BUILD_DIR)
+            _stage_dependencies(settings, wheels, deps, context_dir / BUILD_DIR / "deps")
         tracker = PhaseTracker(step_phases(dockerfile))
         log(BuildPhase.CLONE, f"building {ref}")
         result = stream_build(
@@ -115,9 +122,9 @@ def build_space_image(
 def _render_context(
     settings: Settings, space_id: SpaceId, commit: str, config: SpaceConfig,
     files: frozenset[str], pack: BuildPack, sdk: SdkChoice, source_dir: Path,
-    wheels: wheelhouse.Wheels,
 ) -> RenderContext:
-    """Everything the pack's Dockerfile template is rendered from."""
+    """Everything the pack's Dockerfile template is rendered from, but the dependency
+    cache's and the incremental layer's part (:func:`_with_dependencies`)."""
     return RenderContext(
         config=config, files=files, runners=runners_dir(settings),
         base_image=settings.base_image, sdk_version=sdk.version,
@@ -125,22 +132,109 @@ def _render_context(
         extra_index_url=bool(settings.extra_index_url), source_dir=source_dir,
         rewritten=frozenset(sdk.rewritten),
         labels=_labels(space_id, commit, pack.sdk, sdk.version, config.app_port),
-        egress_allow=settings.egress_allow, wheels=wheels.uv is not None,
+        egress_allow=settings.egress_allow,
     )
+
+
+def _requirements(pack: BuildPack, files: frozenset[str], source_dir: Path,
+                  sdk: SdkChoice, name: str = REQUIREMENTS_FILE) -> bytes | None:
+    """A dependency file as the build installs it (sdk.py's rewrite, else the Space's)."""
+    if name not in files:
+        return None
+    return sdk.rewritten.get(name) or (source_dir / name).read_bytes()
+
+
+def _dependencies(
+    settings: Settings, client: docker.DockerClient, space_id: SpaceId, pack: BuildPack,
+    sdk: SdkChoice, source_dir: Path, ctx: RenderContext, log: BuildLog, *, fresh: bool,
+) -> tuple[RenderContext, wheelhouse.Wheels, incremental.Plan | None]:
+    """The dependency steps' path (said in one log line), the cache's wheels for it, and
+    the render context with both. ``fresh`` (a factory rebuild, without the engine's
+    cache) always installs in full."""
+    deps = _dependency_plan(settings, client, space_id, pack, sdk, source_dir, ctx, fresh)
+    if deps is not None:
+        log(BuildPhase.CLONE, f"dependencies: {deps.note}")
+    wheels = _cached_wheels(settings, client, pack, ctx.files, source_dir, sdk, deps, log)
+    return _with_dependencies(settings, ctx, wheels, deps), wheels, deps
+
+
+def _dependency_plan(
+    settings: Settings, client: docker.DockerClient, space_id: SpaceId, pack: BuildPack,
+    sdk: SdkChoice, source_dir: Path, ctx: RenderContext, fresh: bool,
+) -> incremental.Plan | None:
+    """Which path the dependency steps take (builder/incremental.py), for SDK packs. The
+    key is taken from the steps as a requirements file would be installed, whether or not
+    this commit has one (a first requirements.txt then builds on the layer without)."""
+    if not pack.installs_sdk:
+        return None
+    probe = replace(ctx, files=ctx.files | {REQUIREMENTS_FILE},
+                    wheels=settings.dependency_cache)
+    inputs = dict(_extra_files(settings, pack, ctx.runners, sdk.version))
+    for name in (PACKAGES_FILE, PRE_REQUIREMENTS_FILE):
+        data = _requirements(pack, ctx.files, source_dir, sdk, name)
+        if data is not None:
+            inputs[name] = data
+    inputs["uv"] = wheelhouse.UV_REQUIREMENT.encode()
+    key = incremental.dependency_key(
+        client.images.get(settings.base_image).id, pack.render(probe), inputs,
+        (settings.index_url or "", settings.extra_index_url or ""))
+    raw = _requirements(pack, ctx.files, source_dir, sdk) or b""
+    return incremental.plan(client, space_id, pack.sdk.value, key,
+                            raw.decode(errors="replace"), settings.incremental_dependencies,
+                            fresh=fresh)
+
+
+def _with_dependencies(
+    settings: Settings, ctx: RenderContext, wheels: wheelhouse.Wheels,
+    deps: incremental.Plan | None,
+) -> RenderContext:
+    """The context with the dependency cache's wheels and the incremental layer's path."""
+    ctx = replace(ctx, wheels=wheels.uv is not None)
+    if deps is None:
+        return ctx
+    record = deps.record(tuple(p.name for p in wheels.files), uv=wheels.uv is not None)
+    label = record.encode() if record and settings.incremental_dependencies > 0 else ""
+    if deps.base is None:
+        return replace(ctx, deps_label=label)
+    return replace(ctx, deps_from=deps.base, deps_install=not deps.reuse,
+                   deps_label="" if deps.reuse else label)
+
+
+def _stage_dependencies(
+    settings: Settings, wheels: wheelhouse.Wheels, deps: incremental.Plan | None,
+    dest: Path,
+) -> None:
+    """What the template's one wheels COPY takes: the wheels, and uv unless the layer this
+    build stands on already holds it."""
+    held = deps is not None and deps.base is not None and deps.previous is not None \
+        and deps.previous.uv
+    wheelhouse.stage(settings, wheels, dest, uv=not held)
 
 
 def _cached_wheels(
     settings: Settings, client: docker.DockerClient, pack: BuildPack, files: frozenset[str],
-    source_dir: Path, sdk: SdkChoice, log: BuildLog,
+    source_dir: Path, sdk: SdkChoice, deps: incremental.Plan | None, log: BuildLog,
 ) -> wheelhouse.Wheels:
     """The wheels of the Space's requirements from the shared dependency cache (filled
-    first by a platform step: builder/wheelhouse.py), if it is on and they have any."""
-    if not (settings.dependency_cache and pack.installs_sdk and REQUIREMENTS_FILE in files):
+    first by a platform step: builder/wheelhouse.py), if it is on and they have any. On
+    the incremental path only the added lines are filled (what the previous layer installed
+    is not resolved again) and wheels that layer already holds are left out."""
+    raw = _requirements(pack, files, source_dir, sdk)
+    if not (settings.dependency_cache and pack.installs_sdk and raw is not None):
         return wheelhouse.Wheels((), None)
-    raw = sdk.rewritten.get(REQUIREMENTS_FILE) or (source_dir / REQUIREMENTS_FILE).read_bytes()
+    if deps is not None and deps.reuse:
+        return wheelhouse.Wheels((), None)
+    text = raw.decode(errors="replace")
+    if deps is not None and deps.added:
+        text = "\n".join(deps.added) + "\n"
     chosen = constraints.select(runners_dir(settings), pack.sdk, sdk.version)
-    return wheelhouse.fill(settings, client, raw.decode(errors="replace"), chosen.text(),
-                           lambda line: log(BuildPhase.CLONE, line))
+    wheels = wheelhouse.fill(settings, client, text, chosen.text(),
+                             lambda line: log(BuildPhase.CLONE, line))
+    if deps is not None and deps.previous is not None and deps.added:
+        held = set(deps.previous.wheels)
+        wheels = wheelhouse.Wheels(tuple(p for p in wheels.files if p.name not in held),
+                                   wheels.uv)
+    return wheels
 
 
 def _read_config(

@@ -151,14 +151,14 @@ def _download(
     return status.get("StatusCode") == 0, output
 
 
-def stage(settings: Settings, wheels: Wheels, dest: Path) -> None:
-    """Hard-link (or copy) the build's wheels into ``dest/wheels`` and uv to ``dest/uv``,
-    under the fill lock: a fill never rewrites a file while a build takes it."""
+def stage(settings: Settings, wheels: Wheels, dest: Path, *, uv: bool = True) -> None:
+    """Hard-link (or copy) the build's wheels into ``dest/wheels`` and (with ``uv``) uv to
+    ``dest/uv``, under the fill lock: a fill never rewrites a file while a build takes it."""
     (dest / "wheels").mkdir(parents=True)
     with _locked(cache_dir(settings)):
         for path in wheels.files:
             _link_or_copy(path, dest / "wheels" / path.name)
-        if wheels.uv is not None:
+        if uv and wheels.uv is not None:
             _link_or_copy(wheels.uv, dest / "uv")
 
 

@@ -63,9 +63,17 @@ class RenderContext:
     labels: dict[str, str] = field(default_factory=dict)
     # Settings.egress_allow: registries on private networks an admin opened (docker pack).
     egress_allow: str = ""
-    # BUILD_DIR holds wheels/ (the requirements' wheels from the shared dependency cache)
-    # and uv, which installs them without the index (builder/wheelhouse.py).
+    # BUILD_DIR/deps holds wheels/ (the requirements' wheels from the shared dependency
+    # cache) and uv, which installs them without the index (builder/wheelhouse.py); uv is
+    # left out when the layer built on holds it.
     wheels: bool = False
+    # The incremental dependency layer (builder/incremental.py): the image id of this
+    # Space's previous dependency layer to build on (None: from the base image), whether
+    # the install step runs on it (False: requirements unchanged, it is reused as it is),
+    # and the podium.deps label the dependency steps end with ("" = none).
+    deps_from: str | None = None
+    deps_install: bool = True
+    deps_label: str = ""
 
     def has(self, name: str) -> bool:
         return name in self.files
