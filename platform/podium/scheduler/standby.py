@@ -66,7 +66,7 @@ _CONFIG_IGNORED = ("Labels", "Image", "Hostname", "Domainname")
 READY_POLL_S = 0.2
 
 
-def _supported_cmd(cmd: list[str] | None, entrypoint: list[str] | None) -> bool:
+def supported_cmd(cmd: list[str] | None, entrypoint: list[str] | None) -> bool:
     """Commands the runner can run warm: ``python APP`` (Gradio) and ``streamlit run``."""
     if entrypoint or not cmd:
         return False
@@ -79,7 +79,7 @@ def fingerprint(backend: DockerBackend, spec: RunSpec) -> str | None:
         return None
     image = backend._image(spec.image)
     config = dict(image.attrs.get("Config") or {})
-    if not _supported_cmd(config.get("Cmd"), config.get("Entrypoint")):
+    if not supported_cmd(config.get("Cmd"), config.get("Entrypoint")):
         return None
     for key in _CONFIG_IGNORED:
         config.pop(key, None)
