@@ -99,7 +99,7 @@ def _runner_archive(backend: DockerBackend) -> bytes:
     with tarfile.open(fileobj=out, mode="w") as tar:
         folder = tarfile.TarInfo(STAGE.strip("/"))
         folder.type, folder.mode = tarfile.DIRTYPE, 0o755
-        folder.uid = folder.gid = SPACE_UID
+        folder.uid = folder.gid = int(SPACE_UID)
         tar.addfile(folder)
         member = tarfile.TarInfo(f"{STAGE.strip('/')}/standby.py")
         member.size, member.mode = len(script), 0o644
@@ -173,7 +173,7 @@ def _code_archive(backend: DockerBackend, spec: RunSpec) -> bytes:
         facts = json.dumps({"image": spec.image, "commit": spec.commit}).encode()
         go = tarfile.TarInfo(f"{STAGE.strip('/')}/go")
         go.size, go.mode, go.mtime = len(facts), 0o644, int(time.time())
-        go.uid = go.gid = SPACE_UID
+        go.uid = go.gid = int(SPACE_UID)
         tar.addfile(go, io.BytesIO(facts))
     return out.getvalue()
 

@@ -119,8 +119,15 @@ def after_deploy(sched: Scheduler, spec: RunSpec, before: SpaceRecord | None) ->
     """Make the next standby in the background (the deploy has returned by then).
     ``before`` is the Space's record before this deploy."""
     if wanted(sched, spec, before, time.time()):
-        threading.Thread(target=prepare, args=(sched, spec), daemon=True,
+        threading.Thread(target=_prepare_logged, args=(sched, spec), daemon=True,
                          name=f"standby {spec.key}").start()
+
+
+def _prepare_logged(sched: Scheduler, spec: RunSpec) -> None:
+    try:
+        prepare(sched, spec)
+    except Exception:  # a thread of its own: nobody else would see it; the push is done
+        log.exception("no standby for %s", spec.key)
 
 
 def prepare(sched: Scheduler, spec: RunSpec) -> Instance | None:
