@@ -1,8 +1,9 @@
 """Code-only push with the warm standby (scheduler/warm.py) on and off, side by side: two
 platforms run at once (``standby_window`` 900 and 0), each with its demo Space, and their
 code-only pushes alternate (on, off, off, on, ...) so both see the same machine load. Before
-every push both Spaces are settled (RUNNING, one serving container, the standby frozen:
-its SDK import must not land in the other side's timing). One untimed push first on each:
+every push both Spaces are settled (RUNNING, one serving container) and the standby side's
+standby is made and frozen (its SDK import must not land in either side's timing; a push
+minutes after the last one finds it so). One untimed push first on each:
 the standby is made after a Space's second deploy.
 
     .venv/bin/python bench/push.py --kinds code --standby both [--rounds 5]
@@ -50,7 +51,7 @@ def _start(stack: ExitStack, name: str, window: int, root: Path, client: docker.
     stack.callback(stop_platform, started, client, settings)
     bench = Bench(started, client, token_for(started.settings))
     stack.callback(bench.close)
-    watcher = stack.enter_context(Watcher(settings, bench.platform))
+    watcher = stack.enter_context(Watcher(bench.settings, bench.platform))
     events = stack.enter_context(EngineEvents(client, settings.instance))
     watcher.spaces.add(started.demo)
     return Side(name, bench, started.demo, watcher, events, root / f"{name}-hello")
@@ -66,9 +67,26 @@ def _ready(side: Side, timeout: float) -> None:
                    str(side.work))
 
 
+def _standby_frozen(side: Side, timeout: float) -> None:
+    """Until the Space's standby is made and frozen (its thread starts it only once the
+    deploy returned, so a settled Space may not have one yet): a push minutes after the
+    last one, as a developer makes them, finds it so."""
+    deadline = time.monotonic() + timeout
+    labels = [f"podium.scope={side.bench.settings.instance}",
+              f"podium.space_key={side.space.key}", "podium.standby"]
+    while time.monotonic() < deadline:
+        found = side.bench.client.containers.list(filters={"label": labels})
+        if any(c.status == "paused" for c in found):
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"{side.name}: no frozen standby")
+
+
 def _push(side: Side, round_no: int, sides: list[Side]) -> dict[str, Any]:
     for other in sides:  # both quiet: no start, drain or standby import under way
         other.bench.wait_settled(other.space, other.watcher, timeout=180)
+        if other.name == "standby_on" and round_no > 0:
+            _standby_frozen(other, timeout=300)
     app = side.work / "app.py"
     text = app.read_text()
     marker = f"podium-bench-standby-{side.name}-{round_no}-{time.time_ns() % 10**6}"
