@@ -207,3 +207,22 @@ def test_the_fingerprint_changes_with_anything_but_the_code_layer_and_the_commit
     assert fit("old") != fit("code", env={"A_VARIABLE": "1"})
     assert fit("old") != fit("code", memory="4g")
     assert fit("old", sdk="docker") is None
+
+
+def test_the_sweep_removes_only_standbys_no_note_or_record_names() -> None:
+    waiting, orphan, promoted = standby(), standby(), standby(frozen=False)
+    waiting.id, orphan.id, promoted.id = "waiting", "orphan", "promoted"
+
+    @dataclass
+    class Records(FakeRecords):
+        def standby(self, _key: str) -> str | None:
+            return "waiting"
+
+        def get(self, _key: str) -> SpaceRecord:
+            return SpaceRecord(spec(), Desired.RUNNING, "promoted", 1.0)
+
+    backend = FakeBackend()
+    backend.standby_instances = lambda: [waiting, orphan, promoted]  # type: ignore[attr-defined]
+    sched = FakeScheduler(backend, Records())
+    assert warm.sweep(sched) == [SPACE.key]  # type: ignore[arg-type]
+    assert backend.removed == ["orphan"]

@@ -220,6 +220,10 @@ class Backend(ABC):
         """Give the standby ``spec``'s code and let it run the app."""
         raise NotImplementedError
 
+    def standby_instances(self) -> list[Instance]:
+        """Every container born as a standby (waiting, or promoted by a deploy)."""
+        return []
+
     def standby_origin(self, instance: Instance) -> tuple[str, str] | None:
         """(image, commit) a promoted standby runs, read from the container itself."""
         return None

@@ -34,7 +34,13 @@ from docker.models.containers import Container
 from podium.config import Settings
 from podium.errors import ServiceUnavailable
 from podium.resources import runners_dir
-from podium.scheduler.base import COMMIT_LABEL, STANDBY_LABEL, Instance
+from podium.scheduler.base import (
+    COMMIT_LABEL,
+    ROLE_LABEL,
+    ROLE_SPACE,
+    STANDBY_LABEL,
+    Instance,
+)
 from podium.scheduler.spec import RunSpec
 from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
 
@@ -226,6 +232,19 @@ class WarmStandby:
 
     def standby_origin(self, instance: Instance) -> tuple[str, str] | None:
         return origin(self._docker(), instance)
+
+    def standby_instances(self) -> list[Instance]:
+        """One listing filtered by the engine (a sweep every idle check stays cheap)."""
+        backend = self._docker()
+        labels = [f"{ROLE_LABEL}={ROLE_SPACE}", f"{SCOPE_LABEL}={backend.scope}",
+                  STANDBY_LABEL]
+        found = []
+        for summary in backend.client.api.containers(all=True, filters={"label": labels}):
+            try:
+                found.append(backend._instance(backend.client.containers.get(summary["Id"])))
+            except (docker.errors.NotFound, KeyError, ValueError):
+                continue  # gone meanwhile, or labels tampered with
+        return found
 
     def _docker(self) -> DockerBackend:
         return self  # type: ignore[return-value]

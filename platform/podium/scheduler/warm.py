@@ -170,9 +170,7 @@ def sweep(sched: Scheduler) -> list[str]:
     """Remove standbys no note names any more (the window ended, or a newer one replaced
     them) unless a deploy made one the Space's container. Returns the Spaces swept."""
     swept = []
-    for instance in sched.backend.list_instances():
-        if not instance.standby:
-            continue
+    for instance in sched.backend.standby_instances():
         key = instance.space_key
         with sched.locked(key, wait=0) as got:
             if not got:
