@@ -82,6 +82,9 @@ def choose_start(sched: Scheduler, spec: RunSpec, on_path: OnPath | None) -> Sta
         why = decide(standby, sched.backend.standby_fit(spec))
     except PodiumError as err:  # the image is gone: the normal start reports it
         why = err.message
+    except Exception:  # an engine error: never worse than the normal path
+        log.exception("standby of %s not usable", spec.key)
+        why = "the warm standby could not be checked"
     if why is not None or standby is None:
         if standby is not None:
             sched.backend.remove(standby)
@@ -93,9 +96,9 @@ def choose_start(sched: Scheduler, spec: RunSpec, on_path: OnPath | None) -> Sta
     def start(spec: RunSpec) -> Instance:
         try:
             return sched.backend.promote_standby(chosen, spec)
-        except PodiumError as err:  # fall back to the normal path, quietly but logged
+        except Exception as err:  # fall back to the normal path, quietly but logged
             log.warning("standby of %s failed (%s); starting a new container",
-                        spec.key, err.message)
+                        spec.key, getattr(err, "message", err))
             sched.backend.remove(chosen)
             return sched.backend.start(spec)
 
