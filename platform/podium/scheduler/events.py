@@ -64,9 +64,11 @@ def judge(sched: Scheduler, event: EngineEvent) -> bool | None:
                 or record.container != event.container_id):
             return False  # replaced, draining, asleep, paused, failed or gone
         instance = sched.backend.refresh(event.container_id)
-        if instance is not None and not (instance.running or instance.frozen):
+        deadline = time.monotonic() + RESTART_GRACE_S
+        while (instance is not None and not (instance.running or instance.frozen)
+               and time.monotonic() < deadline):
             # `docker restart` (or a restart policy): the engine starts it again at once.
-            time.sleep(RESTART_GRACE_S)
+            time.sleep(0.1)
             instance = sched.backend.refresh(event.container_id)
         if instance is not None and (instance.running or instance.frozen):
             return follow_restart(sched, record, instance)
