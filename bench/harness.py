@@ -86,9 +86,11 @@ def platform_settings(data_dir: Path, **extra: Any) -> Settings:
 
 def space_containers(client: docker.DockerClient, scope: str, key: str,
                      include_stopped: bool = False) -> list[Any]:
-    """One Space's containers in this run's scope (running ones unless told)."""
-    return client.containers.list(all=include_stopped, filters={"label": [
+    """One Space's containers in this run's scope (running ones unless told), but not a
+    warm standby frozen while it waits for code (scheduler/warm.py)."""
+    found = client.containers.list(all=include_stopped, filters={"label": [
         f"{SCOPE_LABEL}={scope}", f"{KEY_LABEL}={key}"]})
+    return [c for c in found if not ("podium.standby" in c.labels and c.status == "paused")]
 
 
 def remove_containers(client: docker.DockerClient, scope: str) -> int:

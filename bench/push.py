@@ -25,7 +25,7 @@ the floor of any new container's start.
 
     PODIUM_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt .venv/bin/python bench/push.py \
         [--rounds 5] [--deps-rounds 2] [--cold-rounds 3] [--deps "numpy pandas matplotlib"] \
-        [--extra scipy] [--kinds code,dev,deps,cold] [--no-cpu-weight]
+        [--extra scipy] [--kinds code,dev,deps,cold] [--no-cpu-weight] [--standby on|off|both]
 
 Bounded: every wait has a timeout; the platform's processes are stopped and every container
 of this run's instance removed at the end.
@@ -277,6 +277,9 @@ def parse_args() -> argparse.Namespace:
                         help="dev needs a checkout with dev mode (skipped by --kinds)")
     parser.add_argument("--label", default="", help="recorded in the JSON (e.g. the commit)")
     parser.add_argument("--build-timeout", type=float, default=1200.0)
+    parser.add_argument("--standby", choices=("on", "off", "both"), default="on",
+                        help="the warm standby (standby_window 900 or 0); both = two "
+                        "platforms, code pushes alternating (bench/push_standby.py)")
     parser.add_argument("--no-cpu-weight", action="store_true",
                         help="run Spaces outside the low-weight cgroup (a shared machine)")
     return parser.parse_args()
@@ -297,12 +300,15 @@ def main() -> int:
     code = 0
     with tempfile.TemporaryDirectory(prefix="podium-push-") as tmp, localhost_resolver():
         root = Path(tmp)
+        # The Spaces' low CPU weight (128 against 1024) is for a host whose other load is
+        # the platform; on a shared machine other jobs starve the measured app with it
+        # (minutes for `import gradio` at load 30). Off: the app runs at the default weight.
+        parent = "" if args.no_cpu_weight else settings_default_parent()
+        if args.standby == "both":
+            return compare_standby(args, client, root, results, parent)
         settings = platform_settings(
-            root / "data",
-            # The Spaces' low CPU weight (128 against 1024) is for a host whose other load is
-            # the platform; on a shared machine other jobs starve the measured app with it
-            # (minutes for `import gradio` at load 30). Off: the app runs at the default weight.
-            space_cgroup_parent="" if args.no_cpu_weight else settings_default_parent(),
+            root / "data", space_cgroup_parent=parent,
+            standby_window=900 if args.standby == "on" else 0,
         )
         results["hook_process"] = hook_costs(root, 5)
         say(f"hook processes: {results['hook_process']}")
@@ -324,6 +330,22 @@ def main() -> int:
                 bench.close()
             stop_platform(started, client, settings)
             client.close()
+    results["load_at_end"] = machine_load()
+    json.dump(results, sys.stdout, indent=2)
+    print()
+    return code
+
+
+def compare_standby(args: argparse.Namespace, client: docker.DockerClient, root: Path,
+                    results: dict[str, Any], parent: str) -> int:
+    from push_standby import compare
+
+    code = 0
+    try:
+        compare(args, client, root, results, parent, admin_token)
+    except Exception as err:
+        code = 1
+        results["failed"] = repr(err)[:2000]
     results["load_at_end"] = machine_load()
     json.dump(results, sys.stdout, indent=2)
     print()

@@ -224,7 +224,18 @@ class Bench:
             "first_200_new": rel(first),
             "ready_event": rel(ready),
         }
-        return {"total_s": split["first_200_new"], "commit": commit, "split": split}
+        split["standby_thawed"] = rel(events.first("unpause", t0))  # the warm path only
+        return {"total_s": split["first_200_new"], "commit": commit, "split": split,
+                "path": self.deploy_path(build.id)}
+
+    def deploy_path(self, build_id: str) -> str | None:
+        """The deploy's "Deploy path: ..." line (scheduler/warm.py), as its log has it."""
+        for _entry_id, fields in self.platform.redis.xrange(build_keys.log_stream(build_id)):
+            for value in fields.values():
+                text = value.decode(errors="replace")
+                if text.startswith("Deploy path:"):
+                    return text
+        return None
 
     @staticmethod
     def _upstream_before(key: str, t0: float, watcher: Watcher) -> str | None:

@@ -15,6 +15,10 @@ from podium.config import Settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# No warm standby (scheduler/warm.py) unless a test asks for one: it is one more container
+# per Space, started in a thread after a deploy, which component tests counting a Space's
+# containers do not expect. tests/e2e's platform turns it on (test_dev_mode.py tests it).
+os.environ.setdefault("PODIUM_STANDBY_WINDOW", "0")
 
 
 def require(ok: bool, why: str) -> None:

@@ -191,6 +191,15 @@ class Settings(BaseSettings):
     # so two Podiums (or a test run beside a real one) can share one engine.
     instance: str = "podium"
 
+    # -- Warm standby (issue 14 goal 1; scheduler/standby.py, scheduler/warm.py) --
+    # Seconds after a deploy during which the Space keeps one frozen standby container
+    # (its SDK already imported; memory, no CPU) that the next code-only push runs in,
+    # skipping the seconds of `import gradio`. A Space not pushed again within them has it
+    # removed. 0 = off (every deploy starts a new container). Single host (docker) only.
+    standby_window: int = Field(900, ge=0)
+    # Seconds a standby may take to import its SDK before it is given up.
+    standby_warm_timeout: float = 120.0
+
     # -- Docker Swarm backend and image registry (issue 12; README "Run on a cluster") --
     # A swarm manager's engine, as a Docker host URL ("unix:///...", "tcp://...:2376");
     # empty = DOCKER_HOST or the local socket. Only PODIUM_SCHEDULER_BACKEND=swarm uses it.

@@ -103,6 +103,12 @@ class SchedulerKeys:
     def lock(self, space_key: str) -> str:
         return f"{self.prefix}:lock:{space_key}"
 
+    # -- warm standby (issue 14 goal 1; scheduler/warm.py) --
+    def standby(self, space_key: str) -> str:
+        """String: the id of the Space's warm standby container waiting for code; expires
+        after Settings.standby_window (the sweep then removes the container)."""
+        return f"{self.prefix}:standby:{space_key}"
+
 
 class RouteKeys:
     """The route table's keys (podium.routes documents each one), shared by the sync

@@ -126,6 +126,8 @@ def podium_up(  # type: ignore[no-untyped-def]
         # A metrics listener of its own (tests/e2e/test_metrics.py scrapes it), sampling
         # container usage often enough for a test to see it.
         metrics_port=free_port(), metrics_usage_interval=2,
+        # As installed: a Space pushed again soon gets a warm standby (test_dev_mode.py).
+        standby_window=900,
     )
     try:
         with platform_running(settings, docker_client, demo=True) as started:

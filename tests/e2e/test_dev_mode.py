@@ -16,16 +16,49 @@ import httpx
 import pytest
 
 from podium.names import SpaceId
+from podium.scheduler.warm import PATH_NEW, PATH_STANDBY
 from podium.spaces.stage import Stage
 from tests.e2e.conftest import BUILD_TIMEOUT, Podium
 
 SPACE = SpaceId("admin", "devmode")
 DESCRIPTION = '"Type a name and press Submit."'
+RUNS_CODE = b"podium-standby: running the new code"  # runners/base/standby.py
 
 
 def containers(client: docker.DockerClient, podium_up: Podium) -> list:
-    return client.containers.list(filters={"label": [
+    """The Space's containers that serve or start (not a warm standby waiting for code)."""
+    found = client.containers.list(filters={"label": [
         f"podium.scope={podium_up.settings.instance}", f"podium.space_key={SPACE.key}"]})
+    return [c for c in found if "podium.standby" not in c.labels or runs_code(c)]
+
+
+def runs_code(container) -> bool:  # type: ignore[no-untyped-def]
+    """A container born as a standby that a deploy gave code (False once it is removed)."""
+    try:
+        return RUNS_CODE in container.logs()
+    except docker.errors.APIError:  # being removed: a retired version
+        return False
+
+
+def waiting_standby(client: docker.DockerClient, podium_up: Podium, timeout: float = 180):
+    """The Space's warm standby, once its SDK is imported and it is frozen."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in client.containers.list(filters={"label": [
+                f"podium.scope={podium_up.settings.instance}",
+                f"podium.space_key={SPACE.key}", "podium.standby"]}):
+            if c.status == "paused" and not runs_code(c):
+                return c
+        time.sleep(0.5)
+    pytest.fail(f"{SPACE} got no warm standby")
+
+
+def build_log(podium_up: Podium) -> str:
+    """The latest push's build and deploy log, read until the server ends it."""
+    with podium_up.client() as api, api.stream(
+            "GET", f"/api/spaces/{SPACE}/logs/build", timeout=BUILD_TIMEOUT) as r:
+        assert r.status_code == 200
+        return "\n".join(r.iter_lines())
 
 
 def one_container(client: docker.DockerClient, podium_up: Podium, timeout: float = 120):
@@ -151,3 +184,46 @@ def test_dev_mode_off_goes_back_to_blue_green(
     assert "Dev mode" not in out, out
     served(podium_up, "blue-green-again", BUILD_TIMEOUT)
     assert one_container(docker_client, podium_up).id != plain.id
+
+
+def test_a_code_only_push_runs_in_the_warm_standby_and_a_restart_keeps_the_new_code(
+    podium_up: Podium, workdir: Path, docker_client: docker.DockerClient,
+) -> None:
+    # Pushed again and again (the tests above) and out of dev mode: a standby waits.
+    standby = waiting_standby(docker_client, podium_up)
+    before = one_container(docker_client, podium_up)
+    app = workdir / "app.py"
+    app.write_text(app.read_text().replace('"blue-green-again"', '"warm-standby-one"'))
+    podium_up.push(SPACE, workdir, "code only")
+    log = build_log(podium_up)
+    assert PATH_STANDBY in log, log
+    served(podium_up, "warm-standby-one", 120)
+    commit = subprocess.run(["git", "-C", str(workdir), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    assert podium_up.runtime(SPACE)["sha"] == commit
+    live = one_container(docker_client, podium_up)
+    assert live.id == standby.id  # the standby serves: no new container was started
+    # What a container of the new image gets: same user, walls and limits.
+    host, old = live.attrs["HostConfig"], before.attrs["HostConfig"]
+    for key in ("CapDrop", "SecurityOpt", "Memory", "NanoCpus", "PidsLimit", "CgroupParent",
+                "NetworkMode", "Binds", "Init"):
+        assert host[key] == old[key], key
+    assert live.attrs["Config"]["User"] == before.attrs["Config"]["User"]
+    assert live.attrs["Config"]["Env"] == before.attrs["Config"]["Env"]
+    assert commit in live.exec_run(["cat", "/podium-standby/live"]).output.decode()
+
+    # Restarted by the engine, it runs the new code again at once (never waits, never the
+    # previous commit's): the swapped code lives in its writable layer.
+    docker_client.api.restart(live.id, timeout=10)
+    served(podium_up, "warm-standby-one", 120)
+    assert one_container(docker_client, podium_up).id == live.id
+    assert podium_up.runtime(SPACE)["stage"] == Stage.RUNNING.value
+
+    # A dependency change never runs in the standby (its layers below the code differ).
+    waiting_standby(docker_client, podium_up)
+    (workdir / "requirements.txt").write_text("# changed dependencies\n")
+    app.write_text(app.read_text().replace('"warm-standby-one"', '"after-deps"'))
+    podium_up.push(SPACE, workdir, "deps")
+    log = build_log(podium_up)
+    assert f"{PATH_NEW} (dependencies" in log, log
+    served(podium_up, "after-deps", BUILD_TIMEOUT)

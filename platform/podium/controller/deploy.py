@@ -96,7 +96,8 @@ def deploy(platform: Platform, request: DeployRequest) -> None:
         on_ready()
         return
     try:
-        platform.scheduler.deploy(spec, on_stage, on_switch=on_switch, on_ready=on_ready)
+        platform.scheduler.deploy(spec, on_stage, on_switch=on_switch, on_ready=on_ready,
+                                  on_path=lambda line: blog.write(BuildPhase.LAUNCHING, line))
     except StartCancelled as exc:
         # Deleted, paused or pushed to while it started: whoever cancelled records the
         # stage; a paused Space keeps this version for its resume.

@@ -26,6 +26,9 @@ COMMIT_LABEL = "podium.commit"
 PORT_LABEL = "podium.app_port"
 SDK_LABEL = "podium.sdk"
 CREATED_LABEL = "podium.created"
+# On a warm standby (scheduler/standby.py): the fingerprint of everything its container was
+# created with; it is used for a deploy only when that deploy's fingerprint is the same.
+STANDBY_LABEL = "podium.standby"
 
 LAST_LINES = 50
 
@@ -48,6 +51,9 @@ class Instance:
     health_path: str = "/"
     image: str = ""
     pid: int = 0  # the container's init process on the host (0 when not running)
+    # Set on a container born as a warm standby (its STANDBY_LABEL): waiting for code, or
+    # promoted by a deploy (then the record names it).
+    standby: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,34 @@ class Backend(ABC):
         """Free what containers that no longer exist left behind (mounts, images); returns
         their names. Backends without such leftovers keep this default."""
         return []
+
+    # -- warm standby (scheduler/standby.py; single host only) -----------------------------
+    # A backend without it keeps these defaults: every deploy starts a new container.
+    can_standby: ClassVar[bool] = False
+
+    def standby_fit(self, spec: RunSpec) -> str | None:
+        """The fingerprint a standby for ``spec`` carries (None: no standby can serve it)."""
+        return None
+
+    def start_standby(self, spec: RunSpec) -> Instance | None:
+        """Start a standby from ``spec``'s image that imports the SDK and waits for code."""
+        return None
+
+    def wait_standby(self, instance: Instance, timeout: float) -> bool:
+        """Whether the standby said it is ready (its SDK imported) within ``timeout``."""
+        return False
+
+    def promote_standby(self, instance: Instance, spec: RunSpec) -> Instance:
+        """Give the standby ``spec``'s code and let it run the app."""
+        raise NotImplementedError
+
+    def standby_instances(self) -> list[Instance]:
+        """Every container born as a standby (waiting, or promoted by a deploy)."""
+        return []
+
+    def standby_origin(self, instance: Instance) -> tuple[str, str] | None:
+        """(image, commit) a promoted standby runs, read from the container itself."""
+        return None
 
     def events(self, stop: threading.Event) -> Iterator[EngineEvent]:
         """Space containers stopping, as the engine reports them, until ``stop`` is set;

@@ -41,6 +41,7 @@ from podium.scheduler.base import (
     ROLE_SPACE,
     SDK_LABEL,
     SPACE_LABEL,
+    STANDBY_LABEL,
     Backend,
     EngineEvent,
     Instance,
@@ -50,6 +51,7 @@ from podium.scheduler.base import (
 from podium.scheduler.budget import Usage, cgroup_usage
 from podium.scheduler.docker_events import follow_events
 from podium.scheduler.spec import RunSpec
+from podium.scheduler.standby import WarmStandby
 from podium.scheduler.storage import Storage, upper_dir
 from podium.scheduler.volumes import SCOPE_LABEL, SPACE_UID, DataVolumes
 
@@ -60,11 +62,10 @@ SLOW_START_S = 10.0
 # While waiting for an app: how often the engine is asked whether its container still runs
 # (the app itself is probed every poll).
 INSPECT_EVERY_S = 0.5
-
 FREEZE_TRIES = 5
 
 
-class DockerBackend(Backend):
+class DockerBackend(WarmStandby, Backend):
     name = "docker"
 
     def __init__(
@@ -117,11 +118,17 @@ class DockerBackend(Backend):
         image = self._image(spec.image)
         data = self.volumes.source(spec, image)
         name = spec.space_id.container_name(f"{(spec.commit or 'run')[:12]}-{secrets.token_hex(3)}")
+        return self._instance(self.launch(spec, name, self._run_options(spec, image, data)))
+
+    def launch(self, spec: RunSpec, name: str, options: dict[str, Any],
+               before_start: Callable[[Container], None] | None = None) -> Container:
+        """Create, limit the layer, ``before_start``, start (and remove on any failure)."""
         try:
-            container = self.client.containers.create(
-                spec.image, name=name, **self._run_options(spec, image, data))
+            container = self.client.containers.create(spec.image, name=name, **options)
             if self.storage.disk_quota:
                 self.storage.limit_layer(name, upper_dir(container.attrs))
+            if before_start is not None:
+                before_start(container)
             container.start()
         except (docker.errors.APIError, ServiceUnavailable) as exc:
             self._discard(name)
@@ -129,7 +136,7 @@ class DockerBackend(Backend):
                 raise
             raise ServiceUnavailable(f"Docker could not start {spec.space_id}: {exc}") from exc
         container.reload()  # attributes from before the start carry no address yet
-        return self._instance(container)
+        return container
 
     def _run_options(self, spec: RunSpec, image: Any, data: str) -> dict[str, Any]:
         env = spec.container_env()
@@ -389,4 +396,5 @@ class DockerBackend(Backend):
             health_path=labels.get(HEALTH_LABEL, "/"),
             image=str(container.attrs.get("Config", {}).get("Image", "")),
             pid=int(state.get("Pid") or 0),
+            standby=labels.get(STANDBY_LABEL, ""),
         )

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.0  # how soon an event for a Space busy with an operation is judged again
+# How long a die may be followed by the engine starting the container again (docker
+# restart takes a moment between the two) before it counts as a crash.
+RESTART_GRACE_S = 1.5
 
 
 def mark_crashed(sched: Scheduler, spec: RunSpec, instance: Instance | None) -> str:
@@ -61,11 +64,30 @@ def judge(sched: Scheduler, event: EngineEvent) -> bool | None:
                 or record.container != event.container_id):
             return False  # replaced, draining, asleep, paused, failed or gone
         instance = sched.backend.refresh(event.container_id)
+        deadline = time.monotonic() + RESTART_GRACE_S
+        while (instance is not None and not (instance.running or instance.frozen)
+               and time.monotonic() < deadline):
+            # `docker restart` (or a restart policy): the engine starts it again at once.
+            time.sleep(0.1)
+            instance = sched.backend.refresh(event.container_id)
         if instance is not None and (instance.running or instance.frozen):
-            return False  # an oom of a child process the app survived
+            return follow_restart(sched, record, instance)
         detail = mark_crashed(sched, record.spec, instance)
         log.warning("%s: %s", event.space_key, detail.splitlines()[0])
         return True
+
+
+def follow_restart(sched: Scheduler, record: SpaceRecord, instance: Instance) -> bool | None:
+    """The current container runs after a die: an OOM of a child process the app survived,
+    or the engine restarted it, maybe at another address. The route follows the address
+    once the app answers there; None (judge again later) until then."""
+    route = sched.routes.get(record.spec.key)
+    if instance.frozen or route is None or route.upstream == instance.upstream:
+        return False
+    if not sched.backend.probe(instance):
+        return None
+    sched.routes.put(route_for(record.spec, instance.upstream, Stage.RUNNING))
+    return False
 
 
 def follow_move(sched: Scheduler, event: EngineEvent) -> bool | None:

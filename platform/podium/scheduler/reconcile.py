@@ -51,7 +51,11 @@ def reconcile(sched: Scheduler) -> ReconcileReport:
                 continue
             # No start runs while we hold the lock: a note of one is a dead starter's.
             sched.records.forget_start(key)
-            _reconcile_one(sched, key, by_key.get(key, []), result)
+            # The standby waiting for code is the warm module's (it sweeps it): not a
+            # stale duplicate, and never a candidate to serve.
+            standby = sched.records.standby(key)
+            found = [i for i in by_key.get(key, []) if not standby or i.id != standby]
+            _reconcile_one(sched, key, found, result)
     result.released = sched.backend.collect_garbage()
     return result
 
@@ -60,13 +64,19 @@ def _reconcile_one(
     sched: Scheduler, key: str, found: list[Instance], result: ReconcileReport
 ) -> None:
     record = sched.records.get(key)
-    running = [i for i in found if i.running]
+    # A container born as a standby serves only once a deploy made it the Space's (its
+    # record names it) or, the record lost, when it answers: one still waiting never does
+    # (an orphan whose note expired: removed here like any stale container).
+    orphans = [i for i in found if i.standby and not (record and record.container == i.id)
+               and not (i.running and sched.backend.probe(i))]
+    candidates = [i for i in found if i not in orphans]
+    running = [i for i in candidates if i.running]
     keep: Instance | None = None
     if running:  # the newest that answers, else the newest (it may still be starting)
         keep = next((i for i in reversed(running) if sched.backend.probe(i)), running[-1])
-    elif found:
-        known = [i for i in found if record and i.id == record.container]
-        keep = known[0] if known else found[-1]
+    elif candidates:
+        known = [i for i in candidates if record and i.id == record.container]
+        keep = known[0] if known else candidates[-1]
     for instance in found:
         if instance is not keep:
             sched.backend.remove(instance)
@@ -103,7 +113,10 @@ def _reconcile_one(
 def spec_from_instance(sched: Scheduler, instance: Instance) -> RunSpec:
     """A spec for a container found without a record (Redis was lost): enough to route and
     resume it; the Space's variables come back with its next deploy."""
+    image, commit = instance.image, instance.commit
+    if instance.standby:  # its labels name no commit and its engine image the old one
+        image, commit = sched.backend.standby_origin(instance) or (image, commit)
     return RunSpec.for_space(
-        sched.settings, SpaceId.parse(instance.space), instance.image,
-        app_port=instance.app_port, sdk=instance.sdk, commit=instance.commit,
+        sched.settings, SpaceId.parse(instance.space), image,
+        app_port=instance.app_port, sdk=instance.sdk, commit=commit,
     )

@@ -82,6 +82,20 @@ class SpaceRecords:
             pipe.srem(self.names.spaces, space_key)
             pipe.execute()
 
+    # -- warm standby (scheduler/warm.py) -------------------------------------------------
+
+    def set_standby(self, space_key: str, container: str, ttl: float) -> None:
+        self.redis.set(self.names.standby(space_key), container, ex=max(1, int(ttl)))
+
+    def standby(self, space_key: str) -> str | None:
+        raw = self.redis.get(self.names.standby(space_key))
+        return raw.decode() if raw else None
+
+    def take_standby(self, space_key: str) -> str | None:
+        """The waiting standby's id, no longer waiting (a deploy uses or drops it)."""
+        raw = self.redis.getdel(self.names.standby(space_key))
+        return raw.decode() if raw else None
+
     # -- pending starts: what lets delete, pause or a new push give one up at once --------
 
     def begin_start(self, space_key: str, ttl: float) -> float:

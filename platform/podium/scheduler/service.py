@@ -23,7 +23,7 @@ from podium.metrics.catalog import DEPLOY, WAKE
 from podium.metrics.recorder import Recorder
 from podium.names import SpaceId
 from podium.routes import RouteTable
-from podium.scheduler import idle, starts
+from podium.scheduler import idle, starts, warm
 from podium.scheduler.base import Backend, Instance
 from podium.scheduler.placement import Placement
 from podium.scheduler.records import Desired, SpaceRecord, SpaceRecords
@@ -73,13 +73,19 @@ class Scheduler:
     def deploy(
         self, spec: RunSpec, on_stage: OnStage | None = None, *,
         on_switch: starts.OnStep | None = None, on_ready: starts.OnStep | None = None,
+        on_path: warm.OnPath | None = None,
     ) -> Instance:
         """Start ``spec`` beside any running version, switch the route once it is healthy
         (``starts.switch_to``: ``on_switch`` just before, ``on_ready`` once every proxy
-        routes to it), then retire the old one. On failure the old version keeps serving."""
+        routes to it), then retire the old one. On failure the old version keeps serving.
+        The container is the Space's warm standby when only the code changed
+        (``scheduler/warm.py``; ``on_path`` is told which path was taken)."""
         report = self.reporter(spec.key, on_stage)
         with self.locked(spec.key):
-            return self._deploy(spec, report, on_switch, on_ready)
+            before = self.records.get(spec.key)
+            new = self._deploy(spec, report, on_switch, on_ready, on_path)
+        warm.after_deploy(self, spec, before)
+        return new
 
     def restart(self, space_key: str, on_stage: OnStage | None = None) -> Instance:
         """Redeploy the last deployed spec (fresh container, fresh secrets)."""
@@ -87,7 +93,8 @@ class Scheduler:
         return self.deploy(self._with_secrets(record.spec), on_stage)
 
     def _deploy(self, spec: RunSpec, report: OnStage, on_switch: starts.OnStep | None = None,
-                on_ready: starts.OnStep | None = None) -> Instance:
+                on_ready: starts.OnStep | None = None,
+                on_path: warm.OnPath | None = None) -> Instance:
         began = time.monotonic()
         old = self._serving(spec.key)
         old_record = self.records.get(spec.key)
@@ -96,7 +103,7 @@ class Scheduler:
         self.routes.put(route_for(spec, old.upstream if old else None, starting))
         since = self.records.begin_start(spec.key, spec.startup_timeout)
         try:
-            new = start_watched(self, spec, since, self.backend.start)
+            new = start_watched(self, spec, since, warm.choose_start(self, spec, on_path))
         except StartCancelled:
             undo_cancelled(self, spec, old, old_record, since)
             raise
@@ -181,7 +188,8 @@ class Scheduler:
             self._move_traffic_off(space_key)
             freeze = self.freeze_s > 0
             for instance in self.backend.list_instances(space_key):
-                if not (freeze and instance.running and self._froze(instance)):
+                standby = bool(instance.standby) and instance.id != record.container
+                if standby or not (freeze and instance.running and self._froze(instance)):
                     self._discard(instance)
             self.records.set_desired(
                 space_key, Desired.SLEEPING, None if freeze else "", at=idle_before
@@ -290,7 +298,9 @@ class Scheduler:
     def idle_check(self, now: float | None = None) -> list[str]:
         """Freeze the idle running Spaces, remove the containers of those asleep for their
         sleep time or over the memory budget (scheduler/idle.py). Returns the Spaces frozen
-        (or put to sleep) by this pass."""
+        (or put to sleep) by this pass. Standbys whose window ended go first (warm.py)."""
+        if warm.enabled(self):
+            warm.sweep(self)
         return idle.idle_check(self, now)
 
     # -- logs and lookups ----------------------------------------------------------------
