@@ -219,9 +219,11 @@ def test_a_code_only_push_runs_in_the_warm_standby_and_a_restart_keeps_the_new_c
     assert one_container(docker_client, podium_up).id == live.id
     assert podium_up.runtime(SPACE)["stage"] == Stage.RUNNING.value
 
-    # A dependency change never runs in the standby (its layers below the code differ).
+    # A dependency change never runs in the standby (its layers below the code differ). A
+    # real requirement: a comment-only change reuses the dependency layer as it is
+    # (builder/incremental.py), so only the code would differ and the standby would serve.
     waiting_standby(docker_client, podium_up)
-    (workdir / "requirements.txt").write_text("# changed dependencies\n")
+    (workdir / "requirements.txt").write_text("# changed dependencies\nsix\n")
     app.write_text(app.read_text().replace('"warm-standby-one"', '"after-deps"'))
     podium_up.push(SPACE, workdir, "deps")
     log = build_log(podium_up)
