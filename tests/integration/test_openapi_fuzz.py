@@ -1,7 +1,8 @@
 """Property-based fuzzing of the published OpenAPI with schemathesis: no request, valid or
 not, may get a 5xx. Runs against the real app (real Redis, SQLite, git) as an admin session,
-each operation both with generated path parameters and pinned to a real Space made from a
-template, so bodies reach the business code instead of stopping at a 404.
+each operation with generated path parameters and, for valid input, also pinned to a real
+Space made from a template, so bodies reach the business code instead of stopping at a 404
+(invalid input stops at validation whichever Space it names).
 
 Left out, and why:
 - GET .../logs/build and .../logs/run: Server-Sent Event streams that stay open while a
@@ -64,7 +65,10 @@ def test_no_request_gets_a_server_error(app: tuple[Any, str]) -> None:
             operation.method.upper() == "DELETE" and operation.path.endswith("{name}"))
         over = time.monotonic() - started > BUDGET_S
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            for pin in (False, True) if pinnable else (False,):
+            # Invalid input stops at validation whatever Space the path names, so only
+            # valid input is pinned to the real Space (negative mode is 85 % of the time).
+            pins = (False, True) if pinnable and mode is GenerationMode.POSITIVE else (False,)
+            for pin in pins:
                 _fuzz(operation, mode, pin, headers, 3 if over else EXAMPLES, failures)
         covered += 1
     elapsed = time.monotonic() - started
