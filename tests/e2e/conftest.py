@@ -128,6 +128,11 @@ def podium_up(  # type: ignore[no-untyped-def]
         metrics_port=free_port(), metrics_usage_interval=2,
         # As installed: a Space pushed again soon gets a warm standby (test_dev_mode.py).
         standby_window=900,
+        # No idle freeze after 300 s: the package runs for ~10 minutes and its tests expect
+        # the demo Space awake (test_no_outside_host waited for RUNNING on a Space frozen
+        # meanwhile). Sleep and wake are driven explicitly (test_spaces_live.py); freezing
+        # is tested in tests/integration/test_idle_freeze.py.
+        freeze_after=0,
     )
     try:
         with platform_running(settings, docker_client, demo=True) as started:
