@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -96,6 +96,19 @@ class RuntimeFailure:
             exit_code=self.exit_code, oom_killed=self.oom_killed,
             last_lines=self.last_lines, hint=hint,
         )
+
+
+def log_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """An engine's log stream (chunks cut anywhere) as text lines; a broken UTF-8 byte from
+    a Space's output is replaced, never fatal."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", "replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", "replace").rstrip("\r")
 
 
 def health_client() -> httpx.Client:

@@ -47,6 +47,7 @@ from podium.scheduler.base import (
     Instance,
     RuntimeFailure,
     health_client,
+    log_lines,
 )
 from podium.scheduler.budget import Usage, cgroup_usage
 from podium.scheduler.docker_events import follow_events
@@ -337,14 +338,7 @@ class DockerBackend(WarmStandby, Backend):
 
     def logs(self, instance: Instance, follow: bool = False) -> Iterator[str]:
         container = self._container(instance.id)
-        pending = b""
-        for chunk in container.logs(stream=True, follow=follow):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", "replace").rstrip("\r")
-        if pending:
-            yield pending.decode("utf-8", "replace").rstrip("\r")
+        return log_lines(container.logs(stream=True, follow=follow))
 
     # -- engine events -------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from podium.scheduler.base import (
     Instance,
     RuntimeFailure,
     health_client,
+    log_lines,
 )
 from podium.scheduler.placement import Placement
 from podium.scheduler.spec import RunSpec
@@ -286,15 +287,8 @@ class SwarmBackend(Backend):
             stream = self.client.api.service_logs(
                 service_id, stdout=True, stderr=True, follow=follow, tail=tail)
         except docker.errors.APIError:
-            return
-        pending = b""
-        for chunk in stream:
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                yield line.decode("utf-8", "replace").rstrip("\r")
-        if pending:
-            yield pending.decode("utf-8", "replace").rstrip("\r")
+            return iter(())
+        return log_lines(stream)
 
     # -- engine events and volumes -------------------------------------------------------
 
