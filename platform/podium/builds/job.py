@@ -34,6 +34,7 @@ from .deploys import DeployRequests
 from .lease import Lease
 from .logs import BuildLog
 from .placeholder import show_unrun
+from .publish import publish
 from .queue import CLAIM_TTL
 from .records import fail_build, is_latest, is_serving, load_space
 
@@ -116,32 +117,14 @@ def _build_and_record(
     settings: Settings, conn: redis.Redis, db: Any, space_id: SpaceId, build_id: str,
     commit: str, factory: bool, client: Any, clock: PhaseClock,
 ) -> BuildStatus:
-    from podium.bridges import ensure_isolated_network, platform_addresses
-    from podium.builder.base_image import pull_base_image
-    from podium.builder.build import build_space_image
     from podium.builder.engine import docker_client
-
-    from .publish import publish
-    from .source import export_source
 
     blog = BuildLog(conn, build_id)
     write = clock.wrap(blog.write)  # each phase timed from its log lines (metrics)
     failure: tuple[str, Stage] | None = None
     try:
-        with tempfile.TemporaryDirectory(prefix="podium-build-") as tmp:
-            source, sha = export_source(settings, conn, space_id, commit, Path(tmp), write)
-            engine = client or docker_client()
-            # RUN steps go on a bridge the host firewall covers (as running Spaces do):
-            # made here, before every build, so a flushed rule set fails closed. On another
-            # host than the platform's, they may not open connections to its services
-            # either (Redis, the database, the registry, the git server).
-            ensure_isolated_network(engine, settings.build_network,
-                                    walled=platform_addresses(settings))
-            pull_base_image(settings, engine, lambda line: write(BuildPhase.CLONE, line))
-            built = build_space_image(
-                settings, engine, space_id, source, sha, write, no_cache=factory,
-            )
-            built = publish(settings, engine, built, blog.write)  # to the registry, if any
+        built, sha = _make_image(settings, conn, space_id, commit, factory, client, write)
+        built = publish(settings, client or docker_client(), built, blog.write)
     except Exception as exc:
         failure = _failure(settings, exc)
         if failure is None:
@@ -172,6 +155,33 @@ def _build_and_record(
     # Else the stream goes on: the deployer writes ``launching`` and ends it (ready/failed).
     _prune(settings, db, client or docker_client(), space_id)
     return BuildStatus.SUCCEEDED
+
+
+def _make_image(
+    settings: Settings, conn: redis.Redis, space_id: SpaceId, commit: str, factory: bool,
+    client: Any, write: Any,
+) -> tuple[Any, str]:
+    """The commit exported and built into an image on this worker's engine, and its sha."""
+    from podium.bridges import ensure_isolated_network, platform_addresses
+    from podium.builder.base_image import pull_base_image
+    from podium.builder.build import build_space_image
+    from podium.builder.engine import docker_client
+
+    from .source import export_source
+
+    with tempfile.TemporaryDirectory(prefix="podium-build-") as tmp:
+        source, sha = export_source(settings, conn, space_id, commit, Path(tmp), write)
+        engine = client or docker_client()
+        # RUN steps go on a bridge the host firewall covers (as running Spaces do): made
+        # here, before every build, so a flushed rule set fails closed. On another host
+        # than the platform's, they may not open connections to its services either
+        # (Redis, the database, the registry, the git server).
+        ensure_isolated_network(engine, settings.build_network,
+                                walled=platform_addresses(settings))
+        pull_base_image(settings, engine, lambda line: write(BuildPhase.CLONE, line))
+        built = build_space_image(settings, engine, space_id, source, sha, write,
+                                  no_cache=factory)
+        return built, sha
 
 
 def _prune(settings: Settings, db: Any, client: Any, space_id: SpaceId) -> None:
