@@ -13,7 +13,7 @@ import signal
 from dataclasses import dataclass, field
 
 from starlette.responses import Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from podium.errors import PodiumError
 
@@ -174,7 +174,9 @@ class GitBackendResponse(Response):
                     upload.over_limit.set()
                     _kill(proc)
                     if self.refuse_push:
-                        upload.drained = await self._drain(receive, upload, message)
+                        upload.drained = await discard_rest(
+                            receive, message, upload.received,
+                            self.body_limit * DRAIN_FACTOR)
                     break
                 if chunk:
                     stdin.write(chunk)
@@ -188,10 +190,6 @@ class GitBackendResponse(Response):
         except (BrokenPipeError, ConnectionResetError):
             return  # the backend answered early (an error) and stopped reading
         _kill(proc)
-
-    async def _drain(self, receive: Receive, upload: _Upload, message: Message) -> bool:
-        return await discard_rest(receive, message, upload.received,
-                                  self.body_limit * DRAIN_FACTOR)
 
 
 async def _send_plain(send: Send, error: PodiumError) -> None:
