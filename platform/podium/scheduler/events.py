@@ -64,14 +64,12 @@ def judge(sched: Scheduler, event: EngineEvent) -> bool | None:
                 or record.container != event.container_id):
             return False  # replaced, draining, asleep, paused, failed or gone
         instance = sched.backend.refresh(event.container_id)
-        deadline = time.monotonic() + RESTART_GRACE_S
-        while (instance is not None and not (instance.running or instance.frozen)
-               and time.monotonic() < deadline):
-            # `docker restart` (or a restart policy): the engine starts it again at once.
-            time.sleep(0.1)
-            instance = sched.backend.refresh(event.container_id)
         if instance is not None and (instance.running or instance.frozen):
             return follow_restart(sched, record, instance)
+        if instance is not None and time.time() - event.at < RESTART_GRACE_S:
+            # `docker restart` (or a restart policy) starts it again at once: judged again
+            # later (every RETRY_S), with the Space's lock free meanwhile.
+            return None
         detail = mark_crashed(sched, record.spec, instance)
         log.warning("%s: %s", event.space_key, detail.splitlines()[0])
         return True
