@@ -138,8 +138,10 @@ def list_refs(space: ReadableSpace, platform: PlatformDep) -> dict[str, list[dic
             "converts": [], "pullRequests": []}
 
 
-@downloads.api_route("/resolve/{rev}/{path:path}", methods=["GET", "HEAD"],
-                     response_class=Response)
+# One route per method: a GET+HEAD route gives both operations one OpenAPI operationId.
+@downloads.head("/resolve/{rev}/{path:path}", response_class=Response,
+                operation_id="resolve_file_head")
+@downloads.get("/resolve/{rev}/{path:path}", response_class=Response)
 def resolve(rev: str, path: str, request: Request, space: ReadableSpace,
             platform: PlatformDep) -> Response:
     """The raw bytes of one file, with the headers huggingface_hub checks (X-Repo-Commit,
