@@ -54,15 +54,22 @@ def placement_panel(page: str) -> str:
     return page[start:page.index("</section>", start)]
 
 
+def owners_panel(board: Dash, answers: ClusterAnswers, name: str,
+                 placement: Placement) -> tuple[str, str]:
+    """The panel dana sees on her Space ``name``, placed where the cluster says."""
+    board.user("dana")
+    space_id = board.space(f"dana/{name}")
+    answers.by_key[space_id.key] = placement
+    board.sign_in("dana")
+    return space_id.key, placement_panel(board.page(f"/dana/{name}/settings"))
+
+
 def test_a_pinned_space_names_its_node_and_says_it_waits_for_it(
     cluster_dash: tuple[Dash, ClusterAnswers],
 ) -> None:
     board, answers = cluster_dash
-    board.user("dana")
-    space_id = board.space("dana/Tool")
-    answers.by_key[space_id.key] = Placement(node=WORKER, data_node=WORKER, shared_data=False)
-    board.sign_in("dana")
-    panel = placement_panel(board.page("/dana/Tool/settings"))
+    key, panel = owners_panel(board, answers, "Tool",
+                              Placement(node=WORKER, data_node=WORKER, shared_data=False))
     assert answers.asked == ["dana/tool"]
     # The owner learns the node's name; its address is for admins.
     assert "Runs on node <strong>worker-&lt;2&gt;</strong>." in panel
@@ -75,7 +82,7 @@ def test_a_pinned_space_names_its_node_and_says_it_waits_for_it(
     board.user("root", admin=True)
     board.sign_in("root")
     lost = NodeFacts(id="n2", name="worker-2", addr="10.213.7.12", up=False)
-    answers.by_key[space_id.key] = Placement(node=None, data_node=lost, shared_data=False)
+    answers.by_key[key] = Placement(node=None, data_node=lost, shared_data=False)
     panel = placement_panel(board.page("/dana/Tool/settings"))
     assert "Runs on no node right now" in panel
     assert "Pinned to node <strong>worker-2</strong> (10.213.7.12), which is down" in panel
@@ -85,16 +92,13 @@ def test_shared_data_says_the_space_moves_and_an_unreachable_manager_is_said(
     cluster_dash: tuple[Dash, ClusterAnswers],
 ) -> None:
     board, answers = cluster_dash
-    board.user("dana")
-    space_id = board.space("dana/moves")
-    answers.by_key[space_id.key] = Placement(node=WORKER, data_node=None, shared_data=True)
-    board.sign_in("dana")
-    panel = placement_panel(board.page("/dana/moves/settings"))
+    key, panel = owners_panel(board, answers, "moves",
+                              Placement(node=WORKER, data_node=None, shared_data=True))
     assert "/data is on shared storage" in panel
     assert "starts again on another node" in panel
     assert "Pinned" not in panel
 
-    answers.by_key[space_id.key] = Placement(node=None, data_node=None, shared_data=False)
+    answers.by_key[key] = Placement(node=None, data_node=None, shared_data=False)
     assert "pinned to that node" in placement_panel(board.page("/dana/moves/settings"))
 
     answers.unreachable = True
