@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -54,12 +54,28 @@ def streamlit_hello_reacts(browser: Any, url: str, host_url: str) -> None:
     """templates/streamlit-hello opened at ``url`` (its host or its path URL) in a new page:
     it runs on the Space's own host only (a path URL redirects there), draws from messages
     sent over its websocket to that host, and typing reruns the script on the server."""
+    in_new_page(browser, url, lambda page, seen: _hello_reacts(page, url, host_url, seen))
+
+
+def streamlit_shows(browser: Any, url: str, text: str) -> None:
+    """A Streamlit app at ``url`` draws ``text`` (sent over its websocket) in a new page."""
+
+    def check(page: Any, seen: list[str]) -> None:
+        page.goto(url)
+        page.get_by_text(text).first.wait_for(timeout=60_000)
+
+    in_new_page(browser, url, check)
+
+
+def in_new_page(browser: Any, url: str, check: Callable[[Any, list[str]], None]) -> None:
+    """``check`` run on a new page; a load that chromium aborted only because the host's
+    network changed is tried again, and a failure reports what the page saw."""
     for attempt in range(1, ATTEMPTS + 1):
         page = browser.new_page()
         # What the page saw, reported if a step times out.
         seen = watch(page)
         try:
-            _hello_reacts(page, url, host_url, seen)
+            check(page, seen)
         except Exception as exc:
             if attempt < ATTEMPTS and any(NETWORK_CHANGED in line for line in seen):
                 page.close()

@@ -25,10 +25,11 @@ DESCRIPTION = '"Type a name and press Submit."'
 RUNS_CODE = b"podium-standby: running the new code"  # runners/base/standby.py
 
 
-def containers(client: docker.DockerClient, podium_up: Podium) -> list:
+def containers(client: docker.DockerClient, podium_up: Podium,
+               space: SpaceId = SPACE) -> list:
     """The Space's containers that serve or start (not a warm standby waiting for code)."""
     found = client.containers.list(filters={"label": [
-        f"podium.scope={podium_up.settings.instance}", f"podium.space_key={SPACE.key}"]})
+        f"podium.scope={podium_up.settings.instance}", f"podium.space_key={space.key}"]})
     return [c for c in found if "podium.standby" not in c.labels or runs_code(c)]
 
 
@@ -40,36 +41,38 @@ def runs_code(container) -> bool:  # type: ignore[no-untyped-def]
         return False
 
 
-def waiting_standby(client: docker.DockerClient, podium_up: Podium, timeout: float = 180):
+def waiting_standby(client: docker.DockerClient, podium_up: Podium, space: SpaceId = SPACE,
+                    timeout: float = 180):
     """The Space's warm standby, once its SDK is imported and it is frozen."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for c in client.containers.list(filters={"label": [
                 f"podium.scope={podium_up.settings.instance}",
-                f"podium.space_key={SPACE.key}", "podium.standby"]}):
+                f"podium.space_key={space.key}", "podium.standby"]}):
             if c.status == "paused" and not runs_code(c):
                 return c
         time.sleep(0.5)
-    pytest.fail(f"{SPACE} got no warm standby")
+    pytest.fail(f"{space} got no warm standby")
 
 
-def build_log(podium_up: Podium) -> str:
+def build_log(podium_up: Podium, space: SpaceId = SPACE) -> str:
     """The latest push's build and deploy log, read until the server ends it."""
     with podium_up.client() as api, api.stream(
-            "GET", f"/api/spaces/{SPACE}/logs/build", timeout=BUILD_TIMEOUT) as r:
+            "GET", f"/api/spaces/{space}/logs/build", timeout=BUILD_TIMEOUT) as r:
         assert r.status_code == 200
         return "\n".join(r.iter_lines())
 
 
-def one_container(client: docker.DockerClient, podium_up: Podium, timeout: float = 120):
+def one_container(client: docker.DockerClient, podium_up: Podium, space: SpaceId = SPACE,
+                  timeout: float = 120):
     """The Space's one running container, once a replaced one is gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = containers(client, podium_up)
+        found = containers(client, podium_up, space)
         if len(found) == 1:
             return found[0]
         time.sleep(0.5)
-    pytest.fail(f"{SPACE} kept {len(found)} containers")
+    pytest.fail(f"{space} kept {len(found)} containers")
 
 
 def served(podium_up: Podium, marker: str, timeout: float) -> float:

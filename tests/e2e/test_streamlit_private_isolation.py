@@ -1,16 +1,22 @@
 """Issue 5 end to end: Streamlit through the proxy in a real browser (websocket both ways),
-private Spaces with share links, and a Space's container walled off from the platform."""
+private Spaces with share links, and a Space's container walled off from the platform. And
+issue 14: a code-only Streamlit push served by the warm standby."""
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
+import docker
 import httpx
 
 from podium.names import SpaceId
+from podium.scheduler.warm import PATH_NEW, PATH_STANDBY
 from podium.spaces.stage import Stage
-from tests.e2e.browser import chromium, streamlit_hello_reacts
+from tests.e2e.browser import chromium, streamlit_hello_reacts, streamlit_shows
 from tests.e2e.conftest import Podium
+from tests.e2e.test_dev_mode import build_log, one_container, waiting_standby
 
 STREAMLIT = SpaceId("admin", "st-hello")
 DEMO = SpaceId("admin", "hello")  # deployed by start_platform, as `podium up` does
@@ -28,6 +34,35 @@ def test_streamlit_template_renders_and_reacts_through_the_proxy(podium_up: Podi
         host = podium_up.space_host_url(STREAMLIT)
         for url in (host, podium_up.space_path_url(STREAMLIT)):
             streamlit_hello_reacts(browser, url, host)
+
+
+def test_a_code_only_streamlit_push_runs_in_the_warm_standby(
+    podium_up: Podium, docker_client: docker.DockerClient, tmp_path: Path,
+) -> None:
+    # The template Space above deployed once; a second deploy soon after gets it a standby
+    # (scheduler/warm.py), and the third, code only, runs in it: `streamlit run` in the
+    # interpreter that imported Streamlit while frozen (runners/base/standby.py).
+    podium_up.wait_stage(STREAMLIT, {Stage.RUNNING})
+    repo = tmp_path / "repo"
+    url = (f"http://{podium_up.admin_user}:{podium_up.api_token}@127.0.0.1:"
+           f"{podium_up.settings.public_port}/spaces/{STREAMLIT}.git")
+    subprocess.run(["git", "clone", "-q", url, str(repo)], check=True)
+    app = repo / "app.py"
+    app.write_text(app.read_text().replace("Hello Streamlit", "Second Streamlit"))
+    podium_up.push(STREAMLIT, repo, "second version")
+    assert PATH_NEW in build_log(podium_up, STREAMLIT)
+    standby = waiting_standby(docker_client, podium_up, STREAMLIT)
+
+    app.write_text(app.read_text().replace("Second Streamlit", "Warm Streamlit"))
+    podium_up.push(STREAMLIT, repo, "code only")
+    log = build_log(podium_up, STREAMLIT)
+    assert PATH_STANDBY in log, log
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    assert podium_up.wait_stage(STREAMLIT, {Stage.RUNNING})["sha"] == commit
+    assert one_container(docker_client, podium_up, STREAMLIT).id == standby.id
+    with chromium() as browser:  # drawn by the new code, over the websocket, on its host
+        streamlit_shows(browser, podium_up.space_host_url(STREAMLIT), "Warm Streamlit")
 
 
 def test_private_space_admits_share_links_until_revoked_or_expired(podium_up: Podium) -> None:
