@@ -61,7 +61,6 @@ from harness import (  # noqa: E402 - the sibling module
     platform_settings,
     record_failure,
     say,
-    spread,
     stop_platform,
     terminate,
 )
@@ -70,8 +69,9 @@ from push_platform import (  # noqa: E402 - the sibling module
     PUSH_TIMEOUT_S,
     ROOT,
     Bench,
-    PushFailed,
     Watcher,
+    attempt,
+    summarize,
 )
 
 
@@ -102,31 +102,6 @@ def hook_costs(root: Path, rounds: int) -> dict[str, Any]:
                            capture_output=True, timeout=120)
             out.setdefault(name, []).append(round(time.perf_counter() - t0, 3))
     return {name: {"median_s": statistics.median(v), "runs_s": v} for name, v in out.items()}
-
-
-def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    failed = [r for r in runs if "failed" in r]
-    runs = [r for r in runs if "failed" not in r]
-    out: dict[str, Any] = {"failed_rounds": failed}
-    if not runs:
-        return out
-    out["total_s"] = spread([r["total_s"] for r in runs])
-    names: list[str] = []
-    for r in runs:
-        names += [n for n in r["split"] if n not in names]
-    out["split_median"] = {
-        n: statistics.median(v) for n in names
-        if (v := [r["split"][n] for r in runs if r["split"].get(n) is not None])}
-    out["runs"] = runs
-    return out
-
-
-def attempt(bench: Bench, space: SpaceId, work: Path, marker: str, watcher: Watcher,
-            events: EngineEvents) -> dict[str, Any]:
-    try:
-        return bench.push(space, work, marker, watcher, events)
-    except PushFailed as err:  # e.g. Gradio's own localhost check timing out under load
-        return {"failed": str(err)[:2000]}
 
 
 def run_code(bench: Bench, space: SpaceId, work: Path, rounds: int, watcher: Watcher,

@@ -1,7 +1,8 @@
 """The platform side of bench/push.py: a running platform under test (``Bench``: pushes,
 their stage timelines, the image's ``import gradio``) and a watcher polling the route table
 and the store every few ms (on harness.py's ``RedisPoller``). Split from push.py, which
-keeps the runs, their kinds and the JSON.
+keeps the runs, their kinds and the JSON. ``attempt`` and ``summarize``, which
+bench/push_standby.py shares, live here so the two never import each other.
 
 Each push is split (seconds after ``git push`` was started):
 
@@ -46,6 +47,7 @@ from harness import (  # noqa: E402 - the sibling module
     EngineEvents,
     RedisPoller,
     space_containers,
+    spread,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -272,3 +274,28 @@ class Bench:
             times.append(float(out.decode().strip().splitlines()[-1]))
         return {"image": image, "median_s": round(statistics.median(times), 3),
                 "runs_s": [round(t, 3) for t in times]}
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    failed = [r for r in runs if "failed" in r]
+    runs = [r for r in runs if "failed" not in r]
+    out: dict[str, Any] = {"failed_rounds": failed}
+    if not runs:
+        return out
+    out["total_s"] = spread([r["total_s"] for r in runs])
+    names: list[str] = []
+    for r in runs:
+        names += [n for n in r["split"] if n not in names]
+    out["split_median"] = {
+        n: statistics.median(v) for n in names
+        if (v := [r["split"][n] for r in runs if r["split"].get(n) is not None])}
+    out["runs"] = runs
+    return out
+
+
+def attempt(bench: Bench, space: SpaceId, work: Path, marker: str, watcher: Watcher,
+            events: EngineEvents) -> dict[str, Any]:
+    try:
+        return bench.push(space, work, marker, watcher, events)
+    except PushFailed as err:  # e.g. Gradio's own localhost check timing out under load
+        return {"failed": str(err)[:2000]}

@@ -21,8 +21,7 @@ from typing import Any
 
 import docker
 from harness import EngineEvents, platform_settings, say, stop_platform
-from push import attempt, summarize
-from push_platform import Bench, Watcher
+from push_platform import Bench, Watcher, attempt, summarize
 
 from podium.names import SpaceId
 from podium.spaces.stage import Stage
