@@ -193,11 +193,13 @@ def plan(
                     f"{next(iter(removed))!r})")
     added = tuple((Counter(lines) - Counter(previous.lines)).elements())
     if not added:
-        return Plan(key, lines, f"requirements unchanged: reusing this Space's dependency "
-                    f"layer {base[7:19]}", base, previous)
+        # "Of its previous image": the same layer may serve other Spaces too (the engine's
+        # cache shares identical steps, e.g. of one template).
+        return Plan(key, lines, f"requirements unchanged: reusing the dependency layer "
+                    f"{base[7:19]} of this Space's previous image", base, previous)
     if previous.depth >= cap:
         return Plan(key, lines, f"full install ({previous.depth} incremental builds in a "
                     "row: starting a fresh dependency layer)")
     return Plan(key, lines, f"incremental install of {len(added)} added requirement(s) on "
-                f"this Space's dependency layer {base[7:19]} (increment "
-                f"{previous.depth + 1} of at most {cap})", base, previous, added)
+                f"the dependency layer {base[7:19]} of this Space's previous image "
+                f"(increment {previous.depth + 1} of at most {cap})", base, previous, added)
