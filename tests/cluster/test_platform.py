@@ -3,7 +3,8 @@ PODIUM_SCHEDULER_BACKEND=swarm: a git push builds on the host, the worker pushes
 to the registry, a node pulls it by digest, and the nginx proxy on the host serves the
 Space from that node by host name and by path URL (gradio_client; Streamlit in Debian's
 chromium); its settings page names the node and the pin its node-local /data makes; six
-Spaces spread over the nodes; sleep to zero and wake on a request."""
+Spaces spread over the nodes; sleep to zero and wake on a request; pause, resume, restart
+and a factory rebuild through the API."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -177,3 +179,62 @@ def test_six_spaces_spread_over_nodes_and_sleep_to_zero_then_wake_on_a_request(
     assert woke.status_code == 200, woke.text[:300]
     print(f"wake from zero through the proxy: {time.monotonic() - began:.1f} s")
     assert podium_swarm.runtime(statics[0])["stage"] == Stage.RUNNING
+
+
+def test_pause_resume_restart_and_a_factory_rebuild_on_the_swarm(
+    podium_swarm: Podium, cluster: hosts.Cluster, apps: list[SpaceId], tmp_path: Path,
+) -> None:
+    space = SpaceId("admin", "cluster-life")
+    create_and_push(podium_swarm, space, "static", tmp_path)
+    podium_swarm.wait_stage(space, RUNNING)
+    host = podium_swarm.space_host_url(space)
+    [first] = instances(podium_swarm, space)
+    with podium_swarm.client() as api:
+
+        def call(action: str, **params: str) -> dict:  # type: ignore[type-arg]
+            answer = api.post(f"/api/spaces/{space}/{action}", params=params)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        # Paused: no service on any node, and a visit does not start one.
+        assert call("pause")["stage"] == Stage.PAUSED
+        assert instances(podium_swarm, space) == []
+        assert httpx.get(host, timeout=30).status_code != 200
+        assert podium_swarm.runtime(space)["stage"] == Stage.PAUSED
+        assert instances(podium_swarm, space) == []
+
+        call("resume")
+        podium_swarm.wait_stage(space, RUNNING, timeout=120)
+        [resumed] = instances(podium_swarm, space)
+        assert resumed.id != first.id and resumed.image == first.image
+        assert httpx.get(host, timeout=30).status_code == 200
+
+        # Restart: a new service of the same image, health-gated, on a node.
+        call("restart")
+        restarted = wait_for_instance(podium_swarm, space, other_than=resumed.id)
+        assert restarted.image == first.image
+        upstream_node(podium_swarm, cluster, space)
+
+        # Factory rebuild: built again without the engine's cache, pushed to the registry
+        # and run from there by digest.
+        build = call("restart", factory="true")["build"]
+        assert build is not None and build["commit"] == podium_swarm.runtime(space)["sha"]
+        rebuilt = wait_for_instance(podium_swarm, space, other_than=restarted.id)
+        assert podium_swarm.runtime(space)["build"]["id"] == build["id"]
+        assert rebuilt.image.startswith(f"{cluster.registry}/") and "@sha256:" in rebuilt.image
+        assert rebuilt.image != first.image  # a new image, not the cached one
+    assert httpx.get(host, timeout=30).status_code == 200
+
+
+def wait_for_instance(podium: Podium, space: SpaceId, other_than: str,
+                      timeout: float = 180) -> Any:
+    """The Space's one instance once it is not ``other_than`` and the Space is RUNNING."""
+    deadline = time.monotonic() + timeout
+    found: list[Any] = []
+    while time.monotonic() < deadline:
+        found = instances(podium, space)
+        if (len(found) == 1 and found[0].id != other_than
+                and podium.runtime(space)["stage"] == Stage.RUNNING):
+            return found[0]
+        time.sleep(0.5)
+    pytest.fail(f"{space} did not run a new instance: {found}")
