@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     build_cpus: float = 1.5
     build_memory: str = "4g"
     max_concurrent_builds: int = 1
-    # Images kept per Space besides the running one (for a rollback); older ones, dangling
-    # images and day-old build cache are removed after builds and every gc_interval s.
+    # Images kept per Space besides the running one (for a rollback); older ones and the
+    # dangling Space images rebuilds left are removed after builds and every gc_interval s.
     image_retention: int = 2
     gc_interval: int = 3600
     # Docker network the build's RUN steps get: a bridge the build worker creates and

@@ -91,10 +91,11 @@ def test_admin_disk_view_and_gc_report(
     # `podium gc` with retention 0 keeps C (the newest) and removes A and B: A's 8 MB layer
     # is freed; B's 20 MB layer is not (C uses it) although B is listed with it.
     listed = {ref: docker_client.images.get(ref).attrs["Size"] for ref in refs}
-    # Not engine-wide: others' dangling images on this shared engine are not this test's.
-    reclaimed = collect(settings, db, docker_client, engine_wide=False)
+    reclaimed = collect(settings, db, docker_client)
     db.dispose()
-    assert sorted(reclaimed.images) == sorted(refs[:2])
+    # Besides A and B, only dangling Space images (none of this test's) may be listed.
+    assert set(refs[:2]) <= set(reclaimed.images) and refs[2] not in reclaimed.images
+    assert all(r in refs[:2] or r.startswith("sha256:") for r in reclaimed.images)
     assert reclaimed.image_bytes == listed[refs[0]] + listed[refs[1]]
     # The engine-wide df delta: at least A's own layer (other work on a shared engine can
     # only add to it by removing images), and far less than what the two images list.
@@ -102,8 +103,44 @@ def test_admin_disk_view_and_gc_report(
     assert reclaimed.image_bytes - reclaimed.bytes >= 20 * MB, reclaimed
     line = gc_summary(reclaimed)
     assert line.startswith(f"reclaimed {human_bytes(reclaimed.bytes)} on disk (docker system "
-                           "df, before - after); removed 2 images listed at "), line
+                           f"df, before - after); removed {len(reclaimed.images)} images "
+                           "listed at "), line
     assert f"{human_bytes(reclaimed.image_bytes)} together" in line
+
+
+def test_gc_removes_the_dangling_space_images_and_no_other_softwares(
+    tmp_path: Path, redis_url: str, docker_client: docker.DockerClient, base_image: str,
+) -> None:
+    """The engine is shared (compose.yaml mounts the host's): an image of other software
+    that lost its tag is not Podium's to remove; a Space image a rebuild untagged is."""
+    run = uuid.uuid4().hex[:8]
+    space_id = SpaceId("alice", f"gc-{run}")
+    foreign = f"podium-test-foreign/{run}:x"
+    space_ref = space_id.image_ref("x")
+    made: dict[str, str] = {}
+    for ref, label in ((foreign, ""), (space_ref, f"LABEL podium.space={space_id}\n")):
+        for version in (1, 2):  # the second build takes the tag: the first is dangling
+            build_image(docker_client, ref, {"Dockerfile": (
+                f"FROM {base_image}\n{label}RUN echo {run}-{version} > /tmp/version\n")})
+            made.setdefault(ref, str(docker_client.images.get(ref).id))
+    try:
+        settings = api_settings(tmp_path, redis_url, instance=f"gc-{run}")
+        db = Database(settings)
+        db.migrate()
+        reclaimed = collect(settings, db, docker_client)
+        db.dispose()
+        assert made[space_ref] in reclaimed.images
+        with pytest.raises(docker.errors.ImageNotFound):
+            docker_client.images.get(made[space_ref])
+        assert made[foreign] not in reclaimed.images
+        assert docker_client.images.get(made[foreign]).tags == []  # still there, untagged
+        assert docker_client.images.get(space_ref) and docker_client.images.get(foreign)
+    finally:
+        for ref in (foreign, space_ref, made[foreign]):
+            try:
+                docker_client.images.remove(ref, force=True)
+            except docker.errors.ImageNotFound:
+                pass
 
 
 def _check_views(settings, one: SpaceId, two: SpaceId, refs: list[str]) -> None:  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """When images are removed: after every successful build (that Space), on the worker's
-schedule and on ``podium gc`` (every Space this platform's store knows, then dangling
-images and stale build cache). The rule of which images stay is podium.builder.retention's;
+schedule and on ``podium gc`` (every Space this platform's store knows, then the dangling
+Space images rebuilds left). The rule of which images stay is podium.builder.retention's;
 this module adds what only the store knows: each Space's deployed image, which a sleeping
 Space needs to wake although no container holds it.
 
@@ -34,20 +34,17 @@ def prune_after_build(
                        also_keep=deployed.get(str(space_id), ()))
 
 
-def collect(settings: Settings, db: Any, client: docker.DockerClient, *,
-            engine_wide: bool = True) -> Reclaimed:
+def collect(settings: Settings, db: Any, client: docker.DockerClient) -> Reclaimed:
     """One full pass. ``bytes`` is what the engine's disk use shrank by (``docker system
     df``: layers plus build cache, before minus after), which is all the disk a pass can
     give back: layers the removed images share with kept ones stay. ``image_bytes`` is
-    what the removed images measured one by one. ``engine_wide=False`` leaves dangling
-    images and build cache alone (tests on an engine others share)."""
+    what the removed images measured one by one."""
     before = engine_disk_bytes(client)
     out = Reclaimed()
     for key, deployed in _deployed_images(db).items():
         out.add(prune_space(client, SpaceId.parse(key), keep=keep_newest(settings),
                             also_keep=deployed))
-    if engine_wide:
-        out.add(prune_engine(client))
+    out.add(prune_engine(client))
     out.bytes = max(0, before - engine_disk_bytes(client))
     log.info("garbage collection removed %d images (%d bytes listed), freed %d bytes",
              len(out.images), out.image_bytes, out.bytes)

@@ -160,7 +160,8 @@ def base_image_build(
 @app.command()
 def gc() -> None:
     """Remove old images now: per Space all but the running one and the previous
-    PODIUM_IMAGE_RETENTION, then dangling images and day-old build cache."""
+    PODIUM_IMAGE_RETENTION, then the dangling Space images rebuilds left (never another
+    program's images or build cache on the same engine)."""
     from podium.builder.engine import docker_client
     from podium.builds.retention import collect
     from podium.store.db import Database
