@@ -27,6 +27,10 @@ def test_a_worker_pulls_by_digest_what_the_host_engine_pushed(cluster: hosts.Clu
     ref = push_image(docker.from_env(), "podium/base:bookworm", cluster.push_registry,
                      cluster.registry, "podium/base")
     assert ref.startswith(f"{cluster.registry}/podium/base@sha256:")
+    # The push's registry name is gone from the build host: left there it would keep each
+    # pushed image alive after retention removed its own tag.
+    tags = docker.from_env().images.get("podium/base:bookworm").tags
+    assert not [t for t in tags if t.startswith(f"{cluster.push_registry}/")], tags
     worker = cluster.nodes[2]
     hosts.docker(worker, "pull", ref)
     out = hosts.docker(worker, "run", "--rm", "--network", "none", ref, "id", "-u").stdout
