@@ -287,6 +287,12 @@ def test_two_quick_pushes_on_two_workers_deploy_the_newer_only(
     print(f"older build {older.status}, newer build {newer.status}; {took}")
 
     conn = two_hosts.redis
+    # The route switch (the runtime's sha, RUNNING) comes before the stream's `ready`,
+    # which follows once the app answers through the proxy: wait for the stream's end.
+    deadline = time.monotonic() + 60
+    while not any(e.is_terminal for e in read_build_log(conn, str(newer.id))):
+        assert time.monotonic() < deadline, "the newer build's stream never ended"
+        time.sleep(0.2)
     older_events, newer_events = (read_build_log(conn, str(b.id)) for b in (older, newer))
     assert any(e.is_ready for e in newer_events)
     assert not any(e.is_ready for e in older_events)  # never deployed, whoever built it
