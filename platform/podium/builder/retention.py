@@ -1,9 +1,12 @@
 """Which images stay on the engine: per Space the newest few (the running one and the
 previous ``keep`` before it, for a rollback or a wake) and any the caller names (the
 deployed image of a sleeping Space, whose container is gone); every other image of the
-Space, dangling images and build cache older than a day are removed. Without this every
-build left its image forever and the disk filled.
+Space and the dangling Space images that rebuilds left untagged are removed. Without this
+every build left its image forever and the disk filled.
 
+Only images a Podium build made are touched: the engine is often shared (compose.yaml
+mounts the host's), and other software's dangling images and BuildKit cache are not ours
+to remove (Podium builds with the classic builder, whose cache is the images themselves).
 An image a container still uses is never removed: the engine refuses to untag it without
 force (409), and nothing here forces."""
 
@@ -16,9 +19,8 @@ import docker
 
 from podium.names import SpaceId
 
-# Build cache no build touched for this long is stale (BuildKit's cache; the classic
-# builder's cache is the images themselves).
-STALE_BUILD_CACHE = "24h"
+# Every Space image carries it (the build's LABEL step), whichever build pack made it.
+SPACE_IMAGE_LABEL = "podium.space"
 
 
 @dataclass
@@ -81,16 +83,11 @@ def remove_space_images(client: docker.DockerClient, space_id: SpaceId) -> Recla
 
 
 def prune_engine(client: docker.DockerClient) -> Reclaimed:
-    """Dangling images (what superseded builds left untagged) and stale build cache."""
+    """Dangling Space images: what a rebuild of a tag (a factory rebuild) left untagged."""
     out = Reclaimed()
-    images = client.images.prune(filters={"dangling": True})
+    images = client.images.prune(filters={"dangling": True, "label": SPACE_IMAGE_LABEL})
     out.images += [d["Deleted"] for d in images.get("ImagesDeleted") or [] if "Deleted" in d]
     out.bytes += int(images.get("SpaceReclaimed") or 0)
-    try:
-        cache = client.api.prune_builds(filters={"until": STALE_BUILD_CACHE})
-    except docker.errors.APIError:
-        cache = {}  # an engine without BuildKit's cache API has no such cache
-    out.bytes += int(cache.get("SpaceReclaimed") or 0)
     return out
 
 
