@@ -123,8 +123,9 @@ def _build_and_record(
     write = clock.wrap(blog.write)  # each phase timed from its log lines (metrics)
     failure: tuple[str, Stage] | None = None
     try:
-        built, sha = _make_image(settings, conn, space_id, commit, factory, client, write)
-        built = publish(settings, client or docker_client(), built, blog.write)
+        engine = client or docker_client()
+        built, sha = _make_image(settings, conn, space_id, commit, factory, engine, write)
+        built = publish(settings, engine, built, blog.write)  # to the registry, if any
     except Exception as exc:
         failure = _failure(settings, exc)
         if failure is None:
@@ -153,25 +154,23 @@ def _build_and_record(
     else:
         blog.failed(BuildStatus.SUCCEEDED, not_deployed)
     # Else the stream goes on: the deployer writes ``launching`` and ends it (ready/failed).
-    _prune(settings, db, client or docker_client(), space_id)
+    _prune(settings, db, engine, space_id)
     return BuildStatus.SUCCEEDED
 
 
 def _make_image(
     settings: Settings, conn: redis.Redis, space_id: SpaceId, commit: str, factory: bool,
-    client: Any, write: Any,
+    engine: Any, write: Any,
 ) -> tuple[Any, str]:
     """The commit exported and built into an image on this worker's engine, and its sha."""
     from podium.bridges import ensure_isolated_network, platform_addresses
     from podium.builder.base_image import pull_base_image
     from podium.builder.build import build_space_image
-    from podium.builder.engine import docker_client
 
     from .source import export_source
 
     with tempfile.TemporaryDirectory(prefix="podium-build-") as tmp:
         source, sha = export_source(settings, conn, space_id, commit, Path(tmp), write)
-        engine = client or docker_client()
         # RUN steps go on a bridge the host firewall covers (as running Spaces do): made
         # here, before every build, so a flushed rule set fails closed. On another host
         # than the platform's, they may not open connections to its services either
